@@ -1,0 +1,27 @@
+"""Lambda entry point for the HTTP API: the FastAPI app behind API Gateway, through Mangum."""
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from mangum import Mangum
+
+from image_processor.api import create_app
+from image_processor.assembly import build_services
+from image_processor.observability import SERVICE_NAME
+from image_processor.settings import get_settings
+
+logger = Logger(service=SERVICE_NAME)
+
+
+@cache
+def _asgi_handler() -> Mangum:
+    # Built on the first invocation and reused while the execution environment stays warm.
+    return Mangum(create_app(build_services(get_settings())), lifespan="auto")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return _asgi_handler()(event, context)  # type: ignore[arg-type]  # Mangum's own LambdaContext protocol

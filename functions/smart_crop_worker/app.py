@@ -1,0 +1,29 @@
+"""Lambda entry point for smart-crop jobs, invoked asynchronously with {"image_id": ...}."""
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from image_processor import aws
+from image_processor.assembly import WorkerRuntime, build_worker_runtime
+from image_processor.observability import SERVICE_NAME
+from image_processor.settings import get_settings
+from image_processor.storage import ImageStore
+
+logger = Logger(service=SERVICE_NAME)
+
+
+@cache
+def _runtime() -> WorkerRuntime:
+    settings = get_settings()
+    return build_worker_runtime(settings, aws.dynamodb_client(settings), ImageStore(settings.processed_images_dir))
+
+
+@logger.inject_lambda_context(correlation_id_path="image_id")
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Raises on a transient failure so that Lambda retries the event, then dead-letters it."""
+    runtime = _runtime()
+    runtime.idempotency.register_lambda_context(context)
+    return runtime.process(job={"image_id": event["image_id"]})

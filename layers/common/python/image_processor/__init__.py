@@ -1,0 +1,1 @@
+"""Shared library of the Product Image Processor: imaging, storage, rate limiting, jobs and the API."""

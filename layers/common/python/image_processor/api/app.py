@@ -1,0 +1,39 @@
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from .errors import install_error_handlers
+from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from .routes import health, images, jobs
+from .services import Services
+
+_MULTIPART_OVERHEAD_BYTES = 256 * 1024
+
+
+def create_app(services: Services) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.store.ensure_ready()
+        await services.dispatcher.start()
+        try:
+            yield
+        finally:
+            await services.dispatcher.stop()
+
+    app = FastAPI(
+        title="Product Image Processor",
+        version="1.0.0",
+        summary="Crops product photos by hand or by AI and serves the results.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(images.router)
+    app.include_router(jobs.router)
+    app.include_router(health.router)
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_body_bytes=services.settings.max_upload_bytes + _MULTIPART_OVERHEAD_BYTES
+    )
+    app.add_middleware(RequestContextMiddleware)
+    return app

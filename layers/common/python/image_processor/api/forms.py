@@ -1,0 +1,78 @@
+"""Reading the multipart upload both crop endpoints take, with a clear 4xx for every way it can be wrong."""
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+from ..errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from ..models import CropBox, ProductInfo
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+_MAX_TEXT_FIELD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Upload:
+    source: bytes
+    fields: dict[str, str]
+
+
+async def read_upload(request: Request, *, max_upload_bytes: int, text_fields: tuple[str, ...]) -> Upload:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise UnsupportedMediaType("The request body must be multipart/form-data.")
+    form = await request.form(max_files=1, max_fields=len(text_fields) + 4, max_part_size=_MAX_TEXT_FIELD_BYTES)
+    try:
+        source = _single(form.getlist("source_image"), "source_image")
+        if not isinstance(source, UploadFile):
+            raise InvalidRequest("source_image must be a file upload.", field="source_image")
+        if source.size is not None and source.size > max_upload_bytes:
+            raise PayloadTooLarge(
+                f"source_image is {source.size} bytes; the limit is {max_upload_bytes}.", field="source_image"
+            )
+        fields = {}
+        for name in text_fields:
+            value = _single(form.getlist(name), name)
+            if not isinstance(value, str):
+                raise InvalidRequest(f"{name} must be a text field holding JSON, not a file.", field=name)
+            fields[name] = value
+        return Upload(source=await source.read(), fields=fields)
+    finally:
+        await form.close()
+
+
+def parse_json_field(upload: Upload, name: str, model: type[ModelT]) -> ModelT:
+    try:
+        return model.model_validate_json(upload.fields[name])
+    except ValidationError as exc:
+        raise _invalid_field(name, exc) from exc
+
+
+def parse_product_info(upload: Upload) -> ProductInfo:
+    return parse_json_field(upload, "product_info", ProductInfo)
+
+
+def parse_crop_box(upload: Upload) -> CropBox:
+    return parse_json_field(upload, "crop_box", CropBox)
+
+
+def _single(values: list[Any], name: str) -> Any:
+    if not values:
+        raise InvalidRequest(f"{name} is required.", field=name)
+    if len(values) > 1:
+        raise InvalidRequest(f"{name} was sent {len(values)} times; send it once.", field=name)
+    return values[0]
+
+
+def _invalid_field(name: str, exc: ValidationError) -> InvalidRequest:
+    error = exc.errors(include_url=False)[0]
+    if error["type"] == "json_invalid":
+        return InvalidRequest(f"{name} is not valid JSON: {error['msg']}.", field=name)
+    if error["type"] == "model_type":
+        return InvalidRequest(f"{name} must be a JSON object.", field=name)
+    path = ".".join(str(part) for part in (name, *error["loc"]))
+    return InvalidRequest(f"{path}: {error['msg']}.", field=path)

@@ -1,0 +1,74 @@
+from fastapi import APIRouter, Request, Response, status
+
+from ...errors import NotFound
+from ...models import ImageCreated, SmartCropAccepted
+from ..deps import ServicesDep, SmartCropQuotaDep
+from ..errors import error_responses
+from ..forms import parse_crop_box, parse_product_info, read_upload
+from .openapi import multipart_body
+
+router = APIRouter(prefix="/images", tags=["images"])
+
+_IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@router.post(
+    "/manual-crop",
+    responses=error_responses(400, 413, 415, 422, 503),
+    openapi_extra=multipart_body(with_crop_box=True),
+)
+async def create_manual_crop(request: Request, services: ServicesDep) -> ImageCreated:
+    """Crop the upload to `crop_box` now and store it as a JPEG."""
+    upload = await read_upload(
+        request, max_upload_bytes=services.settings.max_upload_bytes, text_fields=("product_info", "crop_box")
+    )
+    product, box = parse_product_info(upload), parse_crop_box(upload)
+    return await services.images.crop_and_store(upload.source, product.product_id, box)
+
+
+@router.post(
+    "/smart-crop",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(400, 413, 415, 422, 429, 503),
+    openapi_extra=multipart_body(with_crop_box=False),
+)
+async def create_smart_crop(
+    request: Request, response: Response, services: ServicesDep, _quota: SmartCropQuotaDep
+) -> SmartCropAccepted:
+    """Accept the upload for an AI crop in the background; poll `retrieval_url` or `status_url`."""
+    upload = await read_upload(
+        request, max_upload_bytes=services.settings.max_upload_bytes, text_fields=("product_info",)
+    )
+    product = parse_product_info(upload)
+    job = await services.smart_crop.accept(upload.source, product.product_id)
+    status_url = f"/jobs/{job.image_id}"
+    response.headers["Location"] = status_url
+    return SmartCropAccepted(image_id=job.image_id, retrieval_url=job.retrieval_url, status_url=status_url)
+
+
+@router.api_route(
+    "/{image_path:path}",
+    methods=["GET", "HEAD"],
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+        304: {"description": "Not modified (If-None-Match)"},
+        **error_responses(404),
+    },
+)
+async def read_image(image_path: str, request: Request, services: ServicesDep) -> Response:
+    """The processed image at `image_path`, relative to the processed-images folder."""
+    stored = await services.images.read(image_path, with_content=request.method == "GET")
+    if stored is None:
+        raise NotFound("No processed image exists at this path.")
+    headers = {"ETag": stored.file.etag, "Cache-Control": _IMMUTABLE}
+    if stored.file.etag in _etags(request.headers.get("if-none-match")):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    headers["Content-Length"] = str(stored.file.size)
+    return Response(content=stored.content, media_type="image/jpeg", headers=headers)
+
+
+def _etags(header: str | None) -> set[str]:
+    if not header:
+        return set()
+    return {tag.strip().removeprefix("W/") for tag in header.split(",")}

@@ -1,0 +1,62 @@
+"""Typed configuration, read from environment variables."""
+
+import os
+from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, HttpUrl, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+IPNetwork = IPv4Network | IPv6Network
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    processed_images_dir: Path = Path("/app/processed_images")
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(default=50_000_000, gt=0)
+    jpeg_quality: int = Field(default=90, ge=1, le=95)
+    image_concurrency: int = Field(default=max(os.cpu_count() or 1, 1), ge=1)
+
+    aws_endpoint_url: str | None = None
+    aws_region: str = Field(default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
+    dynamodb_timeout_seconds: float = Field(default=2.0, gt=0)
+    rate_limit_table: str = "product-image-processor-rate-limits"
+    jobs_table: str = "product-image-processor-jobs"
+    idempotency_table: str = "product-image-processor-idempotency"
+
+    rate_limit_requests: int = Field(default=20, ge=1)
+    rate_limit_window_seconds: int = Field(default=3600, ge=1)
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = []
+
+    dispatcher: Literal["local", "lambda"] = "local"
+    worker_function_name: str = "product-image-processor-smart-crop-worker"
+    local_worker_concurrency: int = Field(default=2, ge=1)
+    job_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    job_deadline_seconds: int = Field(default=900, ge=10)
+    job_max_attempts: int = Field(default=3, ge=1)
+    worker_timeout_seconds: int = Field(default=120, ge=1)
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+
+    ai_backend: Literal["mock", "http"] = "mock"
+    ai_service_url: HttpUrl | None = None
+    ai_timeout_seconds: float = Field(default=10.0, gt=0)
+    ai_max_attempts: int = Field(default=3, ge=1)
+    mock_ai_latency_seconds: float = Field(default=2.0, ge=0)
+
+    log_level: str = "INFO"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_cidrs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()]
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,73 @@
+import os
+import uuid
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from fastapi.testclient import TestClient
+
+from image_processor.api import create_app
+from image_processor.api.services import Services
+from image_processor.assembly import build_services
+from image_processor.settings import Settings
+from tools.local_tables import create_tables
+from tools.processes import running_emulator
+
+CLIENT_IP = "203.0.113.10"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _local_aws_credentials() -> None:
+    # Dummy credentials for the emulator: nothing in the suite talks to real AWS.
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint() -> Iterator[str]:
+    with running_emulator() as url:
+        yield url
+
+
+@pytest.fixture
+def dynamodb(aws_endpoint: str) -> object:
+    return boto3.client("dynamodb", endpoint_url=aws_endpoint, region_name="us-east-1")
+
+
+@pytest.fixture
+def table_names(dynamodb: object) -> dict[str, str]:
+    """Fresh tables for each test, so rate-limit and job state never leak between tests."""
+    suffix = uuid.uuid4().hex[:8]
+    names = {role: f"test-{role}-{suffix}" for role in ("rate_limit", "jobs", "idempotency")}
+    create_tables(dynamodb, names)
+    return names
+
+
+@pytest.fixture
+def settings(tmp_path: object, aws_endpoint: str, table_names: dict[str, str]) -> Settings:
+    return Settings(
+        processed_images_dir=tmp_path / "processed_images",  # type: ignore[operator]
+        aws_endpoint_url=aws_endpoint,
+        rate_limit_table=table_names["rate_limit"],
+        jobs_table=table_names["jobs"],
+        idempotency_table=table_names["idempotency"],
+        mock_ai_latency_seconds=0,
+        image_concurrency=2,
+    )
+
+
+@pytest.fixture
+def services(settings: Settings) -> Services:
+    return build_services(settings)
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(services), client=(CLIENT_IP, 50000)) as test_client:
+        yield test_client

@@ -1,0 +1,43 @@
+"""A local AWS API emulator (moto's server) for `make run` and the tests, on loopback only.
+
+moto's DynamoDB backend checks a ConditionExpression and then writes without a lock, so two
+concurrent requests could both pass the same condition. Requests are served one at a time here
+so conditional writes are atomic, as they are in DynamoDB.
+"""
+
+import argparse
+import os
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def serialized(app: WsgiApp) -> WsgiApp:
+    lock = threading.Lock()
+
+    def serve_one_at_a_time(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        with lock:
+            return list(app(environ, start_response))
+
+    return serve_one_at_a_time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4566)
+    args = parser.parse_args()
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    # Without the managed policies, attaching AWSLambdaBasicExecutionRole from Terraform fails.
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    app = serialized(DomainDispatcherApplication(create_backend_app))
+    run_simple(args.host, args.port, app, threaded=True)
+
+
+if __name__ == "__main__":
+    main()
