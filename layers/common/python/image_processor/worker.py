@@ -34,6 +34,7 @@ class SmartCropWorker:
     max_attempts: int
 
     def process(self, image_id: str) -> dict[str, Any]:
+        logger.thread_safe_append_keys(image_id=image_id)
         job = self.jobs.get(image_id)
         if job is None:
             logger.warning("smart-crop job not found", extra={"image_id": image_id})

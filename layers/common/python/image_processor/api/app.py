@@ -3,6 +3,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from ..observability import service_logger
 from .errors import install_error_handlers
 from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from .routes import health, images, jobs
@@ -12,6 +13,8 @@ _MULTIPART_OVERHEAD_BYTES = 256 * 1024
 
 
 def create_app(services: Services) -> FastAPI:
+    service_logger(services.settings.log_level)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.store.ensure_ready()

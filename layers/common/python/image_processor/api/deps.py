@@ -1,12 +1,16 @@
 from typing import Annotated
 
 import anyio
+from aws_lambda_powertools import Logger
 from fastapi import Depends, Request, Response
 
 from ..client_ip import client_address, rate_limit_key
 from ..errors import InvalidRequest, RateLimited
+from ..observability import SERVICE_NAME
 from ..rate_limit import RateLimitDecision
 from .services import Services
+
+logger = Logger(service=SERVICE_NAME, child=True)
 
 
 def get_services(request: Request) -> Services:
@@ -23,6 +27,7 @@ def get_client_address(request: Request, services: ServicesDep) -> str:
     if address is None:
         raise InvalidRequest("The client address could not be determined.")
     request.state.client_ip = address
+    logger.thread_safe_append_keys(client_ip=address)
     return address
 
 

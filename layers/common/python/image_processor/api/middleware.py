@@ -63,6 +63,8 @@ class RequestContextMiddleware:
             return
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
+        # Context-local keys: every log line of this request (threads included) carries its id.
+        logger.thread_safe_append_keys(request_id=request_id)
         started = time.perf_counter()
         status = 500
 
@@ -87,6 +89,7 @@ class RequestContextMiddleware:
                     "client_ip": scope.get("state", {}).get("client_ip") or _peer(scope),
                 },
             )
+            logger.thread_safe_remove_keys(["request_id", "client_ip"])
 
 
 def _request_id(scope: Scope) -> str:
