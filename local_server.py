@@ -1,13 +1,27 @@
 """Serve the API with uvicorn for local development and the container image."""
 
+from typing import Any
+
 import uvicorn
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from image_processor.api import create_app
 from image_processor.assembly import build_services
-from image_processor.observability import service_logger
+from image_processor.observability import SERVICE_NAME, service_logger
 from image_processor.settings import get_settings
+
+
+def _json_log_config(level: str) -> dict[str, Any]:
+    """uvicorn's own lines (start-up, errors) in the same JSON shape as the service's."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": LambdaPowertoolsFormatter, "service": SERVICE_NAME}},
+        "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "loggers": {"uvicorn": {"handlers": ["json"], "level": level.upper(), "propagate": False}},
+    }
 
 
 class ServerSettings(BaseSettings):
@@ -27,7 +41,7 @@ def main() -> None:
         proxy_headers=False,
         server_header=False,
         access_log=False,
-        log_level=settings.log_level.lower(),
+        log_config=_json_log_config(settings.log_level),
     )
 
 

@@ -95,7 +95,8 @@ def main() -> None:
             print("Provisioning the tables with Terraform", file=sys.stderr)
             provision_with_terraform(args.aws_endpoint, args.tf_plugin_dir or None)
         else:
-            print("Terraform not found: creating the tables with boto3", file=sys.stderr)
+            reason = "as asked" if args.tables == "boto3" else "Terraform is not installed"
+            print(f"Creating the tables with boto3 ({reason})", file=sys.stderr)
             provision_with_boto3(args.aws_endpoint)
         os.environ["HOST"], os.environ["PORT"] = args.host, str(args.port)
         from local_server import main as serve
