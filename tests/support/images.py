@@ -5,7 +5,9 @@ import struct
 import zlib
 from typing import Any
 
-from PIL import Image, ImageCms
+from PIL import Image
+
+from tests.support.icc import swapped_primaries_profile
 
 RED, BLUE, GREEN, WHITE = (220, 20, 20), (20, 20, 220), (20, 200, 20), (255, 255, 255)
 
@@ -81,10 +83,39 @@ def sixteen_bit_png(value: int = 65535) -> bytes:
 
 
 def icc_tagged_jpeg() -> bytes:
-    """Pixels in the LAB-derived 'ProPhoto-like' space are not sRGB; an embedded profile says so."""
-    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB"))
-    srgb = Image.new("RGB", (64, 64), (200, 100, 50))
-    return encode(srgb, quality=95, icc_profile=profile.tobytes())
+    """Stored pixels (255, 0, 0) tagged with a profile whose red primary is sRGB's blue: shown blue."""
+    return encode(Image.new("RGB", (64, 64), (255, 0, 0)), quality=95, icc_profile=swapped_primaries_profile())
+
+
+def sixteen_bit_rgb_png(colour: tuple[int, int, int] = (65535, 0, 0)) -> bytes:
+    """A 32x32 16-bit-per-channel RGB PNG written by hand."""
+    width = height = 32
+    raw = b"".join(b"\x00" + struct.pack(">HHH", *colour) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(raw))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def noisy(fmt: str, width: int = 64, height: int = 64) -> bytes:
+    """Random-looking pixels, so that every format's file has real compressed data to cut into."""
+    image = Image.effect_noise((width, height), 60).convert("RGB")
+    return encode(image, fmt)
+
+
+def truncated(fmt: str) -> bytes:
+    data = noisy(fmt)
+    return data[: len(data) // 2]
+
+
+def corrupted(fmt: str) -> bytes:
+    """The format's signature followed by garbage where the headers should be."""
+    data = noisy(fmt)
+    keep = 16 if fmt == "WEBP" else 8
+    return data[:keep] + bytes((index * 37 + 11) % 256 for index in range(len(data) - keep))
 
 
 def truncated_jpeg() -> bytes:
@@ -99,6 +130,52 @@ def png_header_claiming(width: int, height: int) -> bytes:
         + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
         + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
     )
+
+
+def jpeg_header_claiming(width: int, height: int) -> bytes:
+    """A real small JPEG whose frame header (SOF0) claims `width` x `height`."""
+    data = bytearray(solid_jpeg(16, 16))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def gif_header_claiming(width: int, height: int) -> bytes:
+    """A GIF whose screen and first frame both claim `width` x `height`."""
+    data = bytearray(encode(Image.new("P", (16, 16), 0), "GIF"))
+    data[6:10] = struct.pack("<HH", width, height)
+    descriptor = data.index(b"\x2c", 13)
+    data[descriptor + 5 : descriptor + 9] = struct.pack("<HH", width, height)
+    return bytes(data)
+
+
+def tiff_header_claiming(width: int, height: int) -> bytes:
+    """A little-endian baseline greyscale TIFF whose IFD claims `width` x `height`, with 64 bytes of pixels."""
+    entries = [
+        (256, 4, 1, width),  # ImageWidth, LONG
+        (257, 4, 1, height),  # ImageLength
+        (258, 3, 1, 8),  # BitsPerSample, SHORT
+        (259, 3, 1, 1),  # Compression: none
+        (262, 3, 1, 1),  # PhotometricInterpretation: BlackIsZero
+        (273, 4, 1, 0),  # StripOffsets, patched below
+        (277, 3, 1, 1),  # SamplesPerPixel
+        (278, 4, 1, height),  # RowsPerStrip
+        (279, 4, 1, 64),  # StripByteCounts
+    ]
+    ifd_size = 2 + 12 * len(entries) + 4
+    pixels_at = 8 + ifd_size
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        value = pixels_at if tag == 273 else value
+        packed = struct.pack("<HI", value, 0)[:4] if kind == 3 else struct.pack("<I", value)
+        ifd += struct.pack("<HHI", tag, kind, count) + packed
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + b"\x80" * 64
+
+
+def bmp_header_claiming(width: int, height: int) -> bytes:
+    data = bytearray(encode(Image.new("RGB", (4, 4), RED), "BMP"))
+    data[18:26] = struct.pack("<ii", width, height)
+    return bytes(data)
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
