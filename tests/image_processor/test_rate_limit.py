@@ -1,0 +1,178 @@
+"""The DynamoDB sliding-window limiter, over the wire against the emulator."""
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from image_processor import aws
+from image_processor.errors import DependencyUnavailable
+from image_processor.rate_limit import DynamoDBRateLimiter, RateLimitDecision
+from image_processor.settings import Settings
+from tests.support.services import ManualClock
+
+LIMIT = 20
+WINDOW = 3600
+
+
+class CallCounter:
+    """Counts the HTTP requests a boto3 client sends, through botocore's own event hooks."""
+
+    def __init__(self, client: Any) -> None:
+        self.operations: list[str] = []
+        self._lock = threading.Lock()
+        client.meta.events.register("before-send.dynamodb", self._count)
+
+    def _count(self, request: Any, **_: Any) -> None:
+        target = request.headers.get("X-Amz-Target", b"")
+        name = target.decode() if isinstance(target, bytes) else str(target)
+        with self._lock:
+            self.operations.append(name.rsplit(".", 1)[-1])
+
+    def reset(self) -> None:
+        with self._lock:
+            self.operations.clear()
+
+
+@pytest.fixture
+def dynamodb_client(settings: Settings) -> Any:
+    return aws.dynamodb_client(settings)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def limiter(dynamodb_client: Any, settings: Settings, clock: ManualClock) -> DynamoDBRateLimiter:
+    return DynamoDBRateLimiter(
+        dynamodb_client, settings.rate_limit_table, limit=LIMIT, window_seconds=WINDOW, clock=clock
+    )
+
+
+def admitted(decisions: list[RateLimitDecision]) -> int:
+    return sum(decision.allowed for decision in decisions)
+
+
+def test_admits_exactly_the_limit_out_of_many_concurrent_requests(dynamodb_client: Any, settings: Settings) -> None:
+    limiter = DynamoDBRateLimiter(dynamodb_client, settings.rate_limit_table, limit=5, window_seconds=WINDOW)
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        decisions = list(pool.map(lambda _: limiter.acquire("198.51.100.7"), range(30)))
+    assert admitted(decisions) == 5
+    assert sorted(d.remaining for d in decisions if d.allowed) == list(range(5))
+
+
+def test_separate_limiters_share_one_budget_per_key(dynamodb_client: Any, settings: Settings) -> None:
+    """Two limiters with their own clients stand for two processes or Lambda instances."""
+    other_client = aws.dynamodb_client(settings)
+    limiters = [
+        DynamoDBRateLimiter(client, settings.rate_limit_table, limit=5, window_seconds=WINDOW)
+        for client in (dynamodb_client, other_client)
+    ]
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        decisions = list(pool.map(lambda i: limiters[i % 2].acquire("198.51.100.8"), range(30)))
+    assert admitted(decisions) == 5
+
+
+def test_keys_are_counted_separately(limiter: DynamoDBRateLimiter) -> None:
+    for _ in range(LIMIT):
+        assert limiter.acquire("198.51.100.1").allowed
+    assert not limiter.acquire("198.51.100.1").allowed
+    assert limiter.acquire("198.51.100.2").allowed
+
+
+def test_the_window_slides(limiter: DynamoDBRateLimiter, clock: ManualClock) -> None:
+    for _ in range(LIMIT // 2):
+        assert limiter.acquire("k").allowed
+    clock.advance(1800)
+    for _ in range(LIMIT // 2):
+        assert limiter.acquire("k").allowed
+    assert not limiter.acquire("k").allowed
+
+    clock.advance(1799)  # the first half is 3599 s old: still inside the window
+    assert not limiter.acquire("k").allowed
+    clock.advance(1.001)  # now it has left the window, the second half has not
+    for _ in range(LIMIT // 2):
+        assert limiter.acquire("k").allowed
+    assert not limiter.acquire("k").allowed
+
+
+def test_retry_after_counts_down_to_when_the_oldest_request_leaves_the_window(
+    limiter: DynamoDBRateLimiter, clock: ManualClock
+) -> None:
+    first = limiter.acquire("k")
+    assert first.allowed and first.remaining == LIMIT - 1 and first.reset_after_seconds == WINDOW
+    clock.advance(100)
+    for _ in range(LIMIT - 1):
+        limiter.acquire("k")
+    clock.advance(500)
+    refused = limiter.acquire("k")
+    assert not refused.allowed
+    assert refused.remaining == 0
+    assert refused.reset_after_seconds == WINDOW - 600
+
+    clock.advance(WINDOW - 600 - 0.5)
+    assert limiter.acquire("k").reset_after_seconds == 1
+    clock.advance(0.5)
+    assert limiter.acquire("k").allowed
+
+
+def test_refusals_take_no_slot(limiter: DynamoDBRateLimiter, clock: ManualClock) -> None:
+    for _ in range(LIMIT):
+        limiter.acquire("k")
+    for _ in range(5):
+        clock.advance(60)
+        assert not limiter.acquire("k").allowed
+    clock.advance(WINDOW - 300)
+    assert limiter.acquire("k").allowed
+
+
+def test_items_carry_a_ttl_past_the_window(
+    limiter: DynamoDBRateLimiter, dynamodb_client: Any, settings: Settings, clock: ManualClock
+) -> None:
+    limiter.acquire("198.51.100.9")
+    item = dynamodb_client.get_item(TableName=settings.rate_limit_table, Key={"ip_address": {"S": "198.51.100.9"}})[
+        "Item"
+    ]
+    assert int(item["expires_at"]["N"]) == int(clock.now) + WINDOW
+    ttl = dynamodb_client.describe_time_to_live(TableName=settings.rate_limit_table)["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+
+
+def test_the_item_only_keeps_timestamps_inside_the_window(
+    limiter: DynamoDBRateLimiter, dynamodb_client: Any, settings: Settings, clock: ManualClock
+) -> None:
+    for _ in range(5):
+        limiter.acquire("k")
+        clock.advance(WINDOW / 2)
+    item = dynamodb_client.get_item(TableName=settings.rate_limit_table, Key={"ip_address": {"S": "k"}})["Item"]
+    assert len(item["accepted_at"]["L"]) == 2
+
+
+@pytest.fixture
+def counted(dynamodb_client: Any, settings: Settings, clock: ManualClock) -> Iterator[tuple[Any, CallCounter]]:
+    counter = CallCounter(dynamodb_client)
+    limiter = DynamoDBRateLimiter(
+        dynamodb_client, settings.rate_limit_table, limit=LIMIT, window_seconds=WINDOW, clock=clock
+    )
+    yield limiter, counter
+
+
+def test_a_decision_takes_at_most_two_dynamodb_calls(counted: tuple[DynamoDBRateLimiter, CallCounter]) -> None:
+    limiter, counter = counted
+    for _ in range(LIMIT):
+        counter.reset()
+        assert limiter.acquire("k").allowed
+        assert counter.operations == ["GetItem", "PutItem"]
+    counter.reset()
+    assert not limiter.acquire("k").allowed
+    assert counter.operations == ["GetItem"]
+
+
+def test_an_unreachable_table_is_reported_as_unavailable(settings: Settings) -> None:
+    limiter = DynamoDBRateLimiter(aws.dynamodb_client(settings), "no-such-table", limit=LIMIT, window_seconds=WINDOW)
+    with pytest.raises(DependencyUnavailable):
+        limiter.acquire("k")

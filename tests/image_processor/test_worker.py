@@ -1,0 +1,158 @@
+"""The smart-crop worker: every job ends succeeded or failed, once, and its staged upload goes away."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+from image_processor.errors import JobRetryLater, ObjectLocatorError
+from image_processor.ids import new_image_id
+from image_processor.jobs import Job
+from image_processor.settings import Settings
+from tests.support import images, scenes
+from tests.support.services import Assembled, RecordingLocator, assemble
+
+
+def accepted_job(assembled: Assembled, upload: bytes) -> Job:
+    """What the API leaves behind for the worker: a staged upload and a pending job."""
+    job = Job(image_id=new_image_id(), product_id="ABC-123", status="pending", created_at=0)
+    assembled.services.store.ensure_ready()
+    assembled.services.store.stage(job.image_id, upload)
+    assembled.jobs.create(job)
+    return job
+
+
+def status_of(assembled: Assembled, job: Job) -> Job:
+    stored = assembled.jobs.get(job.image_id)
+    assert stored is not None
+    return stored
+
+
+def test_a_job_crops_to_the_object_and_removes_its_staged_upload(settings: Settings) -> None:
+    assembled = assemble(settings)
+    scene = scenes.product_on_plain_background()
+    job = accepted_job(assembled, scene.jpeg)
+
+    assert assembled.process(job={"image_id": job.image_id})["status"] == "succeeded"
+
+    assert status_of(assembled, job).status == "succeeded"
+    assert assembled.services.store.read_staged(job.image_id) is None
+    stored = assembled.services.store.open(job.relative_path)
+    assert stored is not None
+    assert scenes.object_share(stored.path.read_bytes()) > 0.75
+
+
+def test_the_same_job_delivered_twice_is_processed_once(settings: Settings) -> None:
+    locator = RecordingLocator()
+    assembled = assemble(settings, locator=locator)
+    job = accepted_job(assembled, scenes.product_on_plain_background().jpeg)
+
+    first = assembled.process(job={"image_id": job.image_id})
+    second = assembled.process(job={"image_id": job.image_id})
+
+    assert first == second == {"image_id": job.image_id, "status": "succeeded"}
+    assert locator.calls == 1
+
+
+def test_a_delivery_racing_one_in_progress_is_turned_away(settings: Settings) -> None:
+    locator = RecordingLocator(gate=threading.Event())
+    assembled = assemble(settings, locator=locator)
+    job = accepted_job(assembled, scenes.product_on_plain_background().jpeg)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(assembled.process, job={"image_id": job.image_id})
+        for _ in range(500):
+            if locator.calls:
+                break
+            threading.Event().wait(0.01)
+        with pytest.raises(IdempotencyAlreadyInProgressError):
+            assembled.process(job={"image_id": job.image_id})
+        assert locator.gate is not None
+        locator.gate.set()
+        assert running.result(timeout=10)["status"] == "succeeded"
+    assert locator.calls == 1
+
+
+def test_a_permanent_ai_failure_fails_the_job_with_its_reason(settings: Settings) -> None:
+    locator = RecordingLocator(failures=[ObjectLocatorError("the model rejected the image", transient=False)])
+    assembled = assemble(settings, locator=locator)
+    job = accepted_job(assembled, scenes.product_on_plain_background().jpeg)
+
+    outcome = assembled.process(job={"image_id": job.image_id})
+
+    assert outcome["status"] == "failed"
+    failed = status_of(assembled, job)
+    assert failed.status == "failed"
+    assert failed.error is not None and "the model rejected the image" in failed.error
+    assert assembled.services.store.read_staged(job.image_id) is None
+    assert assembled.services.store.open(job.relative_path) is None
+    assert locator.calls == 1
+
+
+def test_a_transient_ai_failure_is_retried_and_then_succeeds(settings: Settings) -> None:
+    locator = RecordingLocator(failures=[ObjectLocatorError("the model timed out", transient=True)])
+    assembled = assemble(settings, locator=locator)
+    job = accepted_job(assembled, scenes.product_on_plain_background().jpeg)
+
+    with pytest.raises(JobRetryLater):
+        assembled.process(job={"image_id": job.image_id})
+    assert status_of(assembled, job).status == "processing"
+    assert assembled.services.store.read_staged(job.image_id) is not None
+
+    assert assembled.process(job={"image_id": job.image_id})["status"] == "succeeded"
+    assert locator.calls == 2
+    assert status_of(assembled, job).attempts == 2
+
+
+def test_transient_failures_give_up_after_the_last_attempt(settings: Settings) -> None:
+    failures = [ObjectLocatorError("the model timed out", transient=True) for _ in range(10)]
+    assembled = assemble(settings.model_copy(update={"job_max_attempts": 3}), locator=RecordingLocator(failures))
+    job = accepted_job(assembled, scenes.product_on_plain_background().jpeg)
+
+    for _ in range(2):
+        with pytest.raises(JobRetryLater):
+            assembled.process(job={"image_id": job.image_id})
+    assert assembled.process(job={"image_id": job.image_id})["status"] == "failed"
+
+    failed = status_of(assembled, job)
+    assert (failed.status, failed.attempts) == ("failed", 3)
+    assert failed.error is not None and "timed out" in failed.error
+    assert assembled.services.store.read_staged(job.image_id) is None
+
+
+def test_an_undecodable_staged_upload_fails_the_job(settings: Settings) -> None:
+    locator = RecordingLocator()
+    assembled = assemble(settings, locator=locator)
+    job = accepted_job(assembled, images.truncated_jpeg())
+
+    assert assembled.process(job={"image_id": job.image_id})["status"] == "failed"
+
+    failed = status_of(assembled, job)
+    assert failed.status == "failed" and failed.error
+    assert locator.calls == 0
+    assert assembled.services.store.read_staged(job.image_id) is None
+
+
+def test_a_job_whose_upload_vanished_fails(settings: Settings) -> None:
+    assembled = assemble(settings)
+    job = accepted_job(assembled, scenes.product_on_plain_background().jpeg)
+    assembled.services.store.discard_staged(job.image_id)
+
+    assert assembled.process(job={"image_id": job.image_id})["status"] == "failed"
+    assert status_of(assembled, job).error == "the staged upload is missing"
+
+
+def test_a_finished_job_delivered_again_only_cleans_up(settings: Settings) -> None:
+    locator = RecordingLocator()
+    assembled = assemble(settings, locator=locator)
+    job = accepted_job(assembled, scenes.product_on_plain_background().jpeg)
+    assembled.jobs.fail(job.image_id, "timed out before it finished")
+
+    assert assembled.worker.process(job.image_id)["status"] == "failed"
+    assert locator.calls == 0
+    assert assembled.services.store.read_staged(job.image_id) is None
+
+
+def test_an_unknown_job_is_skipped(settings: Settings) -> None:
+    assembled = assemble(settings)
+    assert assembled.worker.process(new_image_id())["status"] == "missing"
