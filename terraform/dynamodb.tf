@@ -1,0 +1,49 @@
+# The service's tables. Names and key/TTL attributes match image_processor.settings and
+# tools/local_tables.py (a test checks that they agree).
+locals {
+  tables = {
+    rate_limit = {
+      name          = "${var.name_prefix}-rate-limits"
+      hash_key      = "ip_address"
+      ttl_attribute = "expires_at"
+    }
+    jobs = {
+      name          = "${var.name_prefix}-jobs"
+      hash_key      = "image_id"
+      ttl_attribute = "expires_at"
+    }
+    idempotency = {
+      name          = "${var.name_prefix}-idempotency"
+      hash_key      = "id"
+      ttl_attribute = "expiration"
+    }
+  }
+}
+
+resource "aws_dynamodb_table" "this" {
+  #checkov:skip=CKV_AWS_119:Encrypted at rest with the AWS-managed key; a customer-managed key adds cost and key administration and protects nothing more for this data.
+  #checkov:skip=CKV2_AWS_16:On-demand capacity scales by itself; auto scaling applies to provisioned tables only.
+  for_each = local.tables
+
+  name         = each.value.name
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = each.value.hash_key
+
+  attribute {
+    name = each.value.hash_key
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = each.value.ttl_attribute
+    enabled        = true
+  }
+
+  server_side_encryption {
+    enabled = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+}

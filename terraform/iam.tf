@@ -1,0 +1,98 @@
+# One role per function, each allowed only what its code calls.
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "api" {
+  count = local.functions
+
+  name               = "${local.api_function_name}-role"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+resource "aws_iam_role" "worker" {
+  count = local.functions
+
+  name               = "${local.worker_function_name}-role"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+data "aws_iam_policy_document" "api" {
+  count = local.functions
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.api[0].arn}:*"]
+  }
+
+  statement {
+    sid       = "RateLimitState"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.this["rate_limit"].arn]
+  }
+
+  statement {
+    sid       = "JobRecords"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.this["jobs"].arn]
+  }
+
+  statement {
+    sid       = "QueueSmartCropJobs"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [aws_lambda_function.worker[0].arn]
+  }
+}
+
+data "aws_iam_policy_document" "worker" {
+  count = local.functions
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.worker[0].arn}:*"]
+  }
+
+  statement {
+    sid       = "JobRecords"
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.this["jobs"].arn]
+  }
+
+  statement {
+    sid       = "IdempotencyRecords"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    resources = [aws_dynamodb_table.this["idempotency"].arn]
+  }
+
+  statement {
+    sid       = "DeadLetterFailedJobs"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.worker_dlq[0].arn]
+  }
+}
+
+resource "aws_iam_role_policy" "api" {
+  count = local.functions
+
+  name   = "least-privilege"
+  role   = aws_iam_role.api[0].id
+  policy = data.aws_iam_policy_document.api[0].json
+}
+
+resource "aws_iam_role_policy" "worker" {
+  count = local.functions
+
+  name   = "least-privilege"
+  role   = aws_iam_role.worker[0].id
+  policy = data.aws_iam_policy_document.worker[0].json
+}

@@ -1,0 +1,38 @@
+output "api_url" {
+  description = "Base URL of the API: LocalStack's path form on an emulator, the stage's invoke URL on AWS."
+  value = var.create_functions ? (
+    local.emulated
+    ? "${local.endpoint}/restapis/${aws_api_gateway_rest_api.this[0].id}/${aws_api_gateway_stage.this[0].stage_name}/_user_request_"
+    : aws_api_gateway_stage.this[0].invoke_url
+  ) : null
+}
+
+output "api_rest_api_id" {
+  description = "ID of the REST API."
+  value       = one(aws_api_gateway_rest_api.this[*].id)
+}
+
+output "api_function_name" {
+  description = "Name of the API function."
+  value       = one(aws_lambda_function.api[*].function_name)
+}
+
+output "worker_function_name" {
+  description = "Name of the smart-crop worker function."
+  value       = one(aws_lambda_function.worker[*].function_name)
+}
+
+output "worker_dead_letter_queue_url" {
+  description = "URL of the queue that receives worker events that failed every retry."
+  value       = one(aws_sqs_queue.worker_dlq[*].url)
+}
+
+output "dynamodb_table_names" {
+  description = "Table names by role (rate_limit, jobs, idempotency); they match the service's settings defaults."
+  value       = { for role, table in aws_dynamodb_table.this : role => table.name }
+}
+
+output "efs_file_system_id" {
+  description = "ID of the EFS file system holding processed images, when enable_efs is true."
+  value       = one(aws_efs_file_system.this[*].id)
+}
