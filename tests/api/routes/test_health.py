@@ -1,0 +1,32 @@
+"""GET /health: a liveness check that needs neither storage nor AWS."""
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from image_processor.api import create_app
+from image_processor.assembly import build_services
+from image_processor.settings import Settings
+from tools.processes import free_port
+
+
+def test_health_says_ok(client: TestClient) -> None:
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_health_refuses_post_with_a_405_json(client: TestClient) -> None:
+    response = client.post("/health")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_health_answers_when_dynamodb_is_unreachable(tmp_path: Path) -> None:
+    settings = Settings(
+        processed_images_dir=tmp_path / "processed_images",
+        aws_endpoint_url=f"http://127.0.0.1:{free_port()}",
+        dynamodb_timeout_seconds=0.5,
+    )
+    with TestClient(create_app(build_services(settings))) as client:
+        assert client.get("/health").json() == {"status": "ok"}

@@ -1,0 +1,74 @@
+"""One JSON error shape for every 4xx and 5xx, documented in the OpenAPI schema."""
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from image_processor.api import create_app
+from image_processor.api.services import Services
+from image_processor.manual_crop import ImageService
+from tests.conftest import CLIENT_IP
+from tests.support import images
+from tests.support.uploads import assert_error, manual_crop
+
+
+def test_an_unknown_path_is_a_404_json(client: TestClient) -> None:
+    assert_error(client.get("/no/such/thing"), 404, "not_found")
+
+
+def test_a_wrong_method_is_a_405_json_with_allow(client: TestClient) -> None:
+    response = client.delete("/images/manual-crop")
+    assert_error(response, 405, "method_not_allowed")
+    assert "POST" in response.headers["allow"]
+
+
+def test_a_rate_limited_error_carries_retry_after(client: TestClient, services: Services) -> None:
+    for _ in range(services.settings.rate_limit_requests):
+        services.rate_limiter.acquire(CLIENT_IP)
+    response = client.post("/images/smart-crop", files={"source_image": ("a.jpg", b"x", "image/jpeg")})
+    assert_error(response, 429, "rate_limited")
+    assert int(response.headers["retry-after"]) > 0
+
+
+def test_an_unexpected_error_is_a_json_500_without_a_stack_trace(
+    services: Services, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def explode(self: ImageService, *args: Any) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(ImageService, "crop_and_store", explode)
+    with TestClient(create_app(services), raise_server_exceptions=False) as client:
+        response = manual_crop(client, images.solid_jpeg())
+    assert_error(response, 500, "internal_error")
+    assert "secret internal detail" not in response.text
+    assert "Traceback" not in response.text
+    logged = [record for record in caplog.records if record.getMessage() == "unhandled error"]
+    assert len(logged) == 1
+    assert logged[0].exc_info is not None
+
+
+def test_every_error_response_in_the_schema_uses_the_error_body(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert schema["components"]["schemas"]["ErrorBody"]["required"] == ["error"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            errors = {status: spec for status, spec in operation["responses"].items() if status >= "400"}
+            assert errors, f"{method} {path} documents no errors"
+            for status, spec in errors.items():
+                ref = spec["content"]["application/json"]["schema"]["$ref"]
+                assert ref == "#/components/schemas/ErrorBody", (method, path, status)
+
+
+@pytest.mark.parametrize(
+    ("path", "statuses"),
+    [
+        ("/images/manual-crop", {"413", "415", "422"}),
+        ("/images/smart-crop", {"413", "415", "422", "429", "503"}),
+        ("/images/{image_path}", {"404"}),
+    ],
+)
+def test_the_schema_documents_each_endpoints_errors(client: TestClient, path: str, statuses: set[str]) -> None:
+    operations = client.get("/openapi.json").json()["paths"][path]
+    for operation in operations.values():
+        assert statuses <= set(operation["responses"])

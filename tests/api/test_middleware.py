@@ -1,0 +1,70 @@
+"""Request ids and one JSON log line per request (audit 2: print, no request ids)."""
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from fastapi.testclient import TestClient
+
+from image_processor.observability import SERVICE_NAME
+from tests.support import images
+from tests.support.uploads import manual_crop
+from tools.processes import REPO_ROOT
+
+
+def request_log_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The access-log records, formatted as the service writes them (Powertools JSON)."""
+    formatter = LambdaPowertoolsFormatter(service=SERVICE_NAME)
+    return [json.loads(formatter.format(record)) for record in caplog.records if record.getMessage() == "request"]
+
+
+def test_a_request_id_is_generated_and_returned(client: TestClient) -> None:
+    """Audit 2."""
+    first = client.get("/health").headers["x-request-id"]
+    second = client.get("/health").headers["x-request-id"]
+    assert len(first) == 32
+    assert first != second
+
+
+def test_a_well_formed_client_request_id_is_kept(client: TestClient) -> None:
+    assert client.get("/health", headers={"X-Request-ID": "abc-123.4_5"}).headers["x-request-id"] == "abc-123.4_5"
+
+
+@pytest.mark.parametrize("supplied", ["", "has space", "x" * 129, 'quote"s', "new\\nline"])
+def test_a_malformed_request_id_is_replaced(client: TestClient, supplied: str) -> None:
+    returned = client.get("/health", headers={"X-Request-ID": supplied}).headers["x-request-id"]
+    assert returned != supplied
+    assert len(returned) == 32
+
+
+def test_every_request_logs_one_json_line_with_its_id(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    """Audit 2: structured logs carrying the request id and client IP, not print()."""
+    caplog.clear()
+    response = manual_crop(client, images.solid_jpeg(), box={"x": 0, "y": 0, "width": 10, "height": 10})
+    request_id = response.headers["x-request-id"]
+    lines = request_log_lines(caplog)
+    assert len(lines) == 1
+    assert lines[0]["request_id"] == request_id
+    assert lines[0]["status"] == 200
+    assert lines[0]["path"] == "/images/manual-crop"
+    assert lines[0]["client_ip"] == "203.0.113.10"
+    assert lines[0]["level"] == "INFO"
+
+
+def test_the_service_code_never_calls_print() -> None:
+    """Audit 2: the prototype printed instead of logging."""
+    sources = [
+        *(REPO_ROOT / "layers" / "common" / "python").rglob("*.py"),
+        *(REPO_ROOT / "functions").rglob("*.py"),
+        REPO_ROOT / "local_server.py",
+    ]
+    offenders = [
+        f"{Path(source).relative_to(REPO_ROOT)}:{node.lineno}"
+        for source in sources
+        for node in ast.walk(ast.parse(source.read_text()))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
+    ]
+    assert offenders == []
