@@ -27,7 +27,15 @@ _DESCRIPTIONS = {
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in statuses}
+    """The listed statuses plus `default`: any other error (a 500 included) has the same shape.
+
+    The `default` entry also stops FastAPI from documenting its own 422 body, which this app never sends.
+    """
+    responses: dict[int | str, dict[str, Any]] = {
+        status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in statuses
+    }
+    responses["default"] = {"model": ErrorBody, "description": "Any other error, in the same shape"}
+    return responses
 
 
 def error_response(

@@ -1,3 +1,5 @@
+from typing import Any
+
 from fastapi import APIRouter, Request, Response, status
 
 from ...errors import NotFound
@@ -46,15 +48,16 @@ async def create_smart_crop(
     return SmartCropAccepted(image_id=job.image_id, retrieval_url=job.retrieval_url, status_url=status_url)
 
 
-@router.api_route(
-    "/{image_path:path}",
-    methods=["GET", "HEAD"],
-    response_class=Response,
-    responses={
-        200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
-        304: {"description": "Not modified (If-None-Match)"},
-        **error_responses(404),
-    },
+_IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+    304: {"description": "Not modified (If-None-Match)"},
+    **error_responses(404),
+}
+
+
+@router.get("/{image_path:path}", response_class=Response, responses=_IMAGE_RESPONSES)
+@router.head(
+    "/{image_path:path}", response_class=Response, responses=_IMAGE_RESPONSES, operation_id="read_image_headers"
 )
 async def read_image(image_path: str, request: Request, services: ServicesDep) -> Response:
     """The processed image at `image_path`, relative to the processed-images folder."""
