@@ -10,7 +10,7 @@ from PIL import Image
 
 from image_processor import aws
 from image_processor.api.services import Services
-from image_processor.dispatch import LocalWorkerPool
+from image_processor.dispatch import Dispatcher, LocalWorkerPool
 from image_processor.errors import ObjectLocatorError
 from image_processor.jobs import DynamoDBJobStore
 from image_processor.manual_crop import ImageService
@@ -35,6 +35,22 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class RecordingDispatcher:
+    """Keeps the jobs it is handed instead of running them (the worker is tested on its own)."""
+
+    def __init__(self) -> None:
+        self.dispatched: list[str] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def dispatch(self, image_id: str) -> None:
+        self.dispatched.append(image_id)
 
 
 @dataclass
@@ -82,6 +98,7 @@ def assemble(
     locator: ObjectLocator | None = None,
     clock: Callable[[], float] = time.time,
     retry_delay_seconds: float = 0.05,
+    dispatcher: Dispatcher | None = None,
 ) -> Assembled:
     """What `build_services` builds for uvicorn, with the AI, the clock and the retry delay chosen by the test."""
     service_logger(settings.log_level)
@@ -110,7 +127,7 @@ def assemble(
         retry_delay_seconds=retry_delay_seconds,
     )
     smart_crop = SmartCropService(
-        images, store, jobs, pool, deadline_seconds=settings.job_deadline_seconds, clock=clock
+        images, store, jobs, dispatcher or pool, deadline_seconds=settings.job_deadline_seconds, clock=clock
     )
     limiter = DynamoDBRateLimiter(
         dynamodb,
@@ -125,6 +142,6 @@ def assemble(
         images=images,
         smart_crop=smart_crop,
         rate_limiter=limiter,
-        dispatcher=pool,
+        dispatcher=dispatcher or pool,
     )
     return Assembled(services=services, process=process, worker=worker, jobs=jobs, pool=pool)

@@ -17,7 +17,7 @@ def _config(settings: Settings) -> Config:
     return Config(
         connect_timeout=timeout,
         read_timeout=timeout,
-        retries={"mode": "standard", "max_attempts": 2},
+        retries={"mode": "standard", "total_max_attempts": 2},
         max_pool_connections=64,
     )
 

@@ -1,0 +1,332 @@
+"""POST /images/smart-crop: limited per client before any parsing, 202 at once, the crop in the background."""
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from ipaddress import ip_network
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from image_processor.api import create_app, forms
+from image_processor.api.services import Services
+from image_processor.assembly import build_services
+from image_processor.errors import ObjectLocatorError
+from image_processor.settings import Settings
+from tests.support import images, scenes
+from tests.support.services import ManualClock, RecordingDispatcher, RecordingLocator, assemble
+from tools.local_tables import create_tables
+from tools.processes import free_port, running_emulator
+
+LIMIT = 5  # the service's default is 20; a smaller limit keeps these tests quick
+PEER = "203.0.113.10"
+
+
+def smart_crop(client: TestClient, upload: bytes | None = None, *, forwarded_for: str | None = None) -> httpx.Response:
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    response: httpx.Response = client.post(
+        "/images/smart-crop",
+        files={"source_image": ("photo.jpg", upload or images.solid_jpeg(64, 48), "image/jpeg")},
+        data={"product_info": json.dumps({"product_id": "ABC-123"})},
+        headers=headers,
+    )
+    return response
+
+
+def manual_crop(client: TestClient) -> httpx.Response:
+    response: httpx.Response = client.post(
+        "/images/manual-crop",
+        files={"source_image": ("photo.jpg", images.solid_jpeg(64, 48), "image/jpeg")},
+        data={
+            "product_info": json.dumps({"product_id": "ABC-123"}),
+            "crop_box": json.dumps({"x": 0, "y": 0, "width": 10, "height": 10}),
+        },
+    )
+    return response
+
+
+@contextlib.contextmanager
+def api(services: Services, peer: str = PEER) -> Iterator[TestClient]:
+    with TestClient(create_app(services), client=(peer, 50000)) as client:
+        yield client
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def limited(settings: Settings) -> Settings:
+    return settings.model_copy(update={"rate_limit_requests": LIMIT})
+
+
+@pytest.fixture
+def queued(limited: Settings, clock: ManualClock) -> tuple[Services, RecordingDispatcher]:
+    """Services whose jobs are queued but not run: these tests are about the front door."""
+    dispatcher = RecordingDispatcher()
+    return assemble(limited, clock=clock, dispatcher=dispatcher).services, dispatcher
+
+
+def wait_for_job(client: TestClient, status_url: str) -> dict[str, Any]:
+    for _ in range(400):
+        body: dict[str, Any] = client.get(status_url).json()
+        if body["status"] in ("succeeded", "failed"):
+            return body
+        time.sleep(0.025)
+    raise AssertionError(f"{status_url} never finished: {body}")
+
+
+# --- End to end ---------------------------------------------------------------------------------
+
+
+def test_smart_crop_is_accepted_at_once_and_later_serves_the_objects_region(settings: Settings) -> None:
+    locator = RecordingLocator(gate=threading.Event())
+    scene = scenes.product_on_plain_background()
+    with api(assemble(settings, locator=locator).services) as client:
+        response = smart_crop(client, scene.jpeg)
+
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert set(body) == {"image_id", "retrieval_url", "status_url"}
+        assert body["retrieval_url"] == f"/images/ABC-123/{body['image_id']}.jpg"
+        assert body["status_url"] == response.headers["Location"] == f"/jobs/{body['image_id']}"
+        assert client.get(body["retrieval_url"]).status_code == 404
+        assert client.get(body["status_url"]).json()["status"] in ("pending", "processing")
+
+        assert locator.gate is not None
+        locator.gate.set()
+        assert wait_for_job(client, body["status_url"]) == {
+            "image_id": body["image_id"],
+            "status": "succeeded",
+            "retrieval_url": body["retrieval_url"],
+            "error": None,
+        }
+        result = client.get(body["retrieval_url"])
+
+    assert result.status_code == 200
+    assert result.headers["content-type"] == "image/jpeg"
+    (box,) = locator.boxes
+    left, top, right, bottom = scene.box
+    assert box.x <= left and box.y <= top and box.right >= right and box.bottom >= bottom
+    assert box.width * box.height <= 1.3 * (right - left) * (bottom - top)
+    assert images.pixel(result.content, box.width // 2, box.height // 2) == pytest.approx(scenes.OBJECT, abs=12)
+    assert scenes.object_share(result.content) > 0.75
+    assert list(settings.processed_images_dir.joinpath(".staging").iterdir()) == []
+
+
+def test_an_ai_failure_shows_as_a_failed_job_with_its_reason(settings: Settings) -> None:
+    locator = RecordingLocator(failures=[ObjectLocatorError("the model rejected the image", transient=False)])
+    with api(assemble(settings, locator=locator).services) as client:
+        body = smart_crop(client, scenes.product_on_plain_background().jpeg).json()
+        outcome = wait_for_job(client, body["status_url"])
+        assert client.get(body["retrieval_url"]).status_code == 404
+
+    assert outcome["status"] == "failed"
+    assert "the model rejected the image" in outcome["error"]
+    assert list(settings.processed_images_dir.joinpath(".staging").iterdir()) == []
+
+
+def test_a_transient_ai_failure_is_retried_until_the_job_succeeds(settings: Settings) -> None:
+    locator = RecordingLocator(failures=[ObjectLocatorError("the model timed out", transient=True)])
+    with api(assemble(settings, locator=locator).services) as client:
+        body = smart_crop(client, scenes.product_on_plain_background().jpeg).json()
+        assert wait_for_job(client, body["status_url"])["status"] == "succeeded"
+        assert client.get(body["retrieval_url"]).status_code == 200
+    assert locator.calls == 2
+
+
+def test_an_upload_that_is_not_an_image_is_refused_before_a_job_exists(
+    queued: tuple[Services, RecordingDispatcher],
+) -> None:
+    services, dispatcher = queued
+    with api(services) as client:
+        response = smart_crop(client, b"this is not an image")
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_image"
+    assert dispatcher.dispatched == []
+
+
+# --- Rate limit ---------------------------------------------------------------------------------
+
+
+def test_accepted_requests_carry_rate_limit_headers(queued: tuple[Services, RecordingDispatcher]) -> None:
+    services, _ = queued
+    with api(services) as client:
+        first, second = smart_crop(client), smart_crop(client)
+    assert first.status_code == second.status_code == 202
+    assert first.headers["RateLimit-Limit"] == str(LIMIT)
+    assert first.headers["RateLimit-Remaining"] == str(LIMIT - 1)
+    assert second.headers["RateLimit-Remaining"] == str(LIMIT - 2)
+    assert first.headers["RateLimit-Reset"] == "3600"
+
+
+def test_the_request_over_the_limit_gets_429_with_retry_after(
+    queued: tuple[Services, RecordingDispatcher], clock: ManualClock
+) -> None:
+    services, dispatcher = queued
+    with api(services) as client:
+        smart_crop(client)
+        clock.advance(600)
+        for _ in range(LIMIT - 1):
+            assert smart_crop(client).status_code == 202
+        clock.advance(120)
+        refused = smart_crop(client)
+
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/json"
+    error = refused.json()["error"]
+    assert error["code"] == "rate_limited"
+    assert "5 requests per 3600 seconds" in error["message"]
+    # The oldest accepted request is 720 s old; its slot frees in 3600 - 720 s.
+    assert refused.headers["Retry-After"] == "2880"
+    assert refused.headers["RateLimit-Limit"] == str(LIMIT)
+    assert refused.headers["RateLimit-Remaining"] == "0"
+    assert refused.headers["RateLimit-Reset"] == "2880"
+    assert len(dispatcher.dispatched) == LIMIT
+
+
+def test_exactly_the_limit_is_admitted_out_of_many_concurrent_requests(
+    queued: tuple[Services, RecordingDispatcher],
+) -> None:
+    services, dispatcher = queued
+    with api(services) as client, ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(lambda _: smart_crop(client).status_code, range(16)))
+    assert sorted(statuses) == [202] * LIMIT + [429] * (16 - LIMIT)
+    assert len(dispatcher.dispatched) == LIMIT
+
+
+def test_the_limit_is_decided_before_the_body_is_read(
+    queued: tuple[Services, RecordingDispatcher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services, _ = queued
+    with api(services) as client:
+        for _ in range(LIMIT):
+            assert smart_crop(client).status_code == 202
+
+        parsed: list[object] = []
+        original = forms.read_upload
+
+        async def spy(*args: Any, **kwargs: Any) -> Any:
+            parsed.append(args)
+            return await original(*args, **kwargs)
+
+        monkeypatch.setattr("image_processor.api.routes.images.read_upload", spy)
+        broken_multipart = client.post(
+            "/images/smart-crop",
+            content=b"--nope\r\nthis is not multipart" + b"x" * 2_000_000,
+            headers={"Content-Type": "multipart/form-data; boundary=elsewhere"},
+        )
+        not_multipart = client.post("/images/smart-crop", json={"product_id": "ABC-123"})
+        no_body = client.post("/images/smart-crop")
+
+    for response in (broken_multipart, not_multipart, no_body):
+        assert response.status_code == 429, response.text
+        assert response.json()["error"]["code"] == "rate_limited"
+    assert parsed == []
+
+
+def test_a_forged_forwarded_for_from_an_untrusted_peer_is_ignored(
+    queued: tuple[Services, RecordingDispatcher],
+) -> None:
+    services, _ = queued
+    with api(services) as client:
+        statuses = [smart_crop(client, forwarded_for=f"198.51.100.{i}").status_code for i in range(LIMIT + 1)]
+    assert statuses == [202] * LIMIT + [429]
+
+
+def test_forwarded_for_from_a_trusted_proxy_names_the_client(limited: Settings, clock: ManualClock) -> None:
+    trusted = limited.model_copy(update={"trusted_proxies": [ip_network("127.0.0.1/32")]})
+    services = assemble(trusted, clock=clock, dispatcher=RecordingDispatcher()).services
+    with api(services, peer="127.0.0.1") as client:
+        for _ in range(LIMIT):
+            # The left hop is the client's own claim; the right-most hop the proxy did not add is the client.
+            assert smart_crop(client, forwarded_for="1.1.1.1, 198.51.100.1").status_code == 202
+        assert smart_crop(client, forwarded_for="9.9.9.9, 198.51.100.1").status_code == 429
+        assert smart_crop(client, forwarded_for="198.51.100.2").status_code == 202
+
+
+def test_ipv6_clients_in_one_64_share_a_budget(queued: tuple[Services, RecordingDispatcher]) -> None:
+    services, _ = queued
+    with api(services, peer="2001:db8:0:1::1") as first, api(services, peer="2001:db8:0:1:ffff::2") as second:
+        statuses = [smart_crop(first if i % 2 else second).status_code for i in range(LIMIT + 2)]
+    with api(services, peer="2001:db8:0:2::1") as neighbour:
+        other = smart_crop(neighbour).status_code
+    assert statuses == [202] * LIMIT + [429, 429]
+    assert other == 202
+
+
+# --- DynamoDB outages ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def unresponsive_endpoint() -> Iterator[str]:
+    """A port that accepts connections and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_an_unresponsive_dynamodb_gives_503_within_the_timeout(settings: Settings) -> None:
+    with unresponsive_endpoint() as url:
+        stalled = settings.model_copy(update={"aws_endpoint_url": url, "dynamodb_timeout_seconds": 0.3})
+        with api(build_services(stalled)) as client:
+            started = time.monotonic()
+            response = smart_crop(client)
+            elapsed = time.monotonic() - started
+            manual = manual_crop(client)
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert elapsed < 5  # two attempts of 0.3 s each, not a hang
+    assert manual.status_code == 200
+
+
+def test_smart_crop_fails_closed_while_dynamodb_is_down_and_recovers(settings: Settings, tmp_path: Any) -> None:
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    names = {role: f"outage-{role}" for role in ("rate_limit", "jobs", "idempotency")}
+    outage = settings.model_copy(
+        update={
+            "aws_endpoint_url": endpoint,
+            "dynamodb_timeout_seconds": 0.5,
+            "rate_limit_table": names["rate_limit"],
+            "jobs_table": names["jobs"],
+            "idempotency_table": names["idempotency"],
+        }
+    )
+
+    def provision() -> None:
+        create_tables(boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1"), names)
+
+    with api(build_services(outage)) as client:
+        with running_emulator(port):
+            provision()
+            before = smart_crop(client)
+            assert before.status_code == 202
+            assert wait_for_job(client, before.json()["status_url"])["status"] == "succeeded"
+            kept = manual_crop(client).json()["retrieval_url"]
+
+        started = time.monotonic()
+        down = smart_crop(client)
+        elapsed = time.monotonic() - started
+        assert down.status_code == 503
+        assert down.json()["error"]["code"] == "service_unavailable"
+        assert elapsed < 5
+        assert manual_crop(client).status_code == 200
+        assert client.get(kept).status_code == 200
+        assert client.get(before.json()["retrieval_url"]).status_code == 200
+
+        with running_emulator(port):
+            provision()  # the emulator keeps no state across restarts; DynamoDB would
+            after = smart_crop(client)
+            assert after.status_code == 202
+            assert wait_for_job(client, after.json()["status_url"])["status"] == "succeeded"

@@ -1,0 +1,90 @@
+"""Handing jobs to workers: the local pool (bounded, retrying, resuming) and asynchronous Lambda invocation."""
+
+import asyncio
+import threading
+import time
+from collections import Counter
+
+import pytest
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+from image_processor import aws
+from image_processor.dispatch import LambdaDispatcher, LocalWorkerPool
+from image_processor.errors import DependencyUnavailable, JobRetryLater
+from image_processor.settings import Settings
+
+
+class Recorder:
+    def __init__(self, *, fail_first: dict[str, Exception] | None = None, work_seconds: float = 0.0) -> None:
+        self.fail_first = dict(fail_first or {})
+        self.work_seconds = work_seconds
+        self.calls: Counter[str] = Counter()
+        self.running = 0
+        self.most_running = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, image_id: str) -> None:
+        with self._lock:
+            self.calls[image_id] += 1
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+            failure = self.fail_first.pop(image_id, None)
+        try:
+            time.sleep(self.work_seconds)
+            if failure is not None:
+                raise failure
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+async def run_until_idle(pool: LocalWorkerPool, image_ids: list[str], *, settle: float = 0.0) -> None:
+    await pool.start()
+    try:
+        for image_id in image_ids:
+            await pool.dispatch(image_id)
+        await asyncio.wait_for(pool.join(), timeout=10)
+        if settle:
+            await asyncio.sleep(settle)
+            await asyncio.wait_for(pool.join(), timeout=10)
+    finally:
+        await pool.stop()
+
+
+def test_the_pool_runs_every_job_with_bounded_concurrency() -> None:
+    process = Recorder(work_seconds=0.05)
+    pool = LocalWorkerPool(process, recover=list, concurrency=3)
+    ids = [f"job{i}" for i in range(12)]
+
+    asyncio.run(run_until_idle(pool, ids))
+
+    assert process.calls == Counter(ids)
+    assert process.most_running == 3
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [JobRetryLater("AI timed out"), IdempotencyAlreadyInProgressError("another worker has it"), RuntimeError("bug")],
+)
+def test_a_job_that_asks_for_a_retry_is_delivered_again(failure: Exception) -> None:
+    process = Recorder(fail_first={"job1": failure})
+    pool = LocalWorkerPool(process, recover=list, concurrency=2, retry_delay_seconds=0.05)
+
+    asyncio.run(run_until_idle(pool, ["job1", "job2"], settle=0.2))
+
+    assert process.calls == Counter({"job1": 2, "job2": 1})
+
+
+def test_staged_jobs_are_resumed_at_start() -> None:
+    process = Recorder()
+    pool = LocalWorkerPool(process, recover=lambda: ["left1", "left2"], concurrency=2)
+
+    asyncio.run(run_until_idle(pool, []))
+
+    assert process.calls == Counter({"left1": 1, "left2": 1})
+
+
+def test_a_lambda_dispatch_that_cannot_be_queued_is_unavailable(settings: Settings) -> None:
+    dispatcher = LambdaDispatcher(aws.lambda_client(settings), "no-such-worker-function")
+    with pytest.raises(DependencyUnavailable):
+        asyncio.run(dispatcher.dispatch("0" * 32))
