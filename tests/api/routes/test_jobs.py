@@ -1,0 +1,62 @@
+"""GET /jobs/{image_id}: where a smart crop stands, and no job pending forever."""
+
+import json
+
+from fastapi.testclient import TestClient
+
+from image_processor.api import create_app
+from image_processor.ids import new_image_id
+from image_processor.settings import Settings
+from tests.support import images
+from tests.support.services import ManualClock, RecordingDispatcher, assemble
+
+
+def accept(client: TestClient) -> dict[str, str]:
+    response = client.post(
+        "/images/smart-crop",
+        files={"source_image": ("photo.jpg", images.solid_jpeg(64, 48), "image/jpeg")},
+        data={"product_info": json.dumps({"product_id": "ABC-123"})},
+    )
+    assert response.status_code == 202, response.text
+    body: dict[str, str] = response.json()
+    return body
+
+
+def test_read_job_not_found(client: TestClient) -> None:
+    response = client.get(f"/jobs/{new_image_id()}")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_read_job_with_a_malformed_id_is_not_found(client: TestClient) -> None:
+    for image_id in ("nope", "../etc/passwd", "A" * 32, "0" * 33):
+        assert client.get(f"/jobs/{image_id}").status_code == 404
+
+
+def test_read_job_pending(settings: Settings) -> None:
+    services = assemble(settings, dispatcher=RecordingDispatcher()).services
+    with TestClient(create_app(services), client=("203.0.113.10", 50000)) as client:
+        accepted = accept(client)
+        view = client.get(accepted["status_url"]).json()
+    assert view == {
+        "image_id": accepted["image_id"],
+        "status": "pending",
+        "retrieval_url": accepted["retrieval_url"],
+        "error": None,
+    }
+
+
+def test_a_job_past_its_deadline_reports_failed(settings: Settings) -> None:
+    clock = ManualClock()
+    services = assemble(settings, clock=clock, dispatcher=RecordingDispatcher()).services
+    with TestClient(create_app(services), client=("203.0.113.10", 50000)) as client:
+        accepted = accept(client)
+        clock.advance(settings.job_deadline_seconds)
+        assert client.get(accepted["status_url"]).json()["status"] == "pending"
+        clock.advance(1)
+        view = client.get(accepted["status_url"]).json()
+        clock.advance(3600)
+        later = client.get(accepted["status_url"]).json()
+    assert view["status"] == "failed"
+    assert view["error"] == "timed out before it finished"
+    assert later == view
