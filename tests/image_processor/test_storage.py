@@ -155,6 +155,15 @@ def test_open_refuses_a_symlink_that_points_outside_the_root(store: ImageStore) 
     assert store.open("linked-dir/outside.jpg") is None
 
 
+def test_save_refuses_to_write_through_a_folder_linked_outside_the_root(store: ImageStore) -> None:
+    outside = store.root.parent / "outside"
+    outside.mkdir()
+    (store.root / "linked").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ValueError, match="outside the root"):
+        store.save("linked/abc.jpg", JPEG)
+    assert list(outside.iterdir()) == []
+
+
 def test_open_follows_a_symlink_that_stays_inside_the_root(store: ImageStore) -> None:
     target = store.save("ABC-123/abc.jpg", JPEG)
     (store.root / "ABC-123" / "alias.jpg").symlink_to(target)

@@ -76,7 +76,11 @@ class ImageStore:
         segments = _safe_segments(relative_path)
         if segments is None:
             raise ValueError(f"unsafe storage path {relative_path!r}")
-        return self.root.joinpath(*segments)
+        target = self.root.joinpath(*segments)
+        # A folder inside the root may be a symlink to somewhere else: never write through it.
+        if not target.parent.resolve().is_relative_to(self.root.resolve()):
+            raise ValueError(f"unsafe storage path {relative_path!r}: it leads outside the root")
+        return target
 
     def _resolve_servable(self, requested_path: str) -> Path | None:
         segments = _safe_segments(requested_path)
