@@ -42,8 +42,16 @@ def test_an_unknown_job_is_none(jobs: DynamoDBJobStore) -> None:
 def test_a_job_id_is_never_reused(jobs: DynamoDBJobStore, clock: ManualClock) -> None:
     job = new_job(clock)
     jobs.create(job)
+    clock.advance(1)
     with pytest.raises(Exception, match="ConditionalCheckFailed"):
-        jobs.create(job)
+        jobs.create(Job(**{**job.__dict__, "created_at": clock()}))
+
+
+def test_a_retried_create_that_already_landed_is_harmless(jobs: DynamoDBJobStore, clock: ManualClock) -> None:
+    job = new_job(clock)
+    jobs.create(job)
+    jobs.create(job)
+    assert jobs.get(job.image_id) == job
 
 
 def test_attempts_are_counted(jobs: DynamoDBJobStore, clock: ManualClock) -> None:

@@ -142,14 +142,14 @@ def test_items_carry_a_ttl_past_the_window(
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
 
 
-def test_the_item_only_keeps_timestamps_inside_the_window(
+def test_the_item_never_grows_past_the_limit(
     limiter: DynamoDBRateLimiter, dynamodb_client: Any, settings: Settings, clock: ManualClock
 ) -> None:
-    for _ in range(5):
-        limiter.acquire("k")
-        clock.advance(WINDOW / 2)
+    for _ in range(3 * LIMIT):
+        assert limiter.acquire("k").allowed
+        clock.advance(WINDOW / LIMIT)
     item = dynamodb_client.get_item(TableName=settings.rate_limit_table, Key={"ip_address": {"S": "k"}})["Item"]
-    assert len(item["accepted_at"]["L"]) == 2
+    assert len(item["accepted_at"]["L"]) <= LIMIT
 
 
 @pytest.fixture
@@ -161,15 +161,42 @@ def counted(dynamodb_client: Any, settings: Settings, clock: ManualClock) -> Ite
     yield limiter, counter
 
 
-def test_a_decision_takes_at_most_two_dynamodb_calls(counted: tuple[DynamoDBRateLimiter, CallCounter]) -> None:
+def test_a_decision_takes_one_dynamodb_call_on_the_normal_path(
+    counted: tuple[DynamoDBRateLimiter, CallCounter],
+) -> None:
     limiter, counter = counted
     for _ in range(LIMIT):
         counter.reset()
         assert limiter.acquire("k").allowed
-        assert counter.operations == ["GetItem", "PutItem"]
+        assert counter.operations == ["UpdateItem"]
     counter.reset()
     assert not limiter.acquire("k").allowed
-    assert counter.operations == ["GetItem"]
+    assert counter.operations == ["UpdateItem"]
+
+
+def test_pruning_expired_times_takes_a_second_call(
+    counted: tuple[DynamoDBRateLimiter, CallCounter], clock: ManualClock
+) -> None:
+    limiter, counter = counted
+    for _ in range(LIMIT):
+        limiter.acquire("k")
+    clock.advance(WINDOW)
+    counter.reset()
+    decision = limiter.acquire("k")
+    assert decision.allowed and decision.remaining == LIMIT - 1
+    assert counter.operations == ["UpdateItem", "PutItem"]
+    counter.reset()
+    assert limiter.acquire("k").allowed
+    assert counter.operations == ["UpdateItem"]
+
+
+def test_a_burst_costs_one_call_per_request(dynamodb_client: Any, settings: Settings) -> None:
+    counter = CallCounter(dynamodb_client)
+    limiter = DynamoDBRateLimiter(dynamodb_client, settings.rate_limit_table, limit=LIMIT, window_seconds=WINDOW)
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        decisions = list(pool.map(lambda _: limiter.acquire("burst"), range(60)))
+    assert admitted(decisions) == LIMIT
+    assert len(counter.operations) == 60
 
 
 def test_an_unreachable_table_is_reported_as_unavailable(settings: Settings) -> None:

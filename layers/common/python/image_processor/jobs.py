@@ -3,7 +3,7 @@
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -58,6 +58,15 @@ class DynamoDBJobStore:
 
     def create(self, job: Job) -> None:
         now = self._clock()
+        try:
+            self._put_new(job, now)
+        except ClientError as exc:
+            # A retried write whose first attempt landed (e.g. after a read timeout) finds its own item.
+            existing = cast(dict[str, Any], exc.response.get("Item") or {})
+            if existing.get("created_at", {}).get("N") != _number(job.created_at):
+                raise
+
+    def _put_new(self, job: Job, now: float) -> None:
         self._call(
             "put_item",
             TableName=self._table,
@@ -71,6 +80,7 @@ class DynamoDBJobStore:
                 "expires_at": {"N": str(int(now) + self._ttl)},
             },
             ConditionExpression="attribute_not_exists(image_id)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
 
     def get(self, image_id: str) -> Job | None:

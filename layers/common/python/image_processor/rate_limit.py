@@ -1,8 +1,10 @@
 """Sliding-window rate limiter whose state lives in DynamoDB, one item per client key.
 
-Each item holds the acceptance times (ms) of the requests inside the window and a version.
-A decision is one consistent read plus, when admitting, one write conditioned on the version
-it read: two callers racing for the last slot cannot both win, in one process or across many.
+Each item holds the acceptance times (ms) of at most `limit` recent requests and a version. A
+decision is one conditional append ("fewer than `limit` times stored"), so callers racing for
+the last slot cannot both win, in one process or across many, and a burst from one client costs
+one call per request rather than a storm of retries. Only when expired times fill the item is a
+second call made: a write of the pruned list, conditioned on the version read.
 """
 
 import math
@@ -10,7 +12,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
@@ -68,40 +70,70 @@ class DynamoDBRateLimiter:
         raise DependencyUnavailable("Rate limiting is temporarily unavailable; retry shortly.")
 
     def _try_acquire(self, key: str) -> RateLimitDecision | None:
+        """Append this request's time if the item holds fewer than `limit` times: one call to admit or refuse.
+
+        Times that have left the window still count in that condition, so it can only err towards
+        refusing; when they are what fills the item, they are pruned by a write conditioned on the
+        version read, and the decision is taken again if another writer got there first.
+        """
         now_ms = int(self._clock() * 1000)
-        item = self._client.get_item(TableName=self._table, Key={"ip_address": {"S": key}}, ConsistentRead=True).get(
-            "Item"
-        )
-        version = int(item["version"]["N"]) if item else 0
-        stored = sorted(int(entry["N"]) for entry in item["accepted_at"]["L"]) if item else []
-        live = [stamp for stamp in stored if stamp > now_ms - self._window_ms]
-        if len(live) >= self._limit:
-            oldest_blocking = live[len(live) - self._limit]
-            return self._decision(False, 0, oldest_blocking, now_ms)
-        accepted = [*live, now_ms]
-        item_out: dict[str, Any] = {
-            "ip_address": {"S": key},
-            "accepted_at": {"L": [{"N": str(stamp)} for stamp in accepted]},
-            "version": {"N": str(version + 1)},
-            "expires_at": {"N": str(math.ceil((now_ms + self._window_ms) / 1000))},
-        }
         try:
-            if item is None:
-                self._client.put_item(
-                    TableName=self._table, Item=item_out, ConditionExpression="attribute_not_exists(ip_address)"
-                )
-            else:
-                self._client.put_item(
-                    TableName=self._table,
-                    Item=item_out,
-                    ConditionExpression="version = :read",
-                    ExpressionAttributeValues={":read": {"N": str(version)}},
-                )
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"ip_address": {"S": key}},
+                UpdateExpression=(
+                    "SET accepted_at = list_append(if_not_exists(accepted_at, :empty), :now), "
+                    "expires_at = :expires ADD version :one"
+                ),
+                ConditionExpression="attribute_not_exists(ip_address) OR size(accepted_at) < :limit",
+                ExpressionAttributeValues={
+                    ":empty": {"L": []},
+                    ":now": {"L": [{"N": str(now_ms)}]},
+                    ":expires": {"N": str(self._expires_at(now_ms))},
+                    ":one": {"N": "1"},
+                    ":limit": {"N": str(self._limit)},
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            current = cast(dict[str, Any], exc.response.get("Item") or {})  # ReturnValuesOnConditionCheckFailure
+            return self._refuse_or_prune(key, current, now_ms)
+        live = self._live(response["Attributes"], now_ms)
+        return self._decision(True, self._limit - len(live), live[0], now_ms)
+
+    def _refuse_or_prune(self, key: str, item: dict[str, Any], now_ms: int) -> RateLimitDecision | None:
+        live = self._live(item, now_ms)
+        if len(live) >= self._limit:
+            return self._decision(False, 0, live[len(live) - self._limit], now_ms)
+        accepted = [*live, now_ms]
+        version = int(item.get("version", {}).get("N", "0"))
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "ip_address": {"S": key},
+                    "accepted_at": {"L": [{"N": str(stamp)} for stamp in accepted]},
+                    "version": {"N": str(version + 1)},
+                    "expires_at": {"N": str(self._expires_at(now_ms))},
+                },
+                ConditionExpression="version = :read",
+                ExpressionAttributeValues={":read": {"N": str(version)}},
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return None
             raise
         return self._decision(True, self._limit - len(accepted), accepted[0], now_ms)
+
+    def _live(self, item: dict[str, Any], now_ms: int) -> list[int]:
+        stamps = sorted(int(entry["N"]) for entry in item.get("accepted_at", {}).get("L", []))
+        return [stamp for stamp in stamps if stamp > now_ms - self._window_ms]
+
+    def _expires_at(self, now_ms: int) -> int:
+        return math.ceil((now_ms + self._window_ms) / 1000)
 
     def _decision(self, allowed: bool, remaining: int, oldest_ms: int, now_ms: int) -> RateLimitDecision:
         reset_ms = oldest_ms + self._window_ms - now_ms
