@@ -1,30 +1,49 @@
-"""Request-body schemas for the multipart endpoints, which read their form by hand (see forms.py)."""
+"""Request-body schemas for the multipart endpoints, which read their form by hand (see forms.py).
+
+`product_info` and `crop_box` are JSON texts inside the form; the schema describes the JSON they
+must hold (OpenAPI's `encoding.contentType: application/json`), so generated clients and fuzzers
+send well-formed parts and /docs shows the fields the service checks.
+"""
 
 from typing import Any
 
+from ...models import CropBox, ProductInfo
+
 _SOURCE_IMAGE = {"type": "string", "format": "binary", "description": "JPEG, PNG, WebP, GIF, TIFF or BMP"}
-_PRODUCT_INFO = {
-    "type": "string",
-    "description": 'JSON object with a product_id, e.g. {"product_id": "ABC-123"}',
-    "example": '{"product_id": "ABC-123"}',
-}
-_CROP_BOX = {
-    "type": "string",
-    "description": "JSON object of integers x, y >= 0 and width, height > 0, inside the displayed image",
-    "example": '{"x": 10, "y": 10, "width": 200, "height": 200}',
-}
+
+
+def _json_part(model: type[ProductInfo] | type[CropBox], description: str, example: dict[str, Any]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    schema.pop("title", None)
+    return {**schema, "description": description, "example": example}
+
+
+_PRODUCT_INFO = _json_part(
+    ProductInfo,
+    "JSON object with a product_id (letters, digits, '-' and '_', at most 64)",
+    {"product_id": "ABC-123"},
+)
+_CROP_BOX = _json_part(
+    CropBox,
+    "JSON object of integers x, y >= 0 and width, height > 0, inside the image as displayed",
+    {"x": 10, "y": 10, "width": 200, "height": 200},
+)
+_JSON = {"contentType": "application/json"}
 
 
 def multipart_body(*, with_crop_box: bool) -> dict[str, Any]:
     properties: dict[str, Any] = {"source_image": _SOURCE_IMAGE, "product_info": _PRODUCT_INFO}
+    encoding: dict[str, Any] = {"product_info": _JSON}
     if with_crop_box:
         properties["crop_box"] = _CROP_BOX
+        encoding["crop_box"] = _JSON
     return {
         "requestBody": {
             "required": True,
             "content": {
                 "multipart/form-data": {
-                    "schema": {"type": "object", "required": list(properties), "properties": properties}
+                    "schema": {"type": "object", "required": list(properties), "properties": properties},
+                    "encoding": encoding,
                 }
             },
         }
