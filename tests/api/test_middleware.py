@@ -2,6 +2,7 @@
 
 import ast
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,15 @@ from fastapi.testclient import TestClient
 
 from image_processor.observability import SERVICE_NAME
 from tests.support import images
+from tests.support.apps import app_client, fresh_settings
 from tests.support.uploads import manual_crop
 from tools.processes import REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory, aws_endpoint: str) -> Iterator[TestClient]:
+    with app_client(fresh_settings(tmp_path_factory.mktemp("middleware"), aws_endpoint)) as test_client:
+        yield test_client
 
 
 def request_log_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
