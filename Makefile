@@ -19,7 +19,24 @@ PYTEST_ARGS ?=
 
 INSTALL_STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint fmt clean
+# Lambda packaging and deployment (`make deploy`; real AWS with AWS_ENDPOINT_URL=).
+TERRAFORM ?= terraform
+TF_DIR := terraform
+TF_WORKSPACE ?= default
+BUILD := build
+LAMBDA_PYTHON := 3.12
+# Pillow ships manylinux_2_28 wheels only; the python3.12 runtime (Amazon Linux 2023, glibc 2.34) runs both.
+LAMBDA_PLATFORMS := --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64
+LAYER_ZIPS := $(BUILD)/layers/common.zip $(BUILD)/layers/deps.zip
+FUNCTION_ZIPS := $(BUILD)/functions/api.zip $(BUILD)/functions/smart_crop_worker.zip
+COMMON_SOURCES := $(shell find layers/common/python/image_processor -name '*.py')
+TF_INIT_FLAGS := -input=false $(if $(TF_PLUGIN_DIR),-plugin-dir=$(abspath $(TF_PLUGIN_DIR)))
+TF_VARS := -var=aws_endpoint_url=$(AWS_ENDPOINT_URL)
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+
+.PHONY: help install run test lint fmt clean layers package deploy destroy checkov require-terraform
 
 help: ## Show this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,10 +55,19 @@ run: install ## Run the service with uvicorn on HOST:PORT (starts a local AWS em
 	$(PY) -m tools.dev_server --host $(HOST) --port $(PORT) --aws-endpoint $(AWS_ENDPOINT_URL) \
 		--tables $(LOCAL_TABLES) --tf-plugin-dir "$(TF_PLUGIN_DIR)"
 
-lint: install ## Ruff (lint and format check) and mypy
+lint: install $(CHECKOV_STAMP) ## Ruff (lint and format check), mypy and checkov over terraform/
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy layers/common/python functions local_server.py tools tests
+	$(CHECKOV_VENV)/bin/checkov --skip-download --quiet --compact -d $(TF_DIR)
+
+# checkov lives in its own virtualenv: its dependency pins clash with the service's.
+$(CHECKOV_STAMP):
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	@touch $@
+
+checkov: $(CHECKOV_STAMP) ## Install checkov (pinned) into .venv-checkov
 
 fmt: install ## Format the code and apply safe lint fixes
 	$(PY) -m ruff format .
@@ -50,6 +76,35 @@ fmt: install ## Format the code and apply safe lint fixes
 test: lint ## Lint, type-check and run the whole test suite
 	TF_PLUGIN_DIR="$(TF_PLUGIN_DIR)" $(PY) -m pytest $(PYTEST_ARGS)
 
+layers: install $(LAYER_ZIPS) ## Build the Lambda layers (shared library; dependencies for the Lambda platform)
+
+package: install $(FUNCTION_ZIPS) ## Build the Lambda function zips
+
+$(BUILD)/layers/common.zip: $(COMMON_SOURCES) tools/build_lambda.py
+	$(PY) -m tools.build_lambda layers/common $@ --include python/image_processor
+
+$(BUILD)/layers/deps.zip: requirements/runtime.txt requirements/constraints.txt tools/build_lambda.py
+	rm -rf $(BUILD)/layers/deps
+	$(PY) -m pip install --quiet --no-compile --only-binary=:all: $(LAMBDA_PLATFORMS) --implementation cp \
+		--python-version $(LAMBDA_PYTHON) -t $(BUILD)/layers/deps/python -r requirements/runtime.txt -c requirements/constraints.txt
+	rm -rf $(BUILD)/layers/deps/python/bin
+	$(PY) -m tools.build_lambda $(BUILD)/layers/deps $@
+
+$(BUILD)/functions/%.zip: functions/%/app.py tools/build_lambda.py
+	$(PY) -m tools.build_lambda functions/$* $@ --include app.py
+
+require-terraform:
+	@command -v $(TERRAFORM) >/dev/null || { echo "Terraform is not installed: get it from https://developer.hashicorp.com/terraform/install (or set TERRAFORM=/path/to/terraform)." >&2; exit 1; }
+
+deploy: require-terraform layers package ## Deploy tables, functions and API Gateway to AWS_ENDPOINT_URL (LocalStack; empty = AWS)
+	TF_WORKSPACE=$(TF_WORKSPACE) $(TERRAFORM) -chdir=$(TF_DIR) init $(TF_INIT_FLAGS)
+	TF_WORKSPACE=$(TF_WORKSPACE) $(TERRAFORM) -chdir=$(TF_DIR) apply -auto-approve -input=false $(TF_VARS)
+	@echo "API URL: $$(TF_WORKSPACE=$(TF_WORKSPACE) $(TERRAFORM) -chdir=$(TF_DIR) output -raw api_url)"
+
+destroy: require-terraform ## Remove everything `make deploy` created at AWS_ENDPOINT_URL
+	TF_WORKSPACE=$(TF_WORKSPACE) $(TERRAFORM) -chdir=$(TF_DIR) init $(TF_INIT_FLAGS)
+	TF_WORKSPACE=$(TF_WORKSPACE) $(TERRAFORM) -chdir=$(TF_DIR) destroy -auto-approve -input=false $(TF_VARS)
+
 clean: ## Remove the virtualenv, build outputs and caches
-	rm -rf $(VENV) build .run .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) build .run .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
