@@ -1,0 +1,139 @@
+"""kill -9 the server mid-work: accepted jobs still finish, and no partial or temporary file is ever served."""
+
+import io
+import json
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.stress.conftest import service_process
+from tests.support import images, scenes
+from tools.processes import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def is_whole_jpeg(data: bytes) -> bool:
+    if not (data.startswith(b"\xff\xd8") and data.rstrip(b"\x00").endswith(b"\xff\xd9")):
+        return False
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except OSError:
+        return False
+    return True
+
+
+def job_statuses(url: str, status_urls: list[str]) -> list[str]:
+    with httpx.Client(base_url=url, timeout=10) as client:
+        return [client.get(status_url).json()["status"] for status_url in status_urls]
+
+
+def test_accepted_smart_crops_survive_a_kill_9(service_env: dict[str, str], tmp_path: Path) -> None:
+    env = {
+        **service_env,
+        "MOCK_AI_LATENCY_SECONDS": "1.5",
+        "WORKER_TIMEOUT_SECONDS": "3",
+        "LOCAL_WORKER_CONCURRENCY": "2",
+    }
+    port = free_port()
+    scene = scenes.product_on_plain_background()
+    with (
+        service_process(env, tmp_path / "before.log", port=port) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        accepted = [
+            client.post(
+                "/images/smart-crop",
+                files={"source_image": ("photo.jpg", scene.jpeg, "image/jpeg")},
+                data={"product_info": json.dumps({"product_id": "CRASH-1"})},
+            ).json()
+            for _ in range(6)
+        ]
+        status_urls = [body["status_url"] for body in accepted]
+        deadline = time.monotonic() + 10
+        while "processing" not in job_statuses(server.url, status_urls) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(server.pid, signal.SIGKILL)
+
+    with service_process(env, tmp_path / "after.log", port=port) as server:
+        before = job_statuses(server.url, status_urls)
+        deadline = time.monotonic() + 60
+        statuses = before
+        while any(status not in ("succeeded", "failed") for status in statuses) and time.monotonic() < deadline:
+            time.sleep(0.25)
+            statuses = job_statuses(server.url, status_urls)
+        with httpx.Client(base_url=server.url) as client:
+            results = [client.get(body["retrieval_url"]) for body in accepted]
+
+    print(f"jobs at restart: {before}; after recovery: {statuses}")
+    assert any(status in ("pending", "processing") for status in before), "the kill came too late to test anything"
+    assert statuses == ["succeeded"] * len(accepted)
+    assert all(result.status_code == 200 and is_whole_jpeg(result.content) for result in results)
+    assert list(Path(env["PROCESSED_IMAGES_DIR"], ".staging").iterdir()) == []
+
+
+def test_no_partial_or_temporary_file_is_served_after_a_kill_9_during_writes(
+    service_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**service_env, "IMAGE_CONCURRENCY": "2"}
+    root = Path(env["PROCESSED_IMAGES_DIR"])
+    port = free_port()
+    upload = images.encode(Image.effect_noise((2400, 1800), 60).convert("RGB"), quality=95)
+    form = {
+        "product_info": json.dumps({"product_id": "CRASH-2"}),
+        "crop_box": json.dumps({"x": 0, "y": 0, "width": 2400, "height": 1800}),
+    }
+    served: list[bytes] = []
+    stop = threading.Event()
+
+    def write_and_read(url: str) -> None:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            while not stop.is_set():
+                try:
+                    created = client.post(
+                        "/images/manual-crop", files={"source_image": ("a.jpg", upload, "image/jpeg")}, data=form
+                    )
+                    if created.status_code == 200:
+                        got = client.get(created.json()["retrieval_url"])
+                        if got.status_code == 200:
+                            served.append(got.content)
+                except httpx.TransportError:
+                    return
+
+    for round_number, delay in enumerate((1.2, 1.7, 2.3)):
+        stop.clear()
+        with (
+            service_process(env, tmp_path / f"writes-{round_number}.log", port=port) as server,
+            ThreadPoolExecutor(max_workers=6) as pool,
+        ):
+            for _ in range(6):
+                pool.submit(write_and_read, server.url)
+            time.sleep(delay)
+            os.kill(server.pid, signal.SIGKILL)
+            stop.set()
+
+    on_disk = [path for path in root.rglob("*") if path.is_file() and ".staging" not in path.parts]
+    leftovers = [path for path in on_disk if path.name.endswith(".tmp")]
+    print(f"served {len(served)} images before the kills; on disk: {len(on_disk)} files, {len(leftovers)} temp files")
+    assert served, "nothing was written before the kill"
+    assert all(is_whole_jpeg(content) for content in served)
+
+    with service_process(env, tmp_path / "after.log", port=port) as server, httpx.Client(base_url=server.url) as client:
+        for path in on_disk:
+            relative = path.relative_to(root).as_posix()
+            response = client.get(f"/images/{relative}")
+            if path in leftovers:
+                assert response.status_code == 404, relative
+                undotted = relative.replace("/.", "/")
+                assert client.get(f"/images/{undotted}").status_code == 404, undotted
+            else:
+                assert response.status_code == 200, relative
+                assert is_whole_jpeg(response.content), relative
