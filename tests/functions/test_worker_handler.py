@@ -1,0 +1,63 @@
+"""functions/smart_crop_worker with a Lambda context, on the job the API function queued."""
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from functions.api.app import handler as api_handler
+from functions.smart_crop_worker.app import handler as worker_handler
+from image_processor.settings import Settings
+from tests.functions.conftest import RecordedInvoke, lambda_context, load_event
+from tests.support import images
+
+
+@pytest.fixture
+def queued_event(lambda_settings: Settings, worker_invokes: list[RecordedInvoke]) -> dict[str, Any]:
+    """The asynchronous event the API function sent for a smart-crop upload."""
+    response = api_handler(load_event("smart_crop"), lambda_context(function_name="product-image-processor-api"))
+    assert response["statusCode"] == 202, response
+    [call] = worker_invokes
+    event: dict[str, Any] = json.loads(call.payload)
+    return event
+
+
+def job_item(settings: Settings, image_id: str) -> dict[str, Any]:
+    dynamodb = boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url, region_name="us-east-1")
+    item: dict[str, Any] = dynamodb.get_item(TableName=settings.jobs_table, Key={"image_id": {"S": image_id}})["Item"]
+    return item
+
+
+def test_worker_processes_the_staged_job(lambda_settings: Settings, queued_event: dict[str, Any]) -> None:
+    image_id = queued_event["image_id"]
+
+    result = worker_handler(queued_event, lambda_context())
+
+    assert result == {"image_id": image_id, "status": "succeeded"}
+    item = job_item(lambda_settings, image_id)
+    assert item["status"]["S"] == "succeeded"
+    stored = lambda_settings.processed_images_dir / "ABC-123" / f"{image_id}.jpg"
+    # The upload is a blue square on white; the mock AI crops to the square.
+    assert images.close_to(images.pixel(stored.read_bytes(), 4, 4), images.BLUE)
+    assert not any((lambda_settings.processed_images_dir / ".staging").iterdir())
+
+
+def test_a_second_delivery_of_the_same_event_is_not_processed_again(
+    lambda_settings: Settings, queued_event: dict[str, Any]
+) -> None:
+    image_id = queued_event["image_id"]
+    first = worker_handler(queued_event, lambda_context())
+    stored = lambda_settings.processed_images_dir / "ABC-123" / f"{image_id}.jpg"
+    written = stored.stat().st_mtime_ns
+    # Remove the job record: a worker that ran again would now report the job missing.
+    dynamodb = boto3.client("dynamodb", endpoint_url=lambda_settings.aws_endpoint_url, region_name="us-east-1")
+    dynamodb.delete_item(TableName=lambda_settings.jobs_table, Key={"image_id": {"S": image_id}})
+
+    second = worker_handler(queued_event, lambda_context())
+
+    assert second == first == {"image_id": image_id, "status": "succeeded"}
+    assert stored.stat().st_mtime_ns == written
+    records = dynamodb.scan(TableName=lambda_settings.idempotency_table)["Items"]
+    assert [record["status"]["S"] for record in records] == ["COMPLETED"]
+    assert int(records[0]["expiration"]["N"]) > 0
