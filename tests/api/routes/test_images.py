@@ -448,7 +448,7 @@ def test_retrieval_sends_an_etag_and_a_long_cache_lifetime(client: TestClient, s
     assert "immutable" in response.headers["cache-control"]
 
 
-@pytest.mark.parametrize("template", ["{etag}", "W/{etag}", '"other", {etag}'])
+@pytest.mark.parametrize("template", ["{etag}", "W/{etag}", '"other", {etag}', "*"])
 def test_a_matching_if_none_match_is_a_304_without_a_body(client: TestClient, stored_url: str, template: str) -> None:
     etag = client.get(stored_url).headers["etag"]
     response = client.get(stored_url, headers={"If-None-Match": template.format(etag=etag)})

@@ -65,13 +65,15 @@ async def read_image(image_path: str, request: Request, services: ServicesDep) -
     if stored is None:
         raise NotFound("No processed image exists at this path.")
     headers = {"ETag": stored.file.etag, "Cache-Control": _IMMUTABLE}
-    if stored.file.etag in _etags(request.headers.get("if-none-match")):
+    if _matches(stored.file.etag, request.headers.get("if-none-match")):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     headers["Content-Length"] = str(stored.file.size)
     return Response(content=stored.content, media_type="image/jpeg", headers=headers)
 
 
-def _etags(header: str | None) -> set[str]:
-    if not header:
-        return set()
-    return {tag.strip().removeprefix("W/") for tag in header.split(",")}
+def _matches(etag: str, if_none_match: str | None) -> bool:
+    """Weak comparison, as RFC 9110 asks for If-None-Match; `*` matches any existing image."""
+    if not if_none_match:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return etag in tags or "*" in tags
