@@ -380,19 +380,23 @@ class CropGate:
             with self._lock:
                 self.running -= 1
 
+    def __enter__(self) -> "CropGate":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release.set()  # never leave a worker waiting when an assertion fails
+
     def wait_for(self, count: int) -> None:
         for _ in range(count):
             assert self.entered.acquire(timeout=10), "crops did not start"
 
 
-def test_health_answers_while_crops_are_in_flight(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_health_answers_while_crops_are_in_flight(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """Audit 10: crops run off the event loop (at most IMAGE_CONCURRENCY at once) under real uvicorn."""
     gate = CropGate(monkeypatch)
     source = images.solid_jpeg(1200, 900)
     app = create_app(build_services(settings.model_copy(update={"image_concurrency": 2})))
-    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as http, ThreadPoolExecutor(4) as pool:
+    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as http, ThreadPoolExecutor(4) as pool, gate:
         crops = [pool.submit(manual_crop, http, source) for _ in range(4)]
         gate.wait_for(2)
         health = http.get("/health")
@@ -409,7 +413,7 @@ def test_retrieval_is_not_blocked_by_running_crops(client: TestClient, monkeypat
     """Audit 10: reads do not queue behind the crop limiter."""
     stored = manual_crop(client, images.solid_jpeg()).json()["retrieval_url"]
     gate = CropGate(monkeypatch)
-    with ThreadPoolExecutor(4) as pool:
+    with ThreadPoolExecutor(4) as pool, gate:
         crops = [pool.submit(manual_crop, client, images.solid_jpeg()) for _ in range(4)]
         gate.wait_for(2)
         assert client.get(stored).status_code == 200
