@@ -12,6 +12,7 @@ from image_processor import aws
 from image_processor.dispatch import LambdaDispatcher, LocalWorkerPool
 from image_processor.errors import DependencyUnavailable, JobRetryLater
 from image_processor.settings import Settings
+from tools.processes import free_port
 
 
 class Recorder:
@@ -85,6 +86,7 @@ def test_staged_jobs_are_resumed_at_start() -> None:
 
 
 def test_a_lambda_dispatch_that_cannot_be_queued_is_unavailable(settings: Settings) -> None:
-    dispatcher = LambdaDispatcher(aws.lambda_client(settings), "no-such-worker-function")
+    unreachable = settings.model_copy(update={"aws_endpoint_url": f"http://127.0.0.1:{free_port()}"})
+    dispatcher = LambdaDispatcher(aws.lambda_client(unreachable), "product-image-processor-smart-crop-worker")
     with pytest.raises(DependencyUnavailable):
         asyncio.run(dispatcher.dispatch("0" * 32))
