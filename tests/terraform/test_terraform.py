@@ -163,24 +163,6 @@ def test_table_names_are_the_service_defaults() -> None:
     )
 
 
-@pytest.mark.slow
-def test_tables_only_apply_creates_the_three_tables(terraform: Terraform, emulator: str) -> None:
-    variables = (f"aws_endpoint_url={emulator}", "create_functions=false")
-    terraform.apply(*variables)
-    try:
-        addresses = [line for line in terraform.run("state", "list").stdout.split() if not line.startswith("data.")]
-        assert sorted(addresses) == [
-            'aws_dynamodb_table.this["idempotency"]',
-            'aws_dynamodb_table.this["jobs"]',
-            'aws_dynamodb_table.this["rate_limit"]',
-        ]
-        assert client("lambda", emulator).list_functions()["Functions"] == []
-        assert_tables(emulator, terraform.outputs()["dynamodb_table_names"])
-    finally:
-        terraform.destroy(*variables)
-    assert client("dynamodb", emulator).list_tables()["TableNames"] == []
-
-
 def assert_tables(endpoint: str, names: dict[str, str]) -> None:
     """Key schema, TTL, billing, encryption and PITR as created, and in agreement with tools/local_tables."""
     dynamodb = client("dynamodb", endpoint)
@@ -199,10 +181,24 @@ def assert_tables(endpoint: str, names: dict[str, str]) -> None:
 
 
 @pytest.mark.slow
-def test_whole_stack_applies_and_destroys(terraform: Terraform, emulator: str, packages: list[str]) -> None:
-    variables = (f"aws_endpoint_url={emulator}", *packages)
-    plan = terraform.apply(*variables)
+def test_tables_only_then_the_whole_stack_apply_and_destroy(
+    terraform: Terraform, emulator: str, packages: list[str]
+) -> None:
+    # One state for both steps: each Terraform command spends seconds loading the provider.
+    tables_only = (f"aws_endpoint_url={emulator}", "create_functions=false")
+    whole_stack = (f"aws_endpoint_url={emulator}", *packages)
     try:
+        terraform.run("apply", "-auto-approve", "-input=false", *(f"-var={v}" for v in tables_only))
+        managed = [line for line in terraform.run("state", "list").stdout.split() if not line.startswith("data.")]
+        assert sorted(managed) == [
+            'aws_dynamodb_table.this["idempotency"]',
+            'aws_dynamodb_table.this["jobs"]',
+            'aws_dynamodb_table.this["rate_limit"]',
+        ]
+        assert client("lambda", emulator).list_functions()["Functions"] == []
+        assert terraform.outputs().get("api_url") is None
+
+        plan = terraform.apply(*whole_stack)
         outputs = terraform.outputs()
         assert_tables(emulator, outputs["dynamodb_table_names"])
         assert_functions(emulator, outputs)
@@ -210,7 +206,8 @@ def test_whole_stack_applies_and_destroys(terraform: Terraform, emulator: str, p
         assert_api(emulator, outputs, plan)
         assert_roles(emulator, outputs)
     finally:
-        terraform.destroy(*variables)
+        terraform.destroy(*whole_stack)
+    assert client("dynamodb", emulator).list_tables()["TableNames"] == []
     assert client("lambda", emulator).list_functions()["Functions"] == []
     assert client("apigateway", emulator).get_rest_apis()["items"] == []
 
