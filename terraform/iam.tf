@@ -73,6 +73,11 @@ data "aws_iam_policy_document" "worker" {
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
     resources = [aws_dynamodb_table.this["idempotency"].arn]
   }
+}
+
+# Separate from the worker's main policy so that the function need not wait for the queue.
+data "aws_iam_policy_document" "worker_dead_letter" {
+  count = local.functions
 
   statement {
     sid       = "DeadLetterFailedJobs"
@@ -95,4 +100,12 @@ resource "aws_iam_role_policy" "worker" {
   name   = "least-privilege"
   role   = aws_iam_role.worker[0].id
   policy = data.aws_iam_policy_document.worker[0].json
+}
+
+resource "aws_iam_role_policy" "worker_dead_letter" {
+  count = local.functions
+
+  name   = "dead-letter-queue"
+  role   = aws_iam_role.worker[0].id
+  policy = data.aws_iam_policy_document.worker_dead_letter[0].json
 }

@@ -176,4 +176,7 @@ resource "aws_lambda_function_event_invoke_config" "worker" {
       destination = aws_sqs_queue.worker_dlq[0].arn
     }
   }
+
+  # Lambda checks that the role may send to the destination when the config is saved.
+  depends_on = [aws_iam_role_policy.worker_dead_letter]
 }

@@ -205,11 +205,23 @@ def test_tables_only_then_the_whole_stack_apply_and_destroy(
         assert_worker_async_config(emulator, outputs)
         assert_api(emulator, outputs, plan)
         assert_roles(emulator, outputs)
+        assert_second_apply_changes_nothing(terraform, whole_stack)
     finally:
         terraform.destroy(*whole_stack)
     assert client("dynamodb", emulator).list_tables()["TableNames"] == []
     assert client("lambda", emulator).list_functions()["Functions"] == []
     assert client("apigateway", emulator).get_rest_apis()["items"] == []
+
+
+def assert_second_apply_changes_nothing(terraform: Terraform, variables: tuple[str, ...]) -> None:
+    """`make deploy` twice changes nothing; moto alone forgets binary_media_types, so that one update remains."""
+    streamed = terraform.run("plan", "-input=false", "-json", *(f"-var={v}" for v in variables)).stdout
+    changes = {
+        message["change"]["resource"]["addr"]: message["change"]["action"]
+        for message in map(json.loads, streamed.splitlines())
+        if message.get("type") == "planned_change"
+    }
+    assert changes == {"aws_api_gateway_rest_api.this[0]": "update"}
 
 
 def assert_functions(endpoint: str, outputs: dict[str, Any]) -> None:
@@ -276,11 +288,15 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
     for policy in (api_policy, worker_policy):
         assert all(resource != "*" for _, resources in policy.values() for resource in resources)
     assert "lambda:InvokeFunction" not in {action for actions, _ in worker_policy.values() for action in actions}
-    assert worker_policy["DeadLetterFailedJobs"][0] == ["sqs:SendMessage"]
+    queue_arn = client("sqs", endpoint).get_queue_attributes(
+        QueueUrl=outputs["worker_dead_letter_queue_url"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    dead_letter = _statements(iam, f"{outputs['worker_function_name']}-role", "dead-letter-queue")
+    assert dead_letter == {"DeadLetterFailedJobs": (["sqs:SendMessage"], [queue_arn])}
 
 
-def _statements(iam: Any, role: str) -> dict[str, tuple[list[str], list[str]]]:
-    document = iam.get_role_policy(RoleName=role, PolicyName="least-privilege")["PolicyDocument"]
+def _statements(iam: Any, role: str, policy: str = "least-privilege") -> dict[str, tuple[list[str], list[str]]]:
+    document = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
     if isinstance(document, str):
         document = json.loads(document)
     return {
