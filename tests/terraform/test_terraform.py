@@ -35,7 +35,7 @@ class Terraform:
     workdir: Path
     env: dict[str, str]
 
-    def run(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, timeout: float = 240, hint: str = "") -> subprocess.CompletedProcess[str]:
         assert TERRAFORM is not None
         result = subprocess.run(
             [TERRAFORM, f"-chdir={self.workdir}", *args, "-no-color"],
@@ -45,7 +45,9 @@ class Terraform:
             timeout=timeout,
             check=False,
         )
-        assert result.returncode == 0, f"terraform {args[0]} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        assert result.returncode == 0, (
+            f"terraform {args[0]} failed{hint}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
         return result
 
     def apply(self, *variables: str) -> dict[str, Any]:
@@ -88,7 +90,13 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
     shutil.copytree(TERRAFORM_DIR, workdir, ignore=shutil.ignore_patterns(".terraform", "terraform.tfstate*"))
     tf = Terraform(workdir=workdir, env=_environment(root / "data"))
     plugin_dir = os.environ.get("TF_PLUGIN_DIR")
-    tf.run("init", "-input=false", *([f"-plugin-dir={Path(plugin_dir).resolve()}"] if plugin_dir else []))
+    offline_hint = "" if plugin_dir else " (without registry access, set TF_PLUGIN_DIR to a provider mirror)"
+    tf.run(
+        "init",
+        "-input=false",
+        *([f"-plugin-dir={Path(plugin_dir).resolve()}"] if plugin_dir else []),
+        hint=offline_hint,
+    )
     return tf
 
 
