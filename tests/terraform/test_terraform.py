@@ -315,3 +315,32 @@ def _statements(iam: Any, role: str, policy: str = "least-privilege") -> dict[st
 
 def _as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else sorted(value)
+
+
+@pytest.mark.slow
+def test_enable_efs_plans_a_shared_file_system_for_both_functions(
+    terraform: Terraform, emulator: str, packages: list[str]
+) -> None:
+    variables = (
+        f"aws_endpoint_url={emulator}",
+        *packages,
+        "enable_efs=true",
+        "efs_vpc_id=vpc-0123456789abcdef0",
+        'efs_subnet_ids=["subnet-0aaaaaaaaaaaaaaaa","subnet-0bbbbbbbbbbbbbbbb"]',
+    )
+    streamed = terraform.run("plan", "-input=false", "-json", *(f"-var={v}" for v in variables)).stdout
+    planned = {
+        message["change"]["resource"]["addr"]
+        for message in map(json.loads, streamed.splitlines())
+        if message.get("type") == "planned_change" and message["change"]["action"] == "create"
+    }
+    assert {
+        "aws_efs_file_system.this[0]",
+        "aws_efs_access_point.this[0]",
+        'aws_efs_mount_target.this["subnet-0aaaaaaaaaaaaaaaa"]',
+        'aws_efs_mount_target.this["subnet-0bbbbbbbbbbbbbbbb"]',
+        'aws_iam_role_policy.efs_client["api"]',
+        'aws_iam_role_policy.efs_client["worker"]',
+        'aws_iam_role_policy_attachment.vpc_access["api"]',
+        'aws_iam_role_policy_attachment.vpc_access["worker"]',
+    } <= planned
