@@ -97,6 +97,7 @@ require-terraform:
 	@command -v $(TERRAFORM) >/dev/null || { echo "Terraform is not installed: get it from https://developer.hashicorp.com/terraform/install (or set TERRAFORM=/path/to/terraform)." >&2; exit 1; }
 
 deploy: require-terraform layers package ## Deploy tables, functions and API Gateway to AWS_ENDPOINT_URL (LocalStack; empty = AWS)
+	@test -z "$(AWS_ENDPOINT_URL)" || $(PY) -c 'import sys, httpx; httpx.get(sys.argv[1], timeout=3)' "$(AWS_ENDPOINT_URL)" 2>/dev/null || { echo "Nothing answers at $(AWS_ENDPOINT_URL): start LocalStack first, or set AWS_ENDPOINT_URL= to deploy to AWS." >&2; exit 1; }
 	TF_WORKSPACE=$(TF_WORKSPACE) $(TERRAFORM) -chdir=$(TF_DIR) init $(TF_INIT_FLAGS)
 	TF_WORKSPACE=$(TF_WORKSPACE) $(TERRAFORM) -chdir=$(TF_DIR) apply -auto-approve -input=false $(TF_VARS)
 	@echo "API URL: $$(TF_WORKSPACE=$(TF_WORKSPACE) $(TERRAFORM) -chdir=$(TF_DIR) output -raw api_url)"
