@@ -1,6 +1,7 @@
 """POST /images/smart-crop: limited per client before any parsing, 202 at once, the crop in the background."""
 
 import contextlib
+import io
 import json
 import socket
 import threading
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from image_processor.api import create_app, forms
 from image_processor.api.services import Services
@@ -86,6 +88,7 @@ def wait_for_job(client: TestClient, status_url: str) -> dict[str, Any]:
 
 
 def test_smart_crop_is_accepted_at_once_and_later_serves_the_objects_region(settings: Settings) -> None:
+    """Audit 13: the prototype returned nothing; a 202 with the ids, then the crop."""
     locator = RecordingLocator(gate=threading.Event())
     scene = scenes.product_on_plain_background()
     with api(assemble(settings, locator=locator).services) as client:
@@ -121,6 +124,7 @@ def test_smart_crop_is_accepted_at_once_and_later_serves_the_objects_region(sett
 
 
 def test_an_ai_failure_shows_as_a_failed_job_with_its_reason(settings: Settings) -> None:
+    """Audit 17: background exceptions vanished and the client polled a 404 forever."""
     locator = RecordingLocator(failures=[ObjectLocatorError("the model rejected the image", transient=False)])
     with api(assemble(settings, locator=locator).services) as client:
         body = smart_crop(client, scenes.product_on_plain_background().jpeg).json()
@@ -169,6 +173,7 @@ def test_accepted_requests_carry_rate_limit_headers(queued: tuple[Services, Reco
 def test_the_request_over_the_limit_gets_429_with_retry_after(
     queued: tuple[Services, RecordingDispatcher], clock: ManualClock
 ) -> None:
+    """Audit 13: the prototype had no rate limit at all."""
     services, dispatcher = queued
     with api(services) as client:
         smart_crop(client)
@@ -194,6 +199,7 @@ def test_the_request_over_the_limit_gets_429_with_retry_after(
 def test_exactly_the_limit_is_admitted_out_of_many_concurrent_requests(
     queued: tuple[Services, RecordingDispatcher],
 ) -> None:
+    """Audit 13: concurrent requests never get past the limit."""
     services, dispatcher = queued
     with api(services) as client, ThreadPoolExecutor(max_workers=16) as pool:
         statuses = list(pool.map(lambda _: smart_crop(client).status_code, range(16)))
@@ -204,6 +210,7 @@ def test_exactly_the_limit_is_admitted_out_of_many_concurrent_requests(
 def test_the_limit_is_decided_before_the_body_is_read(
     queued: tuple[Services, RecordingDispatcher], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Audit 14: the prototype read the whole upload before anything else."""
     services, _ = queued
     with api(services) as client:
         for _ in range(LIMIT):
@@ -298,3 +305,58 @@ def test_a_refused_dynamodb_connection_gives_503_and_leaves_other_endpoints_work
         assert client.get(kept).status_code == 200
     assert refused.status_code == 503
     assert refused.json()["error"]["code"] == "service_unavailable"
+
+
+# --- The mock AI (audit 16, 18, 19, 20) -------------------------------------------------------
+
+
+def test_the_mock_ai_latency_never_blocks_other_requests(settings: Settings) -> None:
+    """Audit 18: the prototype's `time.sleep(2)` inside `async def` froze the server for every call.
+
+    With the default in-process mock taking its full latency, the 202, the job's status and
+    `/health` all answer while the AI is still working.
+    """
+    slow_ai = settings.model_copy(update={"mock_ai_latency_seconds": 1.5})
+    with api(build_services(slow_ai)) as client:
+        accepted = smart_crop(client, scenes.product_on_plain_background().jpeg)
+        assert accepted.status_code == 202, accepted.text
+        status_url = accepted.json()["status_url"]
+
+        assert client.get("/health").status_code == 200
+        assert client.get(status_url).json()["status"] in ("pending", "processing")
+        assert client.get(accepted.json()["retrieval_url"]).status_code == 404
+
+        assert wait_for_job(client, status_url)["status"] == "succeeded"
+
+
+def test_the_default_ai_looks_at_the_uploaded_pixels(settings: Settings) -> None:
+    """Audit 19/20: the prototype dropped the un-awaited upload and always answered (50, 50, 150, 150).
+
+    Objects of different sizes in different places give crops of those objects; a picture smaller
+    than the prototype's fixed box is cropped inside its own bounds, with no black padding.
+    """
+    placements = [(380, 120, 540, 360), (40, 300, 140, 450)]
+    with api(build_services(settings)) as client:
+        crops = []
+        for box in placements:
+            body = smart_crop(client, scenes.product_on_plain_background(box=box).jpeg).json()
+            assert wait_for_job(client, body["status_url"])["status"] == "succeeded"
+            crops.append(client.get(body["retrieval_url"]).content)
+        tiny = smart_crop(client, images.solid_jpeg(120, 90, colour=images.RED)).json()
+        assert wait_for_job(client, tiny["status_url"])["status"] == "succeeded"
+        tiny_crop = client.get(tiny["retrieval_url"]).content
+
+    for crop, (left, top, right, bottom) in zip(crops, placements, strict=True):
+        assert scenes.object_share(crop) > 0.75
+        width, height = image_size(crop)
+        assert right - left <= width <= 1.3 * (right - left)
+        assert bottom - top <= height <= 1.3 * (bottom - top)
+    width, height = image_size(tiny_crop)
+    assert width <= 120 and height <= 90
+    assert images.close_to(images.pixel(tiny_crop, 0, 0), images.RED)
+    assert images.close_to(images.pixel(tiny_crop, width - 1, height - 1), images.RED)
+
+
+def image_size(jpeg: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(jpeg)) as image:
+        return image.size

@@ -6,7 +6,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, HttpUrl, field_validator
+from pydantic import AliasChoices, Field, HttpUrl, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IPNetwork = IPv4Network | IPv6Network
@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _http_ai_needs_a_url(self) -> "Settings":
+        if self.ai_backend == "http" and self.ai_service_url is None:
+            raise ValueError("AI_BACKEND=http needs AI_SERVICE_URL")
+        return self
 
 
 @lru_cache
