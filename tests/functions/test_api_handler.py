@@ -75,6 +75,7 @@ def test_retrieval_of_a_missing_image_is_a_json_404(lambda_settings: Settings) -
 def test_smart_crop_is_accepted_and_queued_with_one_async_invoke(
     lambda_settings: Settings, worker_invokes: list[RecordedInvoke]
 ) -> None:
+    """Audit 15: under Lambda the work is an asynchronous Invoke, not BackgroundTasks."""
     response = invoke(load_event("smart_crop"))
 
     assert response["statusCode"] == 202, response

@@ -77,6 +77,7 @@ def test_a_job_that_asks_for_a_retry_is_delivered_again(failure: Exception) -> N
 
 
 def test_staged_jobs_are_resumed_at_start() -> None:
+    """Audit 15: BackgroundTasks lost accepted work on a restart; staged jobs are queued again."""
     process = Recorder()
     pool = LocalWorkerPool(process, recover=lambda: ["left1", "left2"], concurrency=2)
 

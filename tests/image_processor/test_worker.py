@@ -44,6 +44,7 @@ def test_a_job_crops_to_the_object_and_removes_its_staged_upload(settings: Setti
 
 
 def test_the_same_job_delivered_twice_is_processed_once(settings: Settings) -> None:
+    """Audit 15: a redelivered job is processed once."""
     locator = RecordingLocator()
     assembled = assemble(settings, locator=locator)
     job = accepted_job(assembled, scenes.product_on_plain_background().jpeg)
@@ -105,6 +106,7 @@ def test_a_transient_ai_failure_is_retried_and_then_succeeds(settings: Settings)
 
 
 def test_transient_failures_give_up_after_the_last_attempt(settings: Settings) -> None:
+    """Audit 17: retried a bounded number of times, then failed with the reason."""
     failures = [ObjectLocatorError("the model timed out", transient=True) for _ in range(10)]
     assembled = assemble(settings.model_copy(update={"job_max_attempts": 3}), locator=RecordingLocator(failures))
     job = accepted_job(assembled, scenes.product_on_plain_background().jpeg)

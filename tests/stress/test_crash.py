@@ -37,6 +37,7 @@ def job_statuses(url: str, status_urls: list[str]) -> list[str]:
 
 
 def test_accepted_smart_crops_survive_a_kill_9(service_env: dict[str, str], tmp_path: Path) -> None:
+    """Audit 15: every accepted job ends after a kill -9 and restart."""
     env = {
         **service_env,
         "MOCK_AI_LATENCY_SECONDS": "1.5",
@@ -83,6 +84,7 @@ def test_accepted_smart_crops_survive_a_kill_9(service_env: dict[str, str], tmp_
 def test_no_partial_or_temporary_file_is_served_after_a_kill_9_during_writes(
     service_env: dict[str, str], tmp_path: Path
 ) -> None:
+    """Audit 12: no partial file is served, even after a crash."""
     env = {**service_env, "IMAGE_CONCURRENCY": "2"}
     root = Path(env["PROCESSED_IMAGES_DIR"])
     port = free_port()

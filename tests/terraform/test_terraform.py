@@ -156,6 +156,7 @@ def test_terraform_validates(terraform: Terraform) -> None:
 
 
 def test_table_names_are_the_service_defaults() -> None:
+    """Audit 25: the tables Terraform defines are the ones the service reads."""
     defaults = {name: field.default for name, field in Settings.model_fields.items()}
     dynamodb_tf = (TERRAFORM_DIR / "dynamodb.tf").read_text()
     for setting, suffix in (
@@ -192,6 +193,7 @@ def assert_tables(endpoint: str, names: dict[str, str]) -> None:
 def test_tables_only_then_the_whole_stack_apply_and_destroy(
     terraform: Terraform, emulator: str, packages: list[str]
 ) -> None:
+    """Audit 25: the prototype Terraform had no rate-limit table."""
     # One state for both steps: each Terraform command spends seconds loading the provider.
     tables_only = (f"aws_endpoint_url={emulator}", "create_functions=false")
     whole_stack = (f"aws_endpoint_url={emulator}", *packages)

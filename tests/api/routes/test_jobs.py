@@ -47,6 +47,7 @@ def test_read_job_pending(settings: Settings) -> None:
 
 
 def test_a_job_past_its_deadline_reports_failed(settings: Settings) -> None:
+    """Audit 17: no job stays pending forever."""
     clock = ManualClock()
     services = assemble(settings, clock=clock, dispatcher=RecordingDispatcher()).services
     with TestClient(create_app(services), client=("203.0.113.10", 50000)) as client:
