@@ -34,40 +34,68 @@ def answers(url: str) -> bool:
     return True
 
 
+class ProvisioningFailed(Exception):
+    """A Terraform command failed; the message is its own last words."""
+
+
+def run_terraform(args: list[str], env: dict[str, str]) -> None:
+    result = subprocess.run(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise ProvisioningFailed(f"`terraform {args[2]}` failed: {first_error(result.stderr, result.returncode)}")
+
+
+def first_error(stderr: str, returncode: int) -> str:
+    """Terraform's first `Error:` paragraph, on one line."""
+    lines = [line.strip() for line in stderr.splitlines()]
+    starts = [index for index, line in enumerate(lines) if line.startswith("Error:")]
+    if not starts:
+        return " ".join(" ".join(lines).split())[-300:] or f"exit status {returncode}"
+    paragraph: list[str] = []
+    for line in lines[starts[0] :]:
+        if not line and paragraph[1:]:
+            break
+        paragraph.append(line)
+    return " ".join(" ".join(paragraph).split())[:400]
+
+
 def provision_with_terraform(endpoint: str, plugin_dir: str | None) -> None:
     terraform = shutil.which("terraform")
-    assert terraform is not None
-    init = [terraform, f"-chdir={TERRAFORM_DIR}", "init", "-input=false", "-no-color"]
+    if terraform is None:
+        raise ProvisioningFailed("Terraform is not installed")
+    chdir = f"-chdir={TERRAFORM_DIR}"
+    env = {key: value for key, value in os.environ.items() if key != "TF_WORKSPACE"} | {"TF_IN_AUTOMATION": "1"}
+    init = [terraform, chdir, "init", "-input=false", "-no-color"]
     if plugin_dir:
         init.append(f"-plugin-dir={plugin_dir}")
-    env = {**os.environ, "TF_WORKSPACE": "local-run", "TF_IN_AUTOMATION": "1"}
-    subprocess.run(init, check=True, env=env | {"TF_WORKSPACE": "default"}, stdout=subprocess.DEVNULL)  # noqa: S603
-    subprocess.run(  # noqa: S603
-        [terraform, f"-chdir={TERRAFORM_DIR}", "workspace", "select", "-or-create", "local-run"],
-        check=True,
-        env={key: value for key, value in env.items() if key != "TF_WORKSPACE"},
-        stdout=subprocess.DEVNULL,
-    )
-    subprocess.run(  # noqa: S603
-        [
-            terraform,
-            f"-chdir={TERRAFORM_DIR}",
-            "apply",
-            "-auto-approve",
-            "-input=false",
-            "-no-color",
-            "-var=create_functions=false",
-            f"-var=aws_endpoint_url={endpoint}",
-        ],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    run_terraform(init, env)
+    run_terraform([terraform, chdir, "workspace", "select", "-or-create", "local-run"], env)
+    apply = [terraform, chdir, "apply", "-auto-approve", "-input=false", "-no-color", "-var=create_functions=false"]
+    run_terraform([*apply, f"-var=aws_endpoint_url={endpoint}"], env | {"TF_WORKSPACE": "local-run"})
 
 
 def provision_with_boto3(endpoint: str) -> None:
     client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=os.environ["AWS_DEFAULT_REGION"])
     create_missing_tables(client)
+
+
+def provision_tables(mode: str, endpoint: str, plugin_dir: str | None) -> str:
+    """Create the tables the service needs; returns how. `auto` falls back to boto3 when Terraform cannot."""
+    if mode == "boto3" or (mode == "auto" and shutil.which("terraform") is None):
+        provision_with_boto3(endpoint)
+        return "boto3"
+    try:
+        provision_with_terraform(endpoint, plugin_dir)
+    except ProvisioningFailed as exc:
+        if mode == "terraform":
+            raise SystemExit(f"Could not provision the tables with Terraform: {exc}") from None
+        print(
+            f"Terraform could not provision the tables ({exc}); creating them with boto3 from the same schema."
+            " Set TF_PLUGIN_DIR to an offline provider mirror, or LOCAL_TABLES=terraform to insist.",
+            file=sys.stderr,
+        )
+        provision_with_boto3(endpoint)
+        return "boto3"
+    return "terraform"
 
 
 def main() -> None:
@@ -91,13 +119,9 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         if not answers(args.aws_endpoint):
             stack.enter_context(start_emulator(args.aws_endpoint))
-        if args.tables == "terraform" or (args.tables == "auto" and shutil.which("terraform")):
-            print("Provisioning the tables with Terraform", file=sys.stderr)
-            provision_with_terraform(args.aws_endpoint, args.tf_plugin_dir or None)
-        else:
-            reason = "as asked" if args.tables == "boto3" else "Terraform is not installed"
-            print(f"Creating the tables with boto3 ({reason})", file=sys.stderr)
-            provision_with_boto3(args.aws_endpoint)
+        print(f"Provisioning the tables at {args.aws_endpoint} ({args.tables})", file=sys.stderr)
+        how = provision_tables(args.tables, args.aws_endpoint, args.tf_plugin_dir or None)
+        print(f"Tables ready (provisioned with {how})", file=sys.stderr)
         os.environ["HOST"], os.environ["PORT"] = args.host, str(args.port)
         from local_server import main as serve
 

@@ -1,0 +1,74 @@
+"""`make run` provisions its tables even where Terraform cannot, and says why."""
+
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tools import dev_server
+from tools.local_tables import default_table_names
+from tools.processes import running_emulator
+
+TERRAFORM_INIT_ERROR = """
+Initializing provider plugins...
+Error: Failed to query available provider packages
+
+Could not retrieve the list of available versions for provider hashicorp/aws: could not connect
+to registry.terraform.io
+
+To see which modules are currently depending on hashicorp/aws, run: terraform providers
+"""
+
+
+@pytest.fixture
+def endpoint() -> Iterator[str]:
+    """A private emulator: these tests create the default table names."""
+    with running_emulator() as url:
+        yield url
+
+
+@pytest.fixture
+def offline_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `terraform` on PATH that fails the way an offline `terraform init` does."""
+    script = tmp_path / "bin" / "terraform"
+    script.parent.mkdir()
+    script.write_text(f"#!/bin/sh\ncat >&2 <<'EOF'\n{TERRAFORM_INIT_ERROR}\nEOF\nexit 1\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")
+
+
+def table_names(endpoint: str) -> set[str]:
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+    return set(client.list_tables()["TableNames"])
+
+
+@pytest.mark.usefixtures("offline_terraform")
+def test_auto_falls_back_to_boto3_when_terraform_cannot_init(endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert dev_server.provision_tables("auto", endpoint, None) == "boto3"
+    assert set(default_table_names().values()) <= table_names(endpoint)
+    warning = capsys.readouterr().err
+    assert "`terraform init` failed: Error: Failed to query available provider packages" in warning
+    assert "TF_PLUGIN_DIR" in warning
+
+
+@pytest.mark.usefixtures("offline_terraform")
+def test_insisting_on_terraform_stops_with_its_reason(endpoint: str) -> None:
+    with pytest.raises(SystemExit, match="Could not provision the tables with Terraform: `terraform init` failed"):
+        dev_server.provision_tables("terraform", endpoint, None)
+    assert table_names(endpoint) == set()
+
+
+def test_boto3_provisioning_is_idempotent(endpoint: str) -> None:
+    assert dev_server.provision_tables("boto3", endpoint, None) == "boto3"
+    assert dev_server.provision_tables("boto3", endpoint, None) == "boto3"
+    assert set(default_table_names().values()) == table_names(endpoint)
+
+
+def test_the_first_terraform_error_is_reported_on_one_line() -> None:
+    assert dev_server.first_error(TERRAFORM_INIT_ERROR, 1) == (
+        "Error: Failed to query available provider packages Could not retrieve the list of available"
+        " versions for provider hashicorp/aws: could not connect to registry.terraform.io"
+    )
+    assert dev_server.first_error("", 3) == "exit status 3"
