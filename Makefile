@@ -76,6 +76,34 @@ fmt: install ## Format the code and apply safe lint fixes
 test: lint ## Lint, type-check and run the whole test suite
 	TF_PLUGIN_DIR="$(TF_PLUGIN_DIR)" $(PY) -m pytest $(PYTEST_ARGS)
 
+# The container image and the docker compose stack (LocalStack and the API); `make deploy` adds the Lambda stack.
+DOCKER ?= docker
+IMAGE ?= product-image-processor:local
+# Extra `docker build` flags, for example --network host or --build-arg PYTHON_IMAGE=<local base image>.
+DOCKER_BUILD_FLAGS ?=
+
+.PHONY: build up down logs require-docker require-compose
+
+require-docker:
+	@command -v $(DOCKER) >/dev/null || { echo "Docker is not installed: get Docker Engine or Docker Desktop from https://docs.docker.com/get-docker/ (or set DOCKER=/path/to/docker)." >&2; exit 1; }
+
+require-compose: require-docker
+	@$(DOCKER) compose version >/dev/null 2>&1 || { echo "Docker Compose v2 is not installed: add the compose plugin, see https://docs.docker.com/compose/install/." >&2; exit 1; }
+
+build: require-docker ## Build the service's container image as IMAGE (product-image-processor:local)
+	$(DOCKER) build $(DOCKER_BUILD_FLAGS) --tag $(IMAGE) .
+
+up: require-compose ## Start LocalStack and the API in containers, and wait until they are healthy
+	@test -n "$${LOCALSTACK_AUTH_TOKEN:-}" || { echo "LOCALSTACK_AUTH_TOKEN is not set: export your LocalStack auth token (https://app.localstack.cloud), or use \`make run\`, which needs none." >&2; exit 1; }
+	$(DOCKER) compose up --detach --build --wait
+	@echo "API: http://127.0.0.1:8000 (docs at /docs). LocalStack: http://127.0.0.1:4566, ready for \`make deploy\`."
+
+down: require-compose ## Stop and remove the containers (volumes, so the processed images, are kept)
+	$(DOCKER) compose down
+
+logs: require-compose ## Follow the containers' logs
+	$(DOCKER) compose logs --follow
+
 layers: install $(LAYER_ZIPS) ## Build the Lambda layers (shared library; dependencies for the Lambda platform)
 
 package: install $(FUNCTION_ZIPS) ## Build the Lambda function zips
