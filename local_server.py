@@ -32,9 +32,13 @@ class ServerSettings(BaseSettings):
 def main() -> None:
     settings = get_settings()
     server = ServerSettings()
-    service_logger(settings.log_level)
+    logger = service_logger(settings.log_level)
+    services = build_services(settings)
+    removed = services.store.remove_abandoned_writes()
+    if removed:
+        logger.warning("removed temporary files left by an interrupted write", extra={"count": removed})
     uvicorn.run(
-        create_app(build_services(settings)),
+        create_app(services),
         host=server.host,
         port=server.port,
         # The app resolves the client address itself (TRUSTED_PROXIES); uvicorn must not rewrite it.

@@ -1,6 +1,8 @@
 """ImageStore: atomic writes in a real temp dir, and paths that never leave the root."""
 
+import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -206,3 +208,30 @@ def test_staged_uploads_round_trip_and_are_listed(store: ImageStore) -> None:
 def test_staging_refuses_unsafe_ids(store: ImageStore, image_id: str) -> None:
     with pytest.raises(ValueError, match="unsafe"):
         store.stage(image_id, b"upload")
+
+
+def test_temporary_files_left_by_a_crash_are_removed_once_old(store: ImageStore, tmp_path: Path) -> None:
+    """A kill -9 mid-write leaves `.<random>.tmp` behind; the next start clears the old ones only."""
+    kept = store.save("ABC-123/abc.jpg", JPEG)
+    abandoned = [store.root / "ABC-123" / ".tmpa1b2.tmp", store.staging / ".tmpc3d4.tmp", store.root / ".tmpe5.tmp"]
+    in_progress = store.root / "ABC-123" / ".tmpf6g7.tmp"
+    an_hour_ago = time.time() - 3600
+    for path in [*abandoned, in_progress]:
+        path.write_bytes(JPEG[:100])
+    for path in abandoned:
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    outside = tmp_path / ".outside.tmp"
+    outside.write_bytes(b"not ours")
+    os.utime(outside, (an_hour_ago, an_hour_ago))
+    (store.root / "LINKED").symlink_to(tmp_path)
+
+    assert store.remove_abandoned_writes() == 3
+    assert store.remove_abandoned_writes() == 0
+
+    assert not any(path.exists() for path in abandoned)
+    assert in_progress.exists() and kept.read_bytes() == JPEG
+    assert outside.exists()
+
+
+def test_removing_abandoned_writes_from_a_missing_root_is_a_no_op(tmp_path: Path) -> None:
+    assert ImageStore(tmp_path / "absent").remove_abandoned_writes() == 0

@@ -128,8 +128,18 @@ def test_no_partial_or_temporary_file_is_served_after_a_kill_9_during_writes(
     assert served, "nothing was written before the kill"
     assert all(is_whole_jpeg(content) for content in served)
 
+    # Let half the leftovers look as old as a crash long ago: the restart removes those, keeps the rest.
+    aged = leftovers[::2]
+    an_hour_ago = time.time() - 3600
+    for path in aged:
+        os.utime(path, (an_hour_ago, an_hour_ago))
+
     with service_process(env, tmp_path / "after.log", port=port) as server, httpx.Client(base_url=server.url) as client:
+        assert not any(path.exists() for path in aged)
+        assert all(path.exists() for path in leftovers if path not in aged)
         for path in on_disk:
+            if path in aged:
+                continue
             relative = path.relative_to(root).as_posix()
             response = client.get(f"/images/{relative}")
             if path in leftovers:

@@ -4,12 +4,16 @@ import contextlib
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*")
 _SERVABLE_SUFFIXES = frozenset({".jpg", ".jpeg"})
 STAGING_DIR_NAME = ".staging"
+_TEMP_PREFIX, _TEMP_SUFFIX = ".", ".tmp"
+# A write takes seconds; a temporary file this old was left by a process that died mid-write.
+ABANDONED_WRITE_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,25 @@ class ImageStore:
 
     def ensure_ready(self) -> None:
         self.staging.mkdir(parents=True, exist_ok=True)
+
+    def remove_abandoned_writes(self, older_than_seconds: float = ABANDONED_WRITE_SECONDS) -> int:
+        """Delete temporary files that a crashed writer left behind; returns how many.
+
+        They are never served (dot files), only clutter. Young ones may belong to a write in
+        progress in another process sharing the root, so they are left alone.
+        """
+        if not self.root.is_dir():
+            return 0
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        folders = [self.root, *(entry for entry in self.root.iterdir() if entry.is_dir() and not entry.is_symlink())]
+        for folder in folders:
+            for candidate in folder.glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
+                with contextlib.suppress(FileNotFoundError):
+                    if candidate.is_file() and not candidate.is_symlink() and candidate.stat().st_mtime < cutoff:
+                        candidate.unlink()
+                        removed += 1
+        return removed
 
     def save(self, relative_path: str, data: bytes) -> Path:
         target = self._checked(relative_path)
@@ -106,7 +129,7 @@ def _safe_segments(relative_path: str) -> list[str] | None:
 
 def _write_atomically(target: Path, data: bytes) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
+    descriptor, temp_name = tempfile.mkstemp(dir=target.parent, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
