@@ -1,0 +1,165 @@
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from image_processor.settings import Settings
+from tests.tooling.dockerfile import read_stages
+from tools.processes import REPO_ROOT
+
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+COMPOSE: dict[str, Any] = YAML(typ="safe", pure=True).load(COMPOSE_FILE)
+SERVICES: dict[str, Any] = COMPOSE["services"]
+APP = SERVICES["app"]
+LOCALSTACK = SERVICES["localstack"]
+TABLE_SETTINGS = ("RATE_LIMIT_TABLE", "JOBS_TABLE", "IDEMPOTENCY_TABLE")
+
+
+def _check_jsonschema() -> str | None:
+    beside_python = Path(sys.executable).with_name("check-jsonschema")
+    return str(beside_python) if beside_python.exists() else shutil.which("check-jsonschema")
+
+
+def _named_volumes(service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> volume name, for the service's named (not bind) volumes."""
+    mounts = {}
+    for entry in service.get("volumes", []):
+        source, target = entry.split(":")[:2]
+        if not source.startswith(("/", ".", "~", "$")):
+            mounts[target] = source
+    return mounts
+
+
+def test_the_compose_file_follows_the_compose_specification() -> None:
+    check_jsonschema = _check_jsonschema()
+    if check_jsonschema is None:
+        pytest.skip("check-jsonschema is not installed (it comes with requirements/dev.txt: make install)")
+
+    result = subprocess.run(
+        [check_jsonschema, "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_processed_images_live_on_a_named_volume_declared_at_the_top_level() -> None:
+    volume = _named_volumes(APP)["/app/processed_images"]
+
+    assert volume in COMPOSE["volumes"]
+    assert APP["environment"]["PROCESSED_IMAGES_DIR"] == "/app/processed_images"
+
+
+def test_localstack_is_pinned_to_a_release() -> None:
+    repository, _, tag = LOCALSTACK["image"].partition(":")
+
+    assert repository == "localstack/localstack"
+    assert re.fullmatch(r"\d+(\.\d+){1,2}", tag), tag
+
+
+def test_the_localstack_auth_token_comes_from_the_environment() -> None:
+    token = LOCALSTACK["environment"]["LOCALSTACK_AUTH_TOKEN"]
+
+    assert re.fullmatch(r"\$\{LOCALSTACK_AUTH_TOKEN(:?[-?][^}]*)?\}", token), token
+    # ...and is set nowhere else (a literal in another service or in list form would also be committed).
+    assert len(re.findall(r"^\s*-?\s*LOCALSTACK_AUTH_TOKEN\s*[:=]", COMPOSE_FILE.read_text(), re.MULTILINE)) == 1
+
+
+def test_localstack_runs_the_services_the_stack_needs_and_starts_lambda_containers() -> None:
+    environment = LOCALSTACK["environment"]
+
+    assert {"dynamodb", "lambda", "apigateway", "iam", "sqs", "logs", "sts"} <= set(environment["SERVICES"].split(","))
+    assert "/var/run/docker.sock:/var/run/docker.sock" in LOCALSTACK["volumes"]
+    assert LOCALSTACK["ports"] == ["127.0.0.1:4566:4566"]
+
+
+def test_lambda_containers_share_a_declared_volume_at_the_functions_images_path() -> None:
+    flags = LOCALSTACK["environment"]["LAMBDA_DOCKER_FLAGS"]
+    mount = re.fullmatch(r"-v (\S+):(\S+)", flags)
+    declared = {spec.get("name", key) if spec else key: key for key, spec in COMPOSE["volumes"].items()}
+    terraform_default = re.search(
+        r'variable "processed_images_dir" \{.*?default\s*=\s*"([^"]+)"',
+        (REPO_ROOT / "terraform" / "variables.tf").read_text(),
+        re.DOTALL,
+    )
+
+    assert mount is not None
+    assert terraform_default is not None
+    assert mount.group(2) == terraform_default.group(1) == "/mnt/processed_images"
+    assert mount.group(1) in declared
+    # ...handed to the Lambda runtime user before LocalStack starts any function.
+    storage = SERVICES["lambda-storage"]
+    assert _named_volumes(storage) == {"/mnt/processed_images": declared[mount.group(1)]}
+    assert storage["entrypoint"] == ["chown", "993:990", "/mnt/processed_images"]
+    assert LOCALSTACK["depends_on"]["lambda-storage"]["condition"] == "service_completed_successfully"
+
+
+@pytest.mark.parametrize("name", ["app", "localstack"])
+def test_long_running_services_have_health_checks(name: str) -> None:
+    healthcheck = SERVICES[name]["healthcheck"]
+
+    assert healthcheck["test"][0] == "CMD"
+    assert any("/health" in part for part in healthcheck["test"])
+    assert healthcheck["retries"] >= 1
+
+
+def test_the_app_starts_after_localstack_is_healthy_and_its_tables_exist() -> None:
+    assert APP["depends_on"] == {
+        "localstack": {"condition": "service_healthy"},
+        "tables": {"condition": "service_completed_successfully"},
+    }
+    assert SERVICES["tables"]["depends_on"] == {"localstack": {"condition": "service_healthy"}}
+
+
+def test_the_app_is_confined() -> None:
+    user, _, group = APP["user"].partition(":")
+
+    assert int(user) >= 1000 and int(group) >= 1000
+    assert APP["read_only"] is True
+    assert any(mount.split(":")[0] == "/tmp" for mount in APP["tmpfs"])
+    assert APP["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in APP["security_opt"]
+    assert APP["restart"] == "unless-stopped"
+    assert APP["ports"] == ["127.0.0.1:8000:8000"]
+    limits = APP["deploy"]["resources"]["limits"]
+    assert {"cpus", "memory", "pids"} <= set(limits)
+    assert int(APP["environment"]["IMAGE_CONCURRENCY"]) <= float(limits["cpus"])
+
+
+def test_the_app_and_its_tables_one_shot_read_the_same_settings_from_the_environment() -> None:
+    app, tables = APP["environment"], SERVICES["tables"]["environment"]
+    known = {name.upper() for name in Settings.model_fields} | {
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "HOST",
+        "PORT",
+    }
+
+    assert set(app) <= known, set(app) - known
+    assert app["AWS_ENDPOINT_URL"] == "http://localstack:4566"
+    assert {name: app[name] for name in TABLE_SETTINGS} == {name: tables[name] for name in TABLE_SETTINGS}
+
+
+def test_the_compose_tables_do_not_clash_with_the_ones_make_deploy_creates() -> None:
+    defaults = Settings()  # Terraform's table names are the settings' defaults.
+    terraform_names = {defaults.rate_limit_table, defaults.jobs_table, defaults.idempotency_table}
+
+    assert not terraform_names & {APP["environment"][name] for name in TABLE_SETTINGS}
+
+
+def test_the_built_services_use_targets_the_dockerfile_defines() -> None:
+    targets = {stage.name for stage in read_stages(REPO_ROOT / "Dockerfile")}
+
+    for name in ("app", "tables"):
+        build = SERVICES[name]["build"]
+        assert build["context"] == "."
+        assert build["target"] in targets

@@ -1,0 +1,166 @@
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.tooling.dockerfile import Instruction, Stage, effective, excluded_from_context, read_stages
+from tools.processes import REPO_ROOT
+
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+DOCKERIGNORE = REPO_ROOT / ".dockerignore"
+STAGES = read_stages(DOCKERFILE)
+FINAL = STAGES[-1]
+
+
+def _named(name: str) -> Stage:
+    return next(stage for stage in STAGES if stage.name == name)
+
+
+def _final(keyword: str) -> list[Instruction]:
+    return [instruction for instruction in effective(STAGES, FINAL) if instruction.keyword == keyword]
+
+
+def _hadolint() -> str | None:
+    beside_python = Path(sys.executable).with_name("hadolint")
+    return str(beside_python) if beside_python.exists() else shutil.which("hadolint")
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
+    hadolint = _hadolint()
+    if hadolint is None:
+        pytest.skip("hadolint is not installed (it comes with requirements/dev.txt: make install)")
+
+    result = subprocess.run(
+        [hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_every_stage_starts_from_the_pinned_python_base_or_an_earlier_stage() -> None:
+    first_line = DOCKERFILE.read_text().split("\nFROM ", 1)[0]
+    default = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", first_line, re.MULTILINE)
+
+    assert default is not None
+    # The Lambda runtime's Python, pinned to a patch release of the slim Debian image.
+    assert re.fullmatch(r"python:3\.12\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", default.group(1))
+    earlier: set[str] = set()
+    for stage in STAGES:
+        assert stage.base == "${PYTHON_IMAGE}" or stage.base in earlier
+        earlier.add(stage.name or "")
+
+
+def test_the_default_target_is_the_runtime_stage_and_compose_targets_exist() -> None:
+    assert FINAL.name == "runtime"
+    assert {"builder", "tables", "runtime"} <= {stage.name for stage in STAGES}
+
+
+def test_the_image_runs_as_a_fixed_numeric_non_root_user() -> None:
+    users = _final("USER")
+
+    assert users
+    user, _, group = users[-1].arguments.partition(":")
+    assert user.isdigit() and int(user) >= 1000
+    assert group == "" or (group.isdigit() and int(group) >= 1000)
+
+
+def test_the_data_folder_belongs_to_that_user_before_it_is_declared_a_volume() -> None:
+    instructions = effective(STAGES, FINAL)
+    uid = _final("USER")[-1].arguments.partition(":")[0]
+    volume_at = next(i for i, step in enumerate(instructions) if step.keyword == "VOLUME")
+    created_at = next(
+        i
+        for i, step in enumerate(instructions)
+        if step.keyword == "RUN" and "/app/processed_images" in step.arguments and f"-o {uid}" in step.arguments
+    )
+
+    assert json.loads(instructions[volume_at].arguments) == ["/app/processed_images"]
+    assert created_at < volume_at
+
+
+def test_the_health_check_calls_health_with_python_not_curl() -> None:
+    (healthcheck,) = _final("HEALTHCHECK")
+
+    assert "/health" in healthcheck.arguments
+    assert "urllib" in healthcheck.arguments
+    assert "curl" not in healthcheck.arguments and "wget" not in healthcheck.arguments
+
+
+def test_the_command_is_exec_form_and_serves_local_server() -> None:
+    assert json.loads(_final("CMD")[-1].arguments) == ["python", "local_server.py"]
+    assert json.loads(_named("tables").instructions[-1].arguments) == ["python", "-m", "tools.create_tables"]
+
+
+def test_the_runtime_environment_is_set_for_containers() -> None:
+    environment = " ".join(step.arguments for step in _final("ENV"))
+
+    for setting in (
+        "PYTHONDONTWRITEBYTECODE=1",
+        "PYTHONUNBUFFERED=1",
+        "PATH=/opt/venv/bin:$PATH",
+        "HOST=0.0.0.0",
+        "PORT=8000",
+        "PROCESSED_IMAGES_DIR=/app/processed_images",
+    ):
+        assert setting in environment
+
+
+def test_the_final_image_gets_only_the_virtualenv_from_the_builder_and_no_compiler() -> None:
+    instructions = effective(STAGES, FINAL)
+    text = " ".join(step.arguments for step in instructions)
+    copies_from_builder = [step.arguments for step in instructions if "--from=" in step.arguments]
+
+    assert copies_from_builder == ["--from=builder /opt/venv /opt/venv"]
+    for tool in ("apt-get", "build-essential", "gcc", "pip install", "tests"):
+        assert tool not in text
+    assert "--no-cache-dir" in " ".join(step.arguments for step in _named("builder").instructions)
+
+
+def test_the_builder_installs_the_pinned_requirements_and_the_package_without_its_dependencies() -> None:
+    runs = [step.arguments for step in _named("builder").instructions if step.keyword == "RUN"]
+
+    assert any("pip==25.3" in run for run in runs)
+    assert any("-r requirements/runtime.txt -c requirements/constraints.txt" in run for run in runs)
+    assert any(run.endswith("pip install --no-cache-dir --no-deps .") for run in runs)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".git/HEAD",
+        ".venv/bin/python",
+        ".venv-checkov/bin/python",
+        "tests/conftest.py",
+        "bench/runner.py",
+        "build/layers/deps.zip",
+        "terraform/terraform.tfstate",
+        "terraform/.terraform/providers",
+        "processed_images/ABC-123/x.jpg",
+        ".run/aws-emulator.log",
+        ".env",
+        "layers/common/python/image_processor/__pycache__/api.cpython-312.pyc",
+        "functions/api/app.py",
+    ],
+)
+def test_dockerignore_keeps_out_what_the_image_does_not_need(path: str) -> None:
+    assert excluded_from_context(DOCKERIGNORE, path)
+
+
+def test_dockerignore_lets_in_every_copy_source() -> None:
+    sources = [
+        source
+        for stage in STAGES
+        for step in stage.instructions
+        if step.keyword == "COPY" and "--from=" not in step.arguments
+        for source in step.arguments.split()[:-1]
+    ]
+
+    assert "local_server.py" in sources
+    for source in sources:
+        assert (REPO_ROOT / source).exists(), source
+        assert not excluded_from_context(DOCKERIGNORE, source), source
+    assert not excluded_from_context(DOCKERIGNORE, "layers/common/python/image_processor/api/app.py")
