@@ -69,6 +69,7 @@ def test_an_object_filling_the_frame_falls_back_to_a_centred_box() -> None:
 
 
 def test_the_mock_waits_its_configured_latency() -> None:
+    """Audit 18: the latency is spent in the calling worker thread, never on the event loop."""
     started = time.perf_counter()
     MockObjectLocator(latency_seconds=0.05).locate(Image.new("RGB", (20, 20), BACKGROUND))
     assert time.perf_counter() - started >= 0.05

@@ -211,7 +211,7 @@ def test_staging_refuses_unsafe_ids(store: ImageStore, image_id: str) -> None:
 
 
 def test_temporary_files_left_by_a_crash_are_removed_once_old(store: ImageStore, tmp_path: Path) -> None:
-    """A kill -9 mid-write leaves `.<random>.tmp` behind; the next start clears the old ones only."""
+    """Audit 12: a kill -9 mid-write leaves `.<random>.tmp` behind; the next start clears the old ones only."""
     kept = store.save("ABC-123/abc.jpg", JPEG)
     abandoned = [store.root / "ABC-123" / ".tmpa1b2.tmp", store.staging / ".tmpc3d4.tmp", store.root / ".tmpe5.tmp"]
     in_progress = store.root / "ABC-123" / ".tmpf6g7.tmp"

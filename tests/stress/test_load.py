@@ -70,6 +70,7 @@ def hammer(
 def test_two_servers_and_a_hundred_clients_from_one_address_admit_exactly_the_limit(
     service_env: dict[str, str], tmp_path: Path
 ) -> None:
+    """Audit 13: two processes sharing one DynamoDB table never admit more than the limit between them."""
     with (
         service_process(service_env, tmp_path / "a.log") as first,
         service_process(service_env, tmp_path / "b.log") as second,

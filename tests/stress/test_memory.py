@@ -33,6 +33,7 @@ def photo_like_jpeg() -> bytes:
 def test_fifty_concurrent_twelve_megapixel_crops_stay_within_the_memory_bound(
     service_env: dict[str, str], tmp_path: Path
 ) -> None:
+    """Audit 9: uploads are bounded in bytes and pixels, and the crop limiter bounds how many are decoded at once."""
     upload = photo_like_jpeg()
     form = {
         "product_info": json.dumps({"product_id": "MEM-1"}),
