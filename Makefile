@@ -36,7 +36,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: help install run test lint fmt clean layers package deploy destroy checkov require-terraform
+.PHONY: help install run test lint fmt clean layers package deploy destroy checkov require-terraform bench
 
 help: ## Show this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,7 +58,7 @@ run: install ## Run the service with uvicorn on HOST:PORT (starts a local AWS em
 lint: install $(CHECKOV_STAMP) ## Ruff (lint and format check), mypy and checkov over terraform/
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy layers/common/python functions local_server.py tools tests
+	$(PY) -m mypy layers/common/python functions local_server.py tools tests bench
 	$(CHECKOV_VENV)/bin/checkov --skip-download --quiet --compact -d $(TF_DIR)
 
 # checkov lives in its own virtualenv: its dependency pins clash with the service's.
@@ -75,6 +75,9 @@ fmt: install ## Format the code and apply safe lint fixes
 
 test: lint ## Lint, type-check and run the whole test suite
 	TF_PLUGIN_DIR="$(TF_PLUGIN_DIR)" $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install ## Run the benchmarks; results in bench/results/
+	$(PY) -m bench
 
 # The container image and the docker compose stack (LocalStack and the API); `make deploy` adds the Lambda stack.
 DOCKER ?= docker

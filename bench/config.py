@@ -1,0 +1,49 @@
+"""What a benchmark run measures, and how hard."""
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+JPEG_QUALITY = 90
+
+
+@dataclass(frozen=True)
+class Config:
+    width: int = 4000
+    height: int = 3000
+    levels: Sequence[int] = (1, 2, 4, 8)
+    requests: int = 40
+    rounds: int = 2
+    retrieval_requests: int = 40
+    smart_crop_requests: int = 20
+    ai_latencies: Sequence[float] = (0.0, 2.0)
+    decisions: int = 40
+    image_concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
+    worker_concurrency: int = 2
+    drain_timeout_seconds: float = 120.0
+
+    def crop_box(self) -> tuple[int, int, int, int]:
+        """Three quarters of each side, off the corner: a typical manual selection (left, top, right, bottom)."""
+        left, top = self.width // 8, self.height // 8
+        return left, top, left + self.width * 3 // 4, top + self.height * 3 // 4
+
+    def server_env(self, *, ai_latency_seconds: float = 0.0) -> dict[str, str]:
+        return {
+            "IMAGE_CONCURRENCY": str(self.image_concurrency),
+            "JPEG_QUALITY": str(JPEG_QUALITY),
+            "LOCAL_WORKER_CONCURRENCY": str(self.worker_concurrency),
+            "MOCK_AI_LATENCY_SECONDS": str(ai_latency_seconds),
+        }
+
+    def described(self, image_bytes: int) -> dict[str, str]:
+        return {
+            "image": f"{self.width}x{self.height} JPEG q{JPEG_QUALITY}, {image_bytes / 1e6:.1f} MB",
+            "crop_box": "x={}, y={}, right={}, bottom={}".format(*self.crop_box()),
+            "IMAGE_CONCURRENCY": str(self.image_concurrency),
+            "JPEG_QUALITY": str(JPEG_QUALITY),
+            "LOCAL_WORKER_CONCURRENCY": str(self.worker_concurrency),
+            "RATE_LIMIT_REQUESTS": "1000000 (so the benchmark is never refused)",
+            "requests_per_level": f"{self.requests}, raw and service taking turns in {self.rounds} batches",
+            "warm_up": "one untimed request per client thread before each level",
+            "smart_crop_requests": f"{self.smart_crop_requests}, one at a time",
+        }

@@ -1,0 +1,93 @@
+"""The measurements made against one running service."""
+
+import functools
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .baseline import raw_pillow_crop
+from .client import ServiceClient, Upload, multipart
+from .config import JPEG_QUALITY, Config
+from .stats import Comparison, LevelResult, compare, measure, measure_alternating
+
+_FINISHED = frozenset({"succeeded", "failed"})
+
+
+@dataclass(frozen=True)
+class SmartCropRun:
+    ai_latency_seconds: float
+    acceptance: LevelResult
+    jobs: int
+    succeeded: int
+    drain_seconds: float
+
+
+def measure_manual_crop(config: Config, image: bytes, client: ServiceClient) -> list[Comparison]:
+    """Raw Pillow and the service take turns at each level, so a noisy neighbour slows both alike."""
+    upload = _manual_crop_upload(config, image)
+    calls: dict[str, Callable[[], object]] = {
+        "raw": functools.partial(raw_pillow_crop, image, config.crop_box(), quality=JPEG_QUALITY),
+        "service": lambda: client.manual_crop(upload),
+    }
+    comparisons = []
+    for level in config.levels:
+        say(f"manual crop at concurrency {level}")
+        measured = measure_alternating(calls, concurrency=level, requests=config.requests, rounds=config.rounds)
+        comparisons.append(compare(measured["raw"], measured["service"]))
+    return comparisons
+
+
+def measure_retrieval(config: Config, image: bytes, client: ServiceClient) -> list[LevelResult]:
+    """GET of a crop stored by `measure_manual_crop`'s request, alone and at the highest level."""
+    say("retrieval")
+    stored = client.manual_crop(_manual_crop_upload(config, image))
+    return [
+        measure(lambda: client.read_image(stored), concurrency=level, requests=config.retrieval_requests)
+        for level in sorted({1, max(config.levels)})
+    ]
+
+
+def _manual_crop_upload(config: Config, image: bytes) -> Upload:
+    left, top, right, bottom = config.crop_box()
+    crop_box = {"x": left, "y": top, "width": right - left, "height": bottom - top}
+    return multipart(image, {"product_info": {"product_id": "BENCH-1"}, "crop_box": crop_box})
+
+
+def measure_smart_crop(
+    config: Config, image: bytes, client: ServiceClient, *, ai_latency_seconds: float
+) -> SmartCropRun:
+    """Time to 202 one request at a time, then how long until the queued jobs have all finished."""
+    say(f"smart crop with the mock AI taking {ai_latency_seconds:g} s")
+    upload = multipart(image, {"product_info": {"product_id": "BENCH-SMART"}})
+    accepted: list[str] = []
+    acceptance = measure(
+        lambda: accepted.append(client.smart_crop(upload)), concurrency=1, requests=config.smart_crop_requests
+    )
+    drain_started = time.perf_counter()
+    statuses = _wait_for_jobs(client, accepted, timeout=config.drain_timeout_seconds)
+    return SmartCropRun(
+        ai_latency_seconds=ai_latency_seconds,
+        acceptance=acceptance,
+        jobs=len(accepted),
+        succeeded=sum(status == "succeeded" for status in statuses.values()),
+        drain_seconds=time.perf_counter() - drain_started,
+    )
+
+
+def _wait_for_jobs(client: ServiceClient, image_ids: list[str], *, timeout: float) -> dict[str, str]:
+    """Poll every job until all have finished or the timeout passes; the last status seen of each."""
+    statuses = dict.fromkeys(image_ids, "pending")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for image_id, status in statuses.items():
+            if status not in _FINISHED:
+                statuses[image_id] = client.job_status(image_id)
+        if all(status in _FINISHED for status in statuses.values()):
+            break
+        time.sleep(0.1)
+    return statuses
+
+
+def say(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)

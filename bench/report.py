@@ -1,0 +1,111 @@
+"""results.md and results.json from one run."""
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from .runner import Results
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    temporary = path.with_name(f"{path.name}.tmp")
+    temporary.write_bytes(content)
+    os.replace(temporary, path)
+
+
+def to_json(results: Results) -> str:
+    return json.dumps(dataclasses.asdict(results), indent=2) + "\n"
+
+
+def to_markdown(results: Results, *, chart: str | None = None) -> str:
+    when = f"`make bench`, {results.machine['date']}, took {results.duration_seconds:.0f} s."
+    lines = ["# Benchmark results", "", when, ""]
+    lines += _manual_crop_table(results)
+    if chart:
+        lines += [f"![Latency and throughput against concurrency]({chart})", ""]
+    lines += _retrieval_table(results)
+    lines += _smart_crop_table(results)
+    lines += _rate_limit_table(results)
+    lines += ["## Machine and settings", "", "| | |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in {**results.machine, **results.settings}.items()]
+    return "\n".join(lines) + "\n"
+
+
+def manual_crop_table(results: Results) -> list[str]:
+    """The main table alone (also copied into the README)."""
+    lines = [
+        "| Concurrency | Raw Pillow req/s | Service req/s | Throughput ratio | Raw p50 / p95 (ms) "
+        "| Service p50 / p95 (ms) | p50 ratio | p95 ratio |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in results.manual_crop:
+        lines.append(
+            f"| {row.concurrency} | {row.raw.throughput_rps:.2f} | {row.service.throughput_rps:.2f} "
+            f"| {row.throughput_ratio:.2f} | {row.raw.p50_ms:.0f} / {row.raw.p95_ms:.0f} "
+            f"| {row.service.p50_ms:.0f} / {row.service.p95_ms:.0f} | {row.p50_ratio:.2f} | {row.p95_ratio:.2f} |"
+        )
+    return lines
+
+
+def _manual_crop_table(results: Results) -> list[str]:
+    requests = results.manual_crop[0].service.requests if results.manual_crop else 0
+    return [
+        "## Manual crop: service against raw Pillow",
+        "",
+        f"{requests} timed requests per level after warm-up; ratios are service / raw "
+        "(throughput ratio below 1 and latency ratio above 1 mean the service is slower).",
+        "",
+        *manual_crop_table(results),
+        "",
+    ]
+
+
+def _retrieval_table(results: Results) -> list[str]:
+    lines = [
+        "## Retrieval: `GET /images/{path}` of a stored crop",
+        "",
+        "| Concurrency | req/s | p50 (ms) | p95 (ms) |",
+        "|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {row.concurrency} | {row.throughput_rps:.0f} | {row.p50_ms:.1f} | {row.p95_ms:.1f} |"
+        for row in results.retrieval
+    ]
+    return [*lines, ""]
+
+
+def _smart_crop_table(results: Results) -> list[str]:
+    lines = [
+        "## Smart crop: time to `202 Accepted`",
+        "",
+        "The mock AI's latency is set per server; the response does not wait for it.",
+        "",
+        "| Mock AI latency | Requests | 202 p50 (ms) | 202 p95 (ms) | Jobs succeeded | All jobs done after (s) |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {run.ai_latency_seconds:g} s | {run.acceptance.requests} | {run.acceptance.p50_ms:.0f} "
+        f"| {run.acceptance.p95_ms:.0f} | {run.succeeded} / {run.jobs} | {run.drain_seconds:.1f} |"
+        for run in results.smart_crop
+    ]
+    return [*lines, ""]
+
+
+def _rate_limit_table(results: Results) -> list[str]:
+    lines = [
+        "## Rate limiter: DynamoDB calls per decision",
+        "",
+        "Counted with botocore `before-call` (API calls) and `before-send` (HTTP attempts) hooks on the "
+        "limiter's client, against the local emulator.",
+        "",
+        "| Decision | Decisions | API calls / decision | HTTP requests / decision | Operations | p50 (ms) | p95 (ms) |",
+        "|---|---:|---:|---:|---|---:|---:|",
+    ]
+    for cost in results.rate_limit:
+        operations = ", ".join(f"{name} x{count}" for name, count in cost.operations.items())
+        lines.append(
+            f"| {cost.path} | {cost.decisions} | {cost.api_calls_per_decision:.2f} "
+            f"| {cost.http_requests_per_decision:.2f} | {operations} | {cost.p50_ms:.1f} | {cost.p95_ms:.1f} |"
+        )
+    return [*lines, ""]

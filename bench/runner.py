@@ -1,0 +1,76 @@
+"""One whole run: the emulator, a service per configuration, every measurement, every process stopped."""
+
+import contextlib
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import sample
+from .client import ServiceClient
+from .config import Config
+from .dynamodb_calls import DecisionCost, measure_decision_costs
+from .machine import machine_info
+from .phases import SmartCropRun, measure_manual_crop, measure_retrieval, measure_smart_crop, say
+from .stack import local_aws, service
+from .stats import Comparison, LevelResult
+
+
+@dataclass(frozen=True)
+class Results:
+    machine: dict[str, str]
+    settings: dict[str, str]
+    manual_crop: list[Comparison]
+    retrieval: list[LevelResult]
+    smart_crop: list[SmartCropRun]
+    rate_limit: list[DecisionCost]
+    duration_seconds: float
+
+
+def run(config: Config) -> Results:
+    started = time.perf_counter()
+    image = sample.photo_jpeg(config.width, config.height)
+    say(f"sample image {config.width}x{config.height}, {len(image) / 1e6:.1f} MB")
+    smart: list[SmartCropRun] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-") as scratch,
+        _logs_on_failure(Path(scratch)),
+        local_aws() as aws_stack,
+    ):
+        work_dir = Path(scratch)
+        with (
+            service(aws_stack, work_dir, "manual", config.server_env()) as url,
+            ServiceClient(url, connections=max(config.levels)) as client,
+        ):
+            manual = measure_manual_crop(config, image, client)
+            retrieval = measure_retrieval(config, image, client)
+        for latency in config.ai_latencies:
+            env = config.server_env(ai_latency_seconds=latency)
+            with service(aws_stack, work_dir, f"smart-{latency:g}", env) as url, ServiceClient(url) as client:
+                smart.append(measure_smart_crop(config, image, client, ai_latency_seconds=latency))
+        say("rate-limit decisions")
+        dynamodb = aws_stack.dynamodb_client()
+        decisions = measure_decision_costs(dynamodb, aws_stack.tables["rate_limit"], decisions=config.decisions)
+    return Results(
+        machine=machine_info(),
+        settings=config.described(len(image)),
+        manual_crop=manual,
+        retrieval=retrieval,
+        smart_crop=smart,
+        rate_limit=decisions,
+        duration_seconds=time.perf_counter() - started,
+    )
+
+
+@contextlib.contextmanager
+def _logs_on_failure(work_dir: Path) -> Iterator[None]:
+    """If the run fails, show the end of each server log before the scratch folder goes."""
+    try:
+        yield
+    except BaseException:
+        for log in sorted(work_dir.glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-20:]
+            print(f"--- {log.name} (last lines) ---", *tail, sep="\n", file=sys.stderr)
+        raise

@@ -1,0 +1,90 @@
+"""`make bench` in miniature: one real service process, a tiny image, two concurrency levels, a few requests."""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import sample
+from bench.__main__ import CHART_NAME, write
+from bench.client import ServiceClient
+from bench.config import Config
+from bench.dynamodb_calls import measure_decision_costs
+from bench.machine import machine_info
+from bench.phases import measure_manual_crop, measure_retrieval, measure_smart_crop
+from bench.runner import Results
+from bench.stack import LocalAws, service
+from bench.stats import LevelResult, measure_alternating, percentile
+
+TINY = Config(
+    width=64,
+    height=48,
+    levels=(1, 2),
+    requests=3,
+    rounds=2,
+    retrieval_requests=3,
+    smart_crop_requests=2,
+    decisions=2,
+    image_concurrency=2,
+    drain_timeout_seconds=30,
+)
+
+
+def assert_sane(result: LevelResult, *, requests: int) -> None:
+    assert result.requests == requests
+    assert result.throughput_rps > 0
+    assert 0 < result.p50_ms <= result.p95_ms <= result.max_ms
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    assert percentile([10.0], 0.95) == 10.0
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 0.5) == 3.0
+    assert percentile([0.0, 10.0], 0.95) == pytest.approx(9.5)
+
+
+def test_alternating_measurement_times_every_call_the_same_number_of_times() -> None:
+    calls = {"fast": lambda: None, "slow": lambda: time.sleep(0.002)}
+    results = measure_alternating(calls, concurrency=2, requests=5, rounds=2)
+    assert set(results) == {"fast", "slow"}
+    for result in results.values():
+        assert_sane(result, requests=5)
+    assert results["slow"].p50_ms > results["fast"].p50_ms
+
+
+def test_the_bench_measures_a_service_process_and_writes_its_results(
+    tmp_path: Path, aws_endpoint: str, table_names: dict[str, str]
+) -> None:
+    local_aws = LocalAws(endpoint=aws_endpoint, tables=table_names)
+    image = sample.photo_jpeg(TINY.width, TINY.height)
+    with (
+        service(local_aws, tmp_path, "smoke", TINY.server_env()) as url,
+        ServiceClient(url, connections=2) as client,
+    ):
+        manual = measure_manual_crop(TINY, image, client)
+        retrieval = measure_retrieval(TINY, image, client)
+        smart = measure_smart_crop(TINY, image, client, ai_latency_seconds=0.0)
+    decisions = measure_decision_costs(local_aws.dynamodb_client(), table_names["rate_limit"], decisions=2)
+
+    assert [row.concurrency for row in manual] == [1, 2]
+    for row in manual:
+        assert_sane(row.raw, requests=3)
+        assert_sane(row.service, requests=3)
+        assert row.throughput_ratio == pytest.approx(row.service.throughput_rps / row.raw.throughput_rps)
+        assert row.p95_ratio == pytest.approx(row.service.p95_ms / row.raw.p95_ms)
+    for result in retrieval:
+        assert_sane(result, requests=3)
+    assert_sane(smart.acceptance, requests=2)
+    assert smart.succeeded == smart.jobs == 3  # the warm-up request is a job too
+    calls = {cost.path: cost.api_calls_per_decision for cost in decisions}
+    assert calls == {"admit": 1, "refuse": 1, "admit after the window (prune)": 2}
+
+    results = Results(machine_info(), TINY.described(len(image)), manual, retrieval, [smart], decisions, 1.0)
+    write(results, tmp_path / "results")
+    assert (tmp_path / "results" / CHART_NAME).read_bytes().startswith(b"\x89PNG")
+    saved = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert saved["manual_crop"][1]["service"]["requests"] == 3
+    markdown = (tmp_path / "results" / "results.md").read_text()
+    assert f"]({CHART_NAME})" in markdown
+    assert "| admit after the window (prune) | 2 | 2.00 |" in markdown
+    assert not list((tmp_path / "results").glob("*.tmp"))
