@@ -42,8 +42,8 @@ def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
 
 
 def test_every_stage_starts_from_the_pinned_python_base_or_an_earlier_stage() -> None:
-    first_line = DOCKERFILE.read_text().split("\nFROM ", 1)[0]
-    default = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", first_line, re.MULTILINE)
+    preamble = DOCKERFILE.read_text().split("\nFROM ", 1)[0]
+    default = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", preamble, re.MULTILINE)
 
     assert default is not None
     # The Lambda runtime's Python, pinned to a patch release of the slim Debian image.
