@@ -18,7 +18,7 @@ MAKE = shutil.which("make")
 pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")
 
 WORKFLOW_TARGETS = ["help", "install", "run", "test", "lint", "fmt", "build", "up", "down", "logs"]
-WORKFLOW_TARGETS += ["deploy", "destroy", "clean"]
+WORKFLOW_TARGETS += ["deploy", "destroy", "bench", "clean"]
 
 
 def run_make(*arguments: str, path: str | None = None, **environment: str) -> subprocess.CompletedProcess[str]:
