@@ -1,4 +1,4 @@
-"""The same work as a manual crop, in raw Pillow and in-process: no HTTP, no validation, no storage."""
+"""The same pixel work as a manual crop, in raw Pillow and in-process: no HTTP, no validation, no storage."""
 
 import io
 
@@ -8,10 +8,10 @@ Box = tuple[int, int, int, int]  # left, upper, right, lower
 
 
 def raw_pillow_crop(data: bytes, box: Box, *, quality: int = 90) -> bytes:
-    """Open, apply EXIF orientation, convert to RGB, crop and encode a JPEG: what a hand-written handler does."""
+    """Open, apply EXIF orientation (in place, as the service does), convert to RGB, crop and encode a JPEG."""
     with Image.open(io.BytesIO(data)) as image:
-        oriented = ImageOps.exif_transpose(image)
-        rgb = oriented if oriented.mode == "RGB" else oriented.convert("RGB")
+        ImageOps.exif_transpose(image, in_place=True)
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
         buffer = io.BytesIO()
         rgb.crop(box).save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
