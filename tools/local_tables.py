@@ -35,5 +35,6 @@ def default_table_names() -> dict[str, str]:
 
 
 def create_missing_tables(client: Any) -> None:
-    existing = set(client.list_tables()["TableNames"])
+    # ListTables answers 100 names a page; an account (or a shared emulator) may hold more.
+    existing = {name for page in client.get_paginator("list_tables").paginate() for name in page["TableNames"]}
     create_tables(client, {role: name for role, name in default_table_names().items() if name not in existing})

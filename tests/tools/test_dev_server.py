@@ -41,7 +41,7 @@ def offline_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def table_names(endpoint: str) -> set[str]:
     client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
-    return set(client.list_tables()["TableNames"])
+    return {name for page in client.get_paginator("list_tables").paginate() for name in page["TableNames"]}
 
 
 @pytest.mark.usefixtures("offline_terraform")
@@ -72,3 +72,18 @@ def test_the_first_terraform_error_is_reported_on_one_line() -> None:
         " versions for provider hashicorp/aws: could not connect to registry.terraform.io"
     )
     assert dev_server.first_error("", 3) == "exit status 3"
+
+
+def test_existing_tables_are_found_beyond_the_first_page_of_list_tables(endpoint: str) -> None:
+    """ListTables pages at 100 names; a busy LocalStack must not make `make run` create a table twice."""
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+    for index in range(105):
+        client.create_table(
+            TableName=f"aaa-other-{index:03d}",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    dev_server.provision_tables("boto3", endpoint, None)
+    dev_server.provision_tables("boto3", endpoint, None)
+    assert set(default_table_names().values()) <= table_names(endpoint)
