@@ -1,5 +1,5 @@
 # Optional shared storage for real AWS: both functions mount one EFS file system at
-# processed_images_dir. Off by default; on LocalStack a host folder is mounted into the
+# processed_images_dir. Off by default; on LocalStack docker compose mounts a shared volume into the
 # Lambda containers instead (see the README).
 
 resource "aws_efs_file_system" "this" {

@@ -173,7 +173,7 @@ variable "api_throttling_burst_limit" {
 }
 
 variable "enable_efs" {
-  description = "Mount an EFS file system at processed_images_dir in both functions (real AWS; LocalStack mounts a host folder instead)."
+  description = "Mount an EFS file system at processed_images_dir in both functions (real AWS; on LocalStack, docker compose mounts a shared volume into the Lambda containers instead)."
   type        = bool
   default     = false
 }

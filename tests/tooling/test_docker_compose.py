@@ -52,6 +52,7 @@ def test_the_compose_file_follows_the_compose_specification() -> None:
 
 
 def test_processed_images_live_on_a_named_volume_declared_at_the_top_level() -> None:
+    """Audit 24: the prototype lost processed images when its container restarted."""
     volume = _named_volumes(APP)["/app/processed_images"]
 
     assert volume in COMPOSE["volumes"]

@@ -79,6 +79,7 @@ def test_help_is_the_default_goal() -> None:
 
 
 def test_build_without_docker_stops_with_one_sentence_saying_what_to_install(tmp_path: Path) -> None:
+    """Audit 26: a missing tool stops make with one sentence saying what to install."""
     result = run_make("build", path=bare_path(tmp_path / "bin"))
 
     assert result.returncode != 0
@@ -89,6 +90,7 @@ def test_build_without_docker_stops_with_one_sentence_saying_what_to_install(tmp
 
 
 def test_build_fails_when_the_docker_on_path_fails(tmp_path: Path) -> None:
+    """Audit 26: the prototype Makefile did not report failure reliably."""
     docker = fake_tool(tmp_path / "bin", "docker", "exit 3")
 
     result = run_make("build", path=f"{docker.parent}:{os.environ['PATH']}")
@@ -143,6 +145,7 @@ def test_deploy_without_terraform_stops_with_one_sentence_before_building_anythi
 
 
 def test_deploy_fails_when_terraform_fails(tmp_path: Path) -> None:
+    """Audit 26: a failing step makes make exit non-zero."""
     terraform = fake_tool(tmp_path / "bin", "terraform", "exit 1")
 
     # -o: take the Lambda zips as built, so the test needs neither pip nor the network.
