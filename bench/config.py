@@ -14,7 +14,7 @@ class Config:
     levels: Sequence[int] = (1, 2, 4, 8)
     requests: int = 40
     rounds: int = 2
-    retrieval_requests: int = 40
+    other_requests: int = 40
     smart_crop_requests: int = 20
     ai_latencies: Sequence[float] = (0.0, 2.0)
     decisions: int = 40

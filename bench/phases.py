@@ -6,12 +6,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import sample
 from .baseline import raw_pillow_crop
 from .client import ServiceClient, Upload, multipart
 from .config import JPEG_QUALITY, Config
 from .stats import Comparison, LevelResult, compare, measure, measure_alternating
 
 _FINISHED = frozenset({"succeeded", "failed"})
+_TINY_BOX = {"x": 8, "y": 8, "width": 32, "height": 32}
+
+
+@dataclass(frozen=True)
+class RequestCost:
+    label: str
+    result: LevelResult
 
 
 @dataclass(frozen=True)
@@ -38,14 +46,21 @@ def measure_manual_crop(config: Config, image: bytes, client: ServiceClient) -> 
     return comparisons
 
 
-def measure_retrieval(config: Config, image: bytes, client: ServiceClient) -> list[LevelResult]:
-    """GET of a crop stored by `measure_manual_crop`'s request, alone and at the highest level."""
-    say("retrieval")
+def measure_other_requests(config: Config, image: bytes, client: ServiceClient) -> list[RequestCost]:
+    """Retrieval of a stored crop, and a manual crop too small to cost anything but HTTP, validation and storage."""
+    say("retrieval and the fixed cost of a request")
     stored = client.manual_crop(_manual_crop_upload(config, image))
-    return [
-        measure(lambda: client.read_image(stored), concurrency=level, requests=config.retrieval_requests)
+    size = client.read_image(stored)
+    costs = [
+        RequestCost(
+            f"GET /images/{{path}}: the stored crop ({size / 1e6:.1f} MB)",
+            measure(lambda: client.read_image(stored), concurrency=level, requests=config.other_requests),
+        )
         for level in sorted({1, max(config.levels)})
     ]
+    tiny = multipart(sample.photo_jpeg(64, 48), {"product_info": {"product_id": "BENCH-TINY"}, "crop_box": _TINY_BOX})
+    floor = measure(lambda: client.manual_crop(tiny), concurrency=1, requests=config.other_requests)
+    return [*costs, RequestCost("POST /images/manual-crop: a 64x48 image (no pixel work to speak of)", floor)]
 
 
 def _manual_crop_upload(config: Config, image: bytes) -> Upload:

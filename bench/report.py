@@ -24,7 +24,7 @@ def to_markdown(results: Results, *, chart: str | None = None) -> str:
     lines += _manual_crop_table(results)
     if chart:
         lines += [f"![Latency and throughput against concurrency]({chart})", ""]
-    lines += _retrieval_table(results)
+    lines += _other_requests_table(results)
     lines += _smart_crop_table(results)
     lines += _rate_limit_table(results)
     lines += ["## Machine and settings", "", "| | |", "|---|---|"]
@@ -61,16 +61,17 @@ def _manual_crop_table(results: Results) -> list[str]:
     ]
 
 
-def _retrieval_table(results: Results) -> list[str]:
+def _other_requests_table(results: Results) -> list[str]:
     lines = [
-        "## Retrieval: `GET /images/{path}` of a stored crop",
+        "## Retrieval, and what a request costs without the pixel work",
         "",
-        "| Concurrency | req/s | p50 (ms) | p95 (ms) |",
-        "|---:|---:|---:|---:|",
+        "| Request | Concurrency | req/s | p50 (ms) | p95 (ms) |",
+        "|---|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {row.concurrency} | {row.throughput_rps:.0f} | {row.p50_ms:.1f} | {row.p95_ms:.1f} |"
-        for row in results.retrieval
+        f"| {cost.label} | {cost.result.concurrency} | {cost.result.throughput_rps:.0f} "
+        f"| {cost.result.p50_ms:.1f} | {cost.result.p95_ms:.1f} |"
+        for cost in results.other_requests
     ]
     return [*lines, ""]
 

@@ -13,9 +13,9 @@ from .client import ServiceClient
 from .config import Config
 from .dynamodb_calls import DecisionCost, measure_decision_costs
 from .machine import machine_info
-from .phases import SmartCropRun, measure_manual_crop, measure_retrieval, measure_smart_crop, say
+from .phases import RequestCost, SmartCropRun, measure_manual_crop, measure_other_requests, measure_smart_crop, say
 from .stack import local_aws, service
-from .stats import Comparison, LevelResult
+from .stats import Comparison
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Results:
     machine: dict[str, str]
     settings: dict[str, str]
     manual_crop: list[Comparison]
-    retrieval: list[LevelResult]
+    other_requests: list[RequestCost]
     smart_crop: list[SmartCropRun]
     rate_limit: list[DecisionCost]
     duration_seconds: float
@@ -45,7 +45,7 @@ def run(config: Config) -> Results:
             ServiceClient(url, connections=max(config.levels)) as client,
         ):
             manual = measure_manual_crop(config, image, client)
-            retrieval = measure_retrieval(config, image, client)
+            other_requests = measure_other_requests(config, image, client)
         for latency in config.ai_latencies:
             env = config.server_env(ai_latency_seconds=latency)
             with service(aws_stack, work_dir, f"smart-{latency:g}", env) as url, ServiceClient(url) as client:
@@ -57,7 +57,7 @@ def run(config: Config) -> Results:
         machine=machine_info(),
         settings=config.described(len(image)),
         manual_crop=manual,
-        retrieval=retrieval,
+        other_requests=other_requests,
         smart_crop=smart,
         rate_limit=decisions,
         duration_seconds=time.perf_counter() - started,

@@ -12,7 +12,7 @@ from bench.client import ServiceClient
 from bench.config import Config
 from bench.dynamodb_calls import measure_decision_costs
 from bench.machine import machine_info
-from bench.phases import measure_manual_crop, measure_retrieval, measure_smart_crop
+from bench.phases import measure_manual_crop, measure_other_requests, measure_smart_crop
 from bench.runner import Results
 from bench.stack import LocalAws, service
 from bench.stats import LevelResult, measure_alternating, percentile
@@ -23,7 +23,7 @@ TINY = Config(
     levels=(1, 2),
     requests=3,
     rounds=2,
-    retrieval_requests=3,
+    other_requests=3,
     smart_crop_requests=2,
     decisions=2,
     image_concurrency=2,
@@ -62,7 +62,7 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
         ServiceClient(url, connections=2) as client,
     ):
         manual = measure_manual_crop(TINY, image, client)
-        retrieval = measure_retrieval(TINY, image, client)
+        other_requests = measure_other_requests(TINY, image, client)
         smart = measure_smart_crop(TINY, image, client, ai_latency_seconds=0.0)
     decisions = measure_decision_costs(local_aws.dynamodb_client(), table_names["rate_limit"], decisions=2)
 
@@ -72,14 +72,23 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
         assert_sane(row.service, requests=3)
         assert row.throughput_ratio == pytest.approx(row.service.throughput_rps / row.raw.throughput_rps)
         assert row.p95_ratio == pytest.approx(row.service.p95_ms / row.raw.p95_ms)
-    for result in retrieval:
-        assert_sane(result, requests=3)
+    assert [cost.result.concurrency for cost in other_requests] == [1, 2, 1]
+    for cost in other_requests:
+        assert_sane(cost.result, requests=3)
     assert_sane(smart.acceptance, requests=2)
     assert smart.succeeded == smart.jobs == 3  # the warm-up request is a job too
     calls = {cost.path: cost.api_calls_per_decision for cost in decisions}
     assert calls == {"admit": 1, "refuse": 1, "admit after the window (prune)": 2}
 
-    results = Results(machine_info(), TINY.described(len(image)), manual, retrieval, [smart], decisions, 1.0)
+    results = Results(
+        machine=machine_info(),
+        settings=TINY.described(len(image)),
+        manual_crop=manual,
+        other_requests=other_requests,
+        smart_crop=[smart],
+        rate_limit=decisions,
+        duration_seconds=1.0,
+    )
     write(results, tmp_path / "results")
     assert (tmp_path / "results" / CHART_NAME).read_bytes().startswith(b"\x89PNG")
     saved = json.loads((tmp_path / "results" / "results.json").read_text())
