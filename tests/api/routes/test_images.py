@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import re
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -278,6 +279,18 @@ def test_an_upload_over_max_upload_bytes_is_a_413(make_client: ClientFactory, ne
     assert_error(manual_crop(client, big), 413, "payload_too_large")
     assert manual_crop(client, images.solid_jpeg(40, 40), box=crop_box()).status_code == 200
     assert len(new_files()) == 1
+
+
+def test_an_upload_that_cannot_be_buffered_is_a_503_not_a_500(
+    client: TestClient, new_files: NewFiles, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Uploads over 1 MB spill to the temporary folder; a read-only container without one must not 500."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    big = images.noisy("PNG", 700, 700)
+    assert len(big) > 1024 * 1024
+    response = manual_crop(client, big)
+    assert_error(response, 503, "service_unavailable")
+    assert new_files() == []
 
 
 def test_a_body_far_over_the_cap_is_refused_before_it_is_read(make_client: ClientFactory) -> None:

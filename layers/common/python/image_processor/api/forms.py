@@ -3,16 +3,20 @@
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from ..errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from ..errors import DependencyUnavailable, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from ..models import CropBox, ProductInfo
+from ..observability import SERVICE_NAME
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _MAX_TEXT_FIELD_BYTES = 64 * 1024
+
+logger = Logger(service=SERVICE_NAME, child=True)
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,13 @@ async def read_upload(request: Request, *, max_upload_bytes: int, text_fields: t
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise UnsupportedMediaType("The request body must be multipart/form-data.")
-    form = await request.form(max_files=1, max_fields=len(text_fields) + 4, max_part_size=_MAX_TEXT_FIELD_BYTES)
+    try:
+        form = await request.form(max_files=1, max_fields=len(text_fields) + 4, max_part_size=_MAX_TEXT_FIELD_BYTES)
+    except OSError as exc:
+        # Uploads over 1 MB are spooled to the temporary folder; a full or missing one is the server's
+        # problem, and a passing one: say so instead of failing with a 500.
+        logger.error("could not buffer the upload", extra={"reason": str(exc)})
+        raise DependencyUnavailable("The server cannot buffer uploads right now; retry shortly.") from exc
     try:
         source = _single(form.getlist("source_image"), "source_image")
         if not isinstance(source, UploadFile):
