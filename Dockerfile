@@ -67,7 +67,7 @@ VOLUME ["/app/processed_images"]
 EXPOSE 8000
 
 # /health answers without touching storage or AWS. urllib, so the image needs no curl.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
+HEALTHCHECK --interval=15s --timeout=5s --start-period=15s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=4)"]
 
 # HOST and PORT come from the environment. uvicorn's proxy-header handling stays off (local_server.py): the
