@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, cast
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import aws
+from . import aws, imaging
 from .api.services import Services
 from .dispatch import Dispatcher, LambdaDispatcher, LocalWorkerPool
 from .jobs import DynamoDBJobStore
@@ -52,6 +52,7 @@ class WorkerRuntime:
 
 
 def build_worker_runtime(settings: Settings, dynamodb: "DynamoDBClient", store: ImageStore) -> WorkerRuntime:
+    imaging.keep_freed_blocks(settings.pillow_blocks_max)
     worker = SmartCropWorker(
         store=store,
         jobs=DynamoDBJobStore(dynamodb, settings.jobs_table, ttl_seconds=settings.job_ttl_seconds),
@@ -68,6 +69,7 @@ def build_worker_runtime(settings: Settings, dynamodb: "DynamoDBClient", store: 
 
 
 def build_services(settings: Settings) -> Services:
+    imaging.keep_freed_blocks(settings.pillow_blocks_max)
     dynamodb = aws.dynamodb_client(settings)
     store = ImageStore(settings.processed_images_dir)
     images = ImageService(

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=50_000_000, gt=0)
     jpeg_quality: int = Field(default=90, ge=1, le=95)
     image_concurrency: int = Field(default=max(os.cpu_count() or 1, 1), ge=1)
+    # Freed 16 MB blocks Pillow keeps for the next image (its own PILLOW_BLOCKS_MAX); see imaging.keep_freed_blocks.
+    pillow_blocks_max: int = Field(default=16, ge=0)
 
     aws_endpoint_url: str | None = None
     aws_region: str = Field(default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
