@@ -21,7 +21,7 @@ def main() -> None:
     args = parser.parse_args()
     results = run(Config(requests=args.requests, levels=args.levels))
     write(results, args.output)
-    print("\n".join(report.manual_crop_table(results)))
+    print("\n".join([*report.manual_crop_table(results), "", *report.variants_table(results)]))
     print(f"\nwrote {args.output}/results.md, results.json and {CHART_NAME} in {results.duration_seconds:.0f} s")
 
 

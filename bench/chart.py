@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 
 from .runner import Results
 
-_SERVICE, _RAW = "tab:blue", "tab:orange"
+_SERVICE, _RAW, _VARIANT = "tab:blue", "tab:orange", "tab:grey"
 
 
 def render(results: Results) -> bytes:
@@ -24,6 +24,9 @@ def render(results: Results) -> bytes:
         latency.plot(levels, [r.p50_ms for r in series], "o-", color=colour, label=f"{label} p50")
         latency.plot(levels, [r.p95_ms for r in series], "s--", color=colour, label=f"{label} p95")
         throughput.plot(levels, [r.throughput_rps for r in series], "o-", color=colour, label=label)
+    for name, variant in results.manual_crop_variants.items():
+        latency.plot(levels, [r.p50_ms for r in variant], "^:", color=_VARIANT, label=f"service, {name}, p50")
+        throughput.plot(levels, [r.throughput_rps for r in variant], "^:", color=_VARIANT, label=f"service, {name}")
     latency.set(title="Manual crop latency", xlabel="concurrent requests", ylabel="milliseconds")
     throughput.set(title="Manual crop throughput", xlabel="concurrent requests", ylabel="requests per second")
     for axes in (latency, throughput):

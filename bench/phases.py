@@ -3,7 +3,7 @@
 import functools
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from . import sample
@@ -31,19 +31,25 @@ class SmartCropRun:
     drain_seconds: float
 
 
-def measure_manual_crop(config: Config, image: bytes, client: ServiceClient) -> list[Comparison]:
-    """Raw Pillow and the service take turns at each level, so a noisy neighbour slows both alike."""
+def measure_manual_crop(
+    config: Config, image: bytes, client: ServiceClient, *, variants: Mapping[str, ServiceClient] | None = None
+) -> tuple[list[Comparison], dict[str, list[LevelResult]]]:
+    """Raw Pillow, the service and its `variants` take turns at each level, so a noisy neighbour slows all alike."""
     upload = _manual_crop_upload(config, image)
     calls: dict[str, Callable[[], object]] = {
         "raw": functools.partial(raw_pillow_crop, image, config.crop_box(), quality=JPEG_QUALITY),
-        "service": lambda: client.manual_crop(upload),
+        "service": functools.partial(client.manual_crop, upload),
     }
-    comparisons = []
+    calls |= {name: functools.partial(other.manual_crop, upload) for name, other in (variants or {}).items()}
+    comparisons: list[Comparison] = []
+    variant_results: dict[str, list[LevelResult]] = {name: [] for name in variants or {}}
     for level in config.levels:
         say(f"manual crop at concurrency {level}")
         measured = measure_alternating(calls, concurrency=level, requests=config.requests, rounds=config.rounds)
         comparisons.append(compare(measured["raw"], measured["service"]))
-    return comparisons
+        for name, results in variant_results.items():
+            results.append(measured[name])
+    return comparisons, variant_results
 
 
 def measure_other_requests(config: Config, image: bytes, client: ServiceClient) -> list[RequestCost]:

@@ -48,9 +48,24 @@ def manual_crop_table(results: Results) -> list[str]:
     return lines
 
 
+def variants_table(results: Results) -> list[str]:
+    """Other service configurations, timed in the same turns as the default one."""
+    lines = [
+        "| Service configuration | Concurrency | req/s | p50 / p95 (ms) | Default service's throughput / this |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, rows in results.manual_crop_variants.items():
+        for default, row in zip(results.manual_crop, rows, strict=True):
+            lines.append(
+                f"| {name} | {row.concurrency} | {row.throughput_rps:.2f} | {row.p50_ms:.0f} / {row.p95_ms:.0f} "
+                f"| {default.service.throughput_rps / row.throughput_rps:.2f} |"
+            )
+    return lines
+
+
 def _manual_crop_table(results: Results) -> list[str]:
     requests = results.manual_crop[0].service.requests if results.manual_crop else 0
-    return [
+    lines = [
         "## Manual crop: service against raw Pillow",
         "",
         f"{requests} timed requests per level after warm-up; ratios are service / raw "
@@ -59,6 +74,14 @@ def _manual_crop_table(results: Results) -> list[str]:
         *manual_crop_table(results),
         "",
     ]
+    if results.manual_crop_variants:
+        lines += [
+            "The same requests to a second service process with an optimisation switched off, in the same turns:",
+            "",
+            *variants_table(results),
+            "",
+        ]
+    return lines
 
 
 def _other_requests_table(results: Results) -> list[str]:

@@ -15,7 +15,7 @@ from .dynamodb_calls import DecisionCost, measure_decision_costs
 from .machine import machine_info
 from .phases import RequestCost, SmartCropRun, measure_manual_crop, measure_other_requests, measure_smart_crop, say
 from .stack import local_aws, service
-from .stats import Comparison
+from .stats import Comparison, LevelResult
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class Results:
     machine: dict[str, str]
     settings: dict[str, str]
     manual_crop: list[Comparison]
+    manual_crop_variants: dict[str, list[LevelResult]]
     other_requests: list[RequestCost]
     smart_crop: list[SmartCropRun]
     rate_limit: list[DecisionCost]
@@ -40,11 +41,17 @@ def run(config: Config) -> Results:
         local_aws() as aws_stack,
     ):
         work_dir = Path(scratch)
-        with (
-            service(aws_stack, work_dir, "manual", config.server_env()) as url,
-            ServiceClient(url, connections=max(config.levels)) as client,
-        ):
-            manual = measure_manual_crop(config, image, client)
+        with contextlib.ExitStack() as servers:
+            connections = max(config.levels)
+            url = servers.enter_context(service(aws_stack, work_dir, "manual", config.server_env()))
+            client = servers.enter_context(ServiceClient(url, connections=connections))
+            variants = {}
+            for index, (name, env) in enumerate(config.variants.items()):
+                variant_url = servers.enter_context(
+                    service(aws_stack, work_dir, f"variant-{index}", {**config.server_env(), **env})
+                )
+                variants[name] = servers.enter_context(ServiceClient(variant_url, connections=connections))
+            manual, manual_variants = measure_manual_crop(config, image, client, variants=variants)
             other_requests = measure_other_requests(config, image, client)
         for latency in config.ai_latencies:
             env = config.server_env(ai_latency_seconds=latency)
@@ -57,6 +64,7 @@ def run(config: Config) -> Results:
         machine=machine_info(),
         settings=config.described(len(image)),
         manual_crop=manual,
+        manual_crop_variants=manual_variants,
         other_requests=other_requests,
         smart_crop=smart,
         rate_limit=decisions,

@@ -61,7 +61,7 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
         service(local_aws, tmp_path, "smoke", TINY.server_env()) as url,
         ServiceClient(url, connections=2) as client,
     ):
-        manual = measure_manual_crop(TINY, image, client)
+        manual, variants = measure_manual_crop(TINY, image, client, variants={"again": client})
         other_requests = measure_other_requests(TINY, image, client)
         smart = measure_smart_crop(TINY, image, client, ai_latency_seconds=0.0)
     decisions = measure_decision_costs(local_aws.dynamodb_client(), table_names["rate_limit"], decisions=2)
@@ -72,6 +72,9 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
         assert_sane(row.service, requests=3)
         assert row.throughput_ratio == pytest.approx(row.service.throughput_rps / row.raw.throughput_rps)
         assert row.p95_ratio == pytest.approx(row.service.p95_ms / row.raw.p95_ms)
+    assert [row.concurrency for row in variants["again"]] == [1, 2]
+    for result in variants["again"]:
+        assert_sane(result, requests=3)
     assert [cost.result.concurrency for cost in other_requests] == [1, 2, 1]
     for cost in other_requests:
         assert_sane(cost.result, requests=3)
@@ -84,6 +87,7 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
         machine=machine_info(),
         settings=TINY.described(len(image)),
         manual_crop=manual,
+        manual_crop_variants=variants,
         other_requests=other_requests,
         smart_crop=[smart],
         rate_limit=decisions,
@@ -96,4 +100,5 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
     markdown = (tmp_path / "results" / "results.md").read_text()
     assert f"]({CHART_NAME})" in markdown
     assert "| admit after the window (prune) | 2 | 2.00 |" in markdown
+    assert "| again | 2 |" in markdown
     assert not list((tmp_path / "results").glob("*.tmp"))
