@@ -1,22 +1,21 @@
 """Reading the multipart upload both crop endpoints take, with a clear 4xx for every way it can be wrong."""
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from ..errors import DependencyUnavailable, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from ..errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from ..models import CropBox, ProductInfo
-from ..observability import SERVICE_NAME
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _MAX_TEXT_FIELD_BYTES = 64 * 1024
-
-logger = Logger(service=SERVICE_NAME, child=True)
 
 
 @dataclass(frozen=True)
@@ -25,17 +24,36 @@ class Upload:
     fields: dict[str, str]
 
 
+class _InMemoryMultiPartParser(MultiPartParser):
+    """Starlette's parser, keeping the file part in memory up to `spool_max_size`.
+
+    The upload is read whole right after parsing anyway. Spilling it to a temporary file (Starlette
+    does past 1 MB) adds a thread hop per received chunk, a disk write and read-back, and needs a
+    writable temporary folder. The request body is already capped by the body-size middleware.
+    """
+
+    def __init__(self, *args: Any, spool_max_size: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spool_max_size = spool_max_size
+
+
 async def read_upload(request: Request, *, max_upload_bytes: int, text_fields: tuple[str, ...]) -> Upload:
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise UnsupportedMediaType("The request body must be multipart/form-data.")
-    try:
-        form = await request.form(max_files=1, max_fields=len(text_fields) + 4, max_part_size=_MAX_TEXT_FIELD_BYTES)
-    except OSError as exc:
-        # Uploads over 1 MB are spooled to the temporary folder; a full or missing one is the server's
-        # problem, and a passing one: say so instead of failing with a 500.
-        logger.error("could not buffer the upload", extra={"reason": str(exc)})
-        raise DependencyUnavailable("The server cannot buffer uploads right now; retry shortly.") from exc
+    async with contextlib.aclosing(request.stream()) as body:
+        parser = _InMemoryMultiPartParser(
+            request.headers,
+            body,
+            max_files=1,
+            max_fields=len(text_fields) + 4,
+            max_part_size=_MAX_TEXT_FIELD_BYTES,
+            spool_max_size=max_upload_bytes + 1,
+        )
+        try:
+            form = await parser.parse()
+        except MultiPartException as exc:
+            raise HTTPException(status_code=400, detail=exc.message) from exc
     try:
         source = _single(form.getlist("source_image"), "source_image")
         if not isinstance(source, UploadFile):
