@@ -16,6 +16,10 @@ class Config:
     rounds: int = 2
     other_requests: int = 40
     smart_crop_requests: int = 20
+    # The smart-crop upload: a 3000x2250 photo, about 2 MB (the size the service's target is stated for).
+    smart_crop_width: int = 3000
+    smart_crop_height: int = 2250
+    crop_side: int = 1000
     ai_latencies: Sequence[float] = (0.0, 2.0)
     decisions: int = 40
     image_concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
@@ -27,9 +31,9 @@ class Config:
     )
 
     def crop_box(self) -> tuple[int, int, int, int]:
-        """Three quarters of each side, off the corner: a typical manual selection (left, top, right, bottom)."""
-        left, top = self.width // 8, self.height // 8
-        return left, top, left + self.width * 3 // 4, top + self.height * 3 // 4
+        """A 1000x1000 product shot out of the middle of the photo (left, top, right, bottom)."""
+        left, top = (self.width - self.crop_side) // 2, (self.height - self.crop_side) // 2
+        return left, top, left + self.crop_side, top + self.crop_side
 
     def server_env(self, *, ai_latency_seconds: float = 0.0) -> dict[str, str]:
         return {
@@ -39,9 +43,10 @@ class Config:
             "MOCK_AI_LATENCY_SECONDS": str(ai_latency_seconds),
         }
 
-    def described(self, image_bytes: int) -> dict[str, str]:
+    def described(self, image_bytes: int, smart_crop_bytes: int) -> dict[str, str]:
         return {
             "image": f"{self.width}x{self.height} JPEG q{JPEG_QUALITY}, {image_bytes / 1e6:.1f} MB",
+            "smart_crop_upload": f"{self.smart_crop_width}x{self.smart_crop_height}, {smart_crop_bytes / 1e6:.1f} MB",
             "crop_box": "x={}, y={}, right={}, bottom={}".format(*self.crop_box()),
             "IMAGE_CONCURRENCY": str(self.image_concurrency),
             "JPEG_QUALITY": str(JPEG_QUALITY),

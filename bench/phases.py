@@ -59,7 +59,7 @@ def measure_other_requests(config: Config, image: bytes, client: ServiceClient) 
     size = client.read_image(stored)
     costs = [
         RequestCost(
-            f"GET /images/{{path}}: the stored crop ({size / 1e6:.1f} MB)",
+            f"GET /images/{{path}}: the stored crop ({size / 1e3:.0f} kB)",
             measure(lambda: client.read_image(stored), concurrency=level, requests=config.other_requests),
         )
         for level in sorted({1, max(config.levels)})

@@ -21,6 +21,7 @@ def to_json(results: Results) -> str:
 def to_markdown(results: Results, *, chart: str | None = None) -> str:
     when = f"`make bench`, {results.machine['date']}, took {results.duration_seconds:.0f} s."
     lines = ["# Benchmark results", "", when, ""]
+    lines += targets_table(results)
     lines += _manual_crop_table(results)
     if chart:
         lines += [f"![Latency and throughput against concurrency]({chart})", ""]
@@ -30,6 +31,45 @@ def to_markdown(results: Results, *, chart: str | None = None) -> str:
     lines += ["## Machine and settings", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in {**results.machine, **results.settings}.items()]
     return "\n".join(lines) + "\n"
+
+
+# The performance targets the issues set for the service, by the figure each one judges.
+_TARGETS = {
+    "manual": "HTTP p50 / raw p50, 1 client",
+    "scaling": "service throughput, 4 clients / 1 client",
+    "smart": "smart crop `202` p50, mock AI 2 s",
+}
+
+
+def target_figures(results: Results) -> dict[str, tuple[float, str, bool] | None]:
+    """Each target's measured figure, how it is stated, and whether the run met it (None: not measured)."""
+    by_level = {row.concurrency: row for row in results.manual_crop}
+    figures: dict[str, tuple[float, str, bool] | None] = dict.fromkeys(_TARGETS)
+    if 1 in by_level:
+        ratio = by_level[1].p50_ratio
+        figures["manual"] = (ratio, "<= 1.2", ratio <= 1.2)
+    if 1 in by_level and 4 in by_level:
+        scaling = by_level[4].service.throughput_rps / by_level[1].service.throughput_rps
+        figures["scaling"] = (scaling, ">= 1.7", scaling >= 1.7)
+    slow_ai = [run for run in results.smart_crop if run.ai_latency_seconds >= 2]
+    if slow_ai:
+        p50 = slow_ai[0].acceptance.p50_ms
+        figures["smart"] = (p50, "<= 25 ms", p50 <= 25)
+    return figures
+
+
+def targets_table(results: Results) -> list[str]:
+    lines = ["## Targets", "", "| Figure | Target | Measured | Met |", "|---|---|---:|---|"]
+    by_level = {row.concurrency: row for row in results.manual_crop}
+    for key, figure in target_figures(results).items():
+        if figure is None:
+            continue
+        value, target, met = figure
+        lines.append(f"| {_TARGETS[key]} | {target} | {value:.2f} | {'yes' if met else 'no'} |")
+    if 1 in by_level and 4 in by_level:
+        raw = by_level[4].raw.throughput_rps / by_level[1].raw.throughput_rps
+        lines.append(f"| raw Pillow throughput, 4 threads / 1 (what the machine allows) | | {raw:.2f} | |")
+    return [*lines, ""]
 
 
 def manual_crop_table(results: Results) -> list[str]:

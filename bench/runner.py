@@ -34,6 +34,7 @@ def run(config: Config) -> Results:
     started = time.perf_counter()
     image = sample.photo_jpeg(config.width, config.height)
     say(f"sample image {config.width}x{config.height}, {len(image) / 1e6:.1f} MB")
+    smart_crop_upload = sample.photo_jpeg(config.smart_crop_width, config.smart_crop_height)
     smart: list[SmartCropRun] = []
     with (
         tempfile.TemporaryDirectory(prefix="bench-") as scratch,
@@ -56,13 +57,13 @@ def run(config: Config) -> Results:
         for latency in config.ai_latencies:
             env = config.server_env(ai_latency_seconds=latency)
             with service(aws_stack, work_dir, f"smart-{latency:g}", env) as url, ServiceClient(url) as client:
-                smart.append(measure_smart_crop(config, image, client, ai_latency_seconds=latency))
+                smart.append(measure_smart_crop(config, smart_crop_upload, client, ai_latency_seconds=latency))
         say("rate-limit decisions")
         dynamodb = aws_stack.dynamodb_client()
         decisions = measure_decision_costs(dynamodb, aws_stack.tables["rate_limit"], decisions=config.decisions)
     return Results(
         machine=machine_info(),
-        settings=config.described(len(image)),
+        settings=config.described(len(image), len(smart_crop_upload)),
         manual_crop=manual,
         manual_crop_variants=manual_variants,
         other_requests=other_requests,

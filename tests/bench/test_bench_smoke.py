@@ -20,6 +20,9 @@ from bench.stats import LevelResult, measure_alternating, percentile
 TINY = Config(
     width=64,
     height=48,
+    crop_side=32,
+    smart_crop_width=64,
+    smart_crop_height=48,
     levels=(1, 2),
     requests=3,
     rounds=2,
@@ -85,7 +88,7 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
 
     results = Results(
         machine=machine_info(),
-        settings=TINY.described(len(image)),
+        settings=TINY.described(len(image), len(image)),
         manual_crop=manual,
         manual_crop_variants=variants,
         other_requests=other_requests,
@@ -101,4 +104,5 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
     assert f"]({CHART_NAME})" in markdown
     assert "| admit after the window (prune) | 2 | 2.00 |" in markdown
     assert "| again | 2 |" in markdown
+    assert "| HTTP p50 / raw p50, 1 client | <= 1.2 |" in markdown
     assert not list((tmp_path / "results").glob("*.tmp"))
