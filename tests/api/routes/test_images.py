@@ -435,6 +435,25 @@ def test_retrieval_is_not_blocked_by_running_crops(client: TestClient, monkeypat
         assert [crop.result(timeout=30).status_code for crop in crops] == [200] * 4
 
 
+def test_smart_crop_is_accepted_while_every_crop_slot_is_busy(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accepting a smart crop reads only the image header, so it does not wait for a crop slot."""
+    gate = CropGate(monkeypatch)
+    with ThreadPoolExecutor(4) as pool, gate:
+        crops = [pool.submit(manual_crop, client, images.solid_jpeg()) for _ in range(4)]
+        gate.wait_for(2)
+        accepted = client.post(
+            "/images/smart-crop",
+            files={"source_image": ("a.jpg", images.solid_jpeg(), "image/jpeg")},
+            data={"product_info": json.dumps({"product_id": "ABC-123"})},
+        )
+        assert accepted.status_code == 202, accepted.text
+        assert not any(crop.done() for crop in crops), "a crop finished while the gate was closed"
+        gate.release.set()
+        assert [crop.result(timeout=30).status_code for crop in crops] == [200] * 4
+
+
 # --- retrieval ---------------------------------------------------------------------------------------
 
 

@@ -34,8 +34,9 @@ class ImageService:
         return await anyio.to_thread.run_sync(self._read, requested_path, with_content)
 
     async def probe(self, source: bytes) -> imaging.ImageInfo:
+        # Only the header is read (no pixels), so accepting an upload never waits for a crop slot.
         probe = functools.partial(imaging.probe, max_pixels=self._max_pixels)
-        return await anyio.to_thread.run_sync(probe, source, limiter=self._limiter)
+        return await anyio.to_thread.run_sync(probe, source)
 
     def _crop_and_store(self, source: bytes, box: CropBox, relative_path: str) -> None:
         jpeg = imaging.crop_to_jpeg(source, box, max_pixels=self._max_pixels, quality=self._quality)
