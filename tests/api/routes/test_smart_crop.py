@@ -19,7 +19,7 @@ from PIL import Image
 from image_processor.api import create_app, forms
 from image_processor.api.services import Services
 from image_processor.assembly import build_services
-from image_processor.errors import ObjectLocatorError
+from image_processor.errors import DependencyUnavailable, ObjectLocatorError
 from image_processor.settings import Settings
 from tests.support import images, scenes
 from tests.support.services import ManualClock, RecordingDispatcher, RecordingLocator, assemble
@@ -153,6 +153,56 @@ def test_an_upload_that_is_not_an_image_is_refused_before_a_job_exists(
         response = smart_crop(client, b"this is not an image")
     assert response.status_code == 415
     assert response.json()["error"]["code"] == "unsupported_image"
+    assert dispatcher.dispatched == []
+
+
+def test_a_job_that_cannot_be_recorded_leaves_no_staged_upload(
+    queued: tuple[Services, RecordingDispatcher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services, dispatcher = queued
+
+    def jobs_table_down(job: object) -> None:
+        raise DependencyUnavailable("Job records are temporarily unavailable; retry shortly.")
+
+    monkeypatch.setattr(services.smart_crop._jobs, "create", jobs_table_down)
+    with api(services) as client:
+        response = smart_crop(client)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert dispatcher.dispatched == []
+    assert list(services.store.staging.iterdir()) == []
+
+
+def test_an_upload_that_cannot_be_staged_leaves_its_job_failed_not_pending(
+    limited: Settings, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatcher = RecordingDispatcher()
+    assembled = assemble(limited, clock=clock, dispatcher=dispatcher)
+    recorded: list[str] = []
+    create = assembled.jobs.create
+
+    def record(job: Any) -> None:
+        create(job)
+        recorded.append(job.image_id)
+
+    def disk_full(image_id: str, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(assembled.services.smart_crop._jobs, "create", record)
+    monkeypatch.setattr(assembled.services.store, "stage", disk_full)
+    app = create_app(assembled.services)
+    with TestClient(app, client=(PEER, 50000), raise_server_exceptions=False) as client:
+        response = client.post(
+            "/images/smart-crop",
+            files={"source_image": ("photo.jpg", images.solid_jpeg(64, 48), "image/jpeg")},
+            data={"product_info": json.dumps({"product_id": "ABC-123"})},
+        )
+        assert response.status_code == 500
+        assert response.json()["error"]["code"] == "internal_error"
+        (image_id,) = recorded
+        job = client.get(f"/jobs/{image_id}").json()
+    assert job["status"] == "failed"
+    assert job["error"] == "the upload could not be staged"
     assert dispatcher.dispatched == []
 
 

@@ -1,5 +1,6 @@
 """Accepting smart-crop requests and reporting on their jobs."""
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -39,12 +40,7 @@ class SmartCropService:
         """Check the upload is an image, stage it, record the job and queue it. The crop happens later."""
         await self._images.probe(source)
         job = Job(image_id=new_image_id(), product_id=product_id, status="pending", created_at=self._clock())
-        await anyio.to_thread.run_sync(self._store.stage, job.image_id, source)
-        try:
-            await anyio.to_thread.run_sync(self._jobs.create, job)
-        except DependencyUnavailable:
-            await anyio.to_thread.run_sync(self._store.discard_staged, job.image_id)
-            raise
+        await self._stage_and_record(job, source)
         try:
             await self._dispatcher.dispatch(job.image_id)
         except DependencyUnavailable:
@@ -52,6 +48,31 @@ class SmartCropService:
             raise
         logger.info("smart-crop job accepted", extra={"image_id": job.image_id, "product_id": product_id})
         return job
+
+    async def _stage_and_record(self, job: Job, source: bytes) -> None:
+        """Write the staged upload and the job record at the same time: they do not depend on each other,
+        and the 202 waits for both. If either fails, neither is left behind as a job that can never run."""
+        failures: dict[str, Exception] = {}
+
+        async def attempt(name: str, write: Callable[[], object]) -> None:
+            try:
+                await anyio.to_thread.run_sync(write)
+            except Exception as exc:  # re-raised below, once both writes have ended and been undone
+                failures[name] = exc
+
+        async with anyio.create_task_group() as writes:
+            writes.start_soon(attempt, "stage", functools.partial(self._store.stage, job.image_id, source))
+            writes.start_soon(attempt, "record", functools.partial(self._jobs.create, job))
+        if not failures:
+            return
+        await anyio.to_thread.run_sync(self._store.discard_staged, job.image_id)
+        if "record" not in failures:
+            try:
+                await anyio.to_thread.run_sync(self._jobs.fail, job.image_id, "the upload could not be staged")
+            except DependencyUnavailable:
+                logger.error("could not mark an unstaged job failed", extra={"image_id": job.image_id})
+        # A DynamoDB outage is the client's 503; a staging failure is the server's own 500.
+        raise failures.get("record") or failures["stage"]
 
     async def status(self, image_id: str) -> Job | None:
         """The job, marked failed first if it has outlived its deadline without finishing."""
