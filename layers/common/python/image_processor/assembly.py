@@ -35,8 +35,7 @@ class _LocalInvocationBudget:
 
 def build_locator(settings: Settings) -> ObjectLocator:
     if settings.ai_backend == "http":
-        if settings.ai_service_url is None:
-            raise ValueError("AI_BACKEND=http needs AI_SERVICE_URL")
+        assert settings.ai_service_url is not None  # Settings refuses AI_BACKEND=http without it
         return HttpObjectLocator(
             str(settings.ai_service_url),
             timeout_seconds=settings.ai_timeout_seconds,
