@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from image_processor.api import create_app
-from image_processor.api.services import Services
 from image_processor.assembly import build_services
+from image_processor.services import Services
 from image_processor.settings import Settings
 from tools.local_tables import create_tables
 from tools.processes import running_emulator

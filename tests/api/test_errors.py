@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from image_processor.api import create_app
-from image_processor.api.services import Services
 from image_processor.manual_crop import ImageService
+from image_processor.services import Services
 from tests.conftest import CLIENT_IP
 from tests.support import images
 from tests.support.uploads import assert_error, manual_crop

@@ -9,7 +9,6 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from PIL import Image
 
 from image_processor import aws
-from image_processor.api.services import Services
 from image_processor.dispatch import Dispatcher, LocalWorkerPool
 from image_processor.errors import ObjectLocatorError
 from image_processor.jobs import DynamoDBJobStore
@@ -18,6 +17,7 @@ from image_processor.models import CropBox
 from image_processor.object_locator import MockObjectLocator, ObjectLocator
 from image_processor.observability import service_logger
 from image_processor.rate_limit import DynamoDBRateLimiter
+from image_processor.services import Services
 from image_processor.settings import Settings
 from image_processor.smart_crop import SmartCropService
 from image_processor.storage import ImageStore

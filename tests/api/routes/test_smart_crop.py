@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from image_processor.api import create_app, forms
-from image_processor.api.services import Services
 from image_processor.assembly import build_services
 from image_processor.errors import DependencyUnavailable, ObjectLocatorError
+from image_processor.services import Services
 from image_processor.settings import Settings
 from tests.support import images, scenes
 from tests.support.services import ManualClock, RecordingDispatcher, RecordingLocator, assemble

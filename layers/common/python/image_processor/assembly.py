@@ -7,12 +7,12 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import aws, imaging
-from .api.services import Services
 from .dispatch import Dispatcher, LambdaDispatcher, LocalWorkerPool
 from .jobs import DynamoDBJobStore
 from .manual_crop import ImageService
 from .object_locator import HttpObjectLocator, MockObjectLocator, ObjectLocator
 from .rate_limit import DynamoDBRateLimiter
+from .services import Services
 from .settings import Settings
 from .smart_crop import SmartCropService
 from .storage import ImageStore

@@ -4,10 +4,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ..observability import service_logger
+from ..services import Services
 from .errors import install_error_handlers
 from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from .routes import health, images, jobs
-from .services import Services
 
 _MULTIPART_OVERHEAD_BYTES = 256 * 1024
 

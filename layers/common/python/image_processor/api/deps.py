@@ -8,7 +8,7 @@ from ..client_ip import client_address, rate_limit_key
 from ..errors import InvalidRequest, RateLimited
 from ..observability import SERVICE_NAME
 from ..rate_limit import RateLimitDecision
-from .services import Services
+from ..services import Services
 
 logger = Logger(service=SERVICE_NAME, child=True)
 

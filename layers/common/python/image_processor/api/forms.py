@@ -2,7 +2,7 @@
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
@@ -12,8 +12,6 @@ from starlette.requests import Request
 
 from ..errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from ..models import CropBox, ProductInfo
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _MAX_TEXT_FIELD_BYTES = 64 * 1024
 
@@ -73,7 +71,7 @@ async def read_upload(request: Request, *, max_upload_bytes: int, text_fields: t
         await form.close()
 
 
-def parse_json_field(upload: Upload, name: str, model: type[ModelT]) -> ModelT:
+def parse_json_field[ModelT: BaseModel](upload: Upload, name: str, model: type[ModelT]) -> ModelT:
     try:
         return model.model_validate_json(upload.fields[name])
     except ValidationError as exc:

@@ -2,12 +2,12 @@
 
 from dataclasses import dataclass
 
-from ..dispatch import Dispatcher
-from ..manual_crop import ImageService
-from ..rate_limit import RateLimiter
-from ..settings import Settings
-from ..smart_crop import SmartCropService
-from ..storage import ImageStore
+from .dispatch import Dispatcher
+from .manual_crop import ImageService
+from .rate_limit import RateLimiter
+from .settings import Settings
+from .smart_crop import SmartCropService
+from .storage import ImageStore
 
 
 @dataclass(frozen=True)
