@@ -5,7 +5,9 @@ SHELL := bash
 .DELETE_ON_ERROR:
 MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 
-PYTHON ?= python3
+# The Lambda and container runtime's version; found on PATH, else in pyenv's versions.
+PYTHON ?= $(or $(shell for candidate in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12; do \
+	"$$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo "$$candidate"; break; }; done),python3.12)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
@@ -42,8 +44,9 @@ help: ## Show this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(INSTALL_STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt requirements/constraints.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (set PYTHON=...)")'
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 12) else "Python 3.12 (the Lambda and container runtime) is required: set PYTHON=/path/to/python3.12")' 2>/dev/null \
+		|| { echo "Python 3.12 (the Lambda and container runtime) was not found: install it, or set PYTHON=/path/to/python3.12." >&2; exit 1; }
+	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip==25.3
 	$(PY) -m pip install --quiet -c requirements/constraints.txt -r requirements/dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
