@@ -229,13 +229,3 @@ def pillow_blocks_max() -> Iterator[None]:
 def test_building_the_services_tells_pillow_how_many_freed_blocks_to_keep(settings: Settings) -> None:
     build_services(settings.model_copy(update={"pillow_blocks_max": 3}))
     assert _imaging.get_blocks_max() == 3
-
-
-@pytest.mark.usefixtures("pillow_blocks_max")
-def test_crops_are_unchanged_when_pillow_reuses_freed_blocks() -> None:
-    source = images.encode(images.halves(300, 200, images.RED, images.BLUE), "PNG")
-    imaging.keep_freed_blocks(0)
-    fresh = [crop(source, 0, 50, 300, 100) for _ in range(2)]
-    imaging.keep_freed_blocks(8)
-    reused = [crop(source, 0, 50, 300, 100) for _ in range(2)]
-    assert fresh == reused

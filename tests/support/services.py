@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 from PIL import Image
 
-from image_processor import aws
+from image_processor import aws, imaging
 from image_processor.dispatch import Dispatcher, LocalWorkerPool
 from image_processor.errors import ObjectLocatorError
 from image_processor.jobs import DynamoDBJobStore
@@ -104,8 +104,9 @@ def assemble(
     service_logger(settings.log_level)
     dynamodb = aws.dynamodb_client(settings)
     store = ImageStore(settings.processed_images_dir)
+    budget = imaging.MemoryBudget(settings.image_memory_budget_bytes)
     images = ImageService(
-        store, max_pixels=settings.max_image_pixels, jpeg_quality=settings.jpeg_quality, concurrency=2
+        store, max_pixels=settings.max_image_pixels, jpeg_quality=settings.jpeg_quality, concurrency=2, budget=budget
     )
     jobs = DynamoDBJobStore(dynamodb, settings.jobs_table, ttl_seconds=settings.job_ttl_seconds, clock=clock)
     worker = SmartCropWorker(
@@ -115,6 +116,7 @@ def assemble(
         max_pixels=settings.max_image_pixels,
         jpeg_quality=settings.jpeg_quality,
         max_attempts=settings.job_max_attempts,
+        budget=budget,
     )
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
     config = IdempotencyConfig(event_key_jmespath="image_id", expires_after_seconds=settings.idempotency_ttl_seconds)

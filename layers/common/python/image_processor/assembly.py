@@ -50,8 +50,10 @@ class WorkerRuntime:
     idempotency: IdempotencyConfig
 
 
-def build_worker_runtime(settings: Settings, dynamodb: "DynamoDBClient", store: ImageStore) -> WorkerRuntime:
-    imaging.keep_freed_blocks(settings.pillow_blocks_max)
+def build_worker_runtime(
+    settings: Settings, dynamodb: "DynamoDBClient", store: ImageStore, budget: imaging.MemoryBudget | None = None
+) -> WorkerRuntime:
+    imaging.configure(max_pixels=settings.max_image_pixels, pillow_blocks_max=settings.pillow_blocks_max)
     worker = SmartCropWorker(
         store=store,
         jobs=DynamoDBJobStore(dynamodb, settings.jobs_table, ttl_seconds=settings.job_ttl_seconds),
@@ -59,6 +61,7 @@ def build_worker_runtime(settings: Settings, dynamodb: "DynamoDBClient", store: 
         max_pixels=settings.max_image_pixels,
         jpeg_quality=settings.jpeg_quality,
         max_attempts=settings.job_max_attempts,
+        budget=budget or imaging.MemoryBudget(settings.image_memory_budget_bytes),
     )
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
     config = IdempotencyConfig(event_key_jmespath="image_id", expires_after_seconds=settings.idempotency_ttl_seconds)
@@ -68,17 +71,19 @@ def build_worker_runtime(settings: Settings, dynamodb: "DynamoDBClient", store: 
 
 
 def build_services(settings: Settings) -> Services:
-    imaging.keep_freed_blocks(settings.pillow_blocks_max)
+    imaging.configure(max_pixels=settings.max_image_pixels, pillow_blocks_max=settings.pillow_blocks_max)
     dynamodb = aws.dynamodb_client(settings)
     store = ImageStore(settings.processed_images_dir)
+    budget = imaging.MemoryBudget(settings.image_memory_budget_bytes)
     images = ImageService(
         store,
         max_pixels=settings.max_image_pixels,
         jpeg_quality=settings.jpeg_quality,
         concurrency=settings.image_concurrency,
+        budget=budget,
     )
     jobs = DynamoDBJobStore(dynamodb, settings.jobs_table, ttl_seconds=settings.job_ttl_seconds)
-    dispatcher = _build_dispatcher(settings, dynamodb, store)
+    dispatcher = _build_dispatcher(settings, dynamodb, store, budget)
     return Services(
         settings=settings,
         store=store,
@@ -94,10 +99,12 @@ def build_services(settings: Settings) -> Services:
     )
 
 
-def _build_dispatcher(settings: Settings, dynamodb: "DynamoDBClient", store: ImageStore) -> Dispatcher:
+def _build_dispatcher(
+    settings: Settings, dynamodb: "DynamoDBClient", store: ImageStore, budget: imaging.MemoryBudget
+) -> Dispatcher:
     if settings.dispatcher == "lambda":
         return LambdaDispatcher(aws.lambda_client(settings), settings.worker_function_name)
-    runtime = build_worker_runtime(settings, dynamodb, store)
+    runtime = build_worker_runtime(settings, dynamodb, store, budget)
     return LocalWorkerPool(
         lambda image_id: runtime.process(job={"image_id": image_id}),
         recover=store.staged_ids,

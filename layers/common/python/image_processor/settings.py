@@ -20,7 +20,11 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=50_000_000, gt=0)
     jpeg_quality: int = Field(default=90, ge=1, le=95)
     image_concurrency: int = Field(default=max(os.cpu_count() or 1, 1), ge=1)
-    # Freed 16 MB blocks Pillow keeps for the next image (its own PILLOW_BLOCKS_MAX); see imaging.keep_freed_blocks.
+    # Bytes every decode in the process may hold at once (manual crops and local smart-crop jobs), estimated
+    # from each header; an image that alone needs more is refused (422 image_too_large). See imaging.budget.
+    image_memory_budget_bytes: int = Field(default=384 * 1024 * 1024, ge=16 * 1024 * 1024)
+    # Freed 16 MB blocks Pillow keeps for the next image (its own PILLOW_BLOCKS_MAX); Pillow now only
+    # decodes BMP and HEVC HEIC uploads and the smart crop's analysis thumbnail.
     pillow_blocks_max: int = Field(default=16, ge=0)
 
     aws_endpoint_url: str | None = None

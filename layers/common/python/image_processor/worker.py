@@ -1,5 +1,6 @@
 """The smart-crop worker: one job from staged upload to stored JPEG. Shared by Lambda and uvicorn."""
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from . import imaging
 from .errors import CropOutOfBounds, ImageTooLarge, JobRetryLater, ObjectLocatorError, UnsupportedImage
 from .jobs import Job, JobStore
+from .models import CropBox
 from .object_locator import ObjectLocator
 from .observability import SERVICE_NAME
 from .storage import ImageStore
@@ -32,6 +34,9 @@ class SmartCropWorker:
     max_pixels: int
     jpeg_quality: int
     max_attempts: int
+    budget: imaging.MemoryBudget | None = None
+    # The longest side of the image the AI sees; its box is scaled back to the full image.
+    preview_size: int = 1024
 
     def process(self, image_id: str) -> dict[str, Any]:
         logger.thread_safe_append_keys(image_id=image_id)
@@ -47,9 +52,15 @@ class SmartCropWorker:
             return self._fail(job, "the staged upload is missing")
         job = self.jobs.start_attempt(image_id)
         try:
-            image = imaging.decode(data, max_pixels=self.max_pixels)
-            box = self.locator.locate(image)
-            result = imaging.encode_jpeg(imaging.crop(image, box), quality=self.jpeg_quality)
+            info, preview = imaging.preview(
+                data, max_pixels=self.max_pixels, size=self.preview_size, budget=self.budget
+            )
+            found = self.locator.locate(preview)
+            imaging.check_bounds(imaging.ImageInfo("preview", preview.width, preview.height), found)
+            box = scale_box(found, preview.size, (info.width, info.height))
+            result = imaging.crop_to_jpeg(
+                data, box, max_pixels=self.max_pixels, quality=self.jpeg_quality, budget=self.budget
+            )
             self.store.save(job.relative_path, result)
         except _PERMANENT_IMAGE_ERRORS as exc:
             return self._fail(job, exc.message)
@@ -74,6 +85,16 @@ class SmartCropWorker:
         self.store.discard_staged(job.image_id)
         logger.warning("smart-crop job failed", extra={"image_id": job.image_id, "reason": reason})
         return {"image_id": job.image_id, "status": "failed", "error": reason}
+
+
+def scale_box(box: CropBox, preview: tuple[int, int], full: tuple[int, int]) -> CropBox:
+    """A box found on the preview, as the (larger or equal) region of the full image it covers."""
+    scale_x, scale_y = full[0] / preview[0], full[1] / preview[1]
+    left = min(full[0] - 1, max(0, math.floor(box.x * scale_x)))
+    top = min(full[1] - 1, max(0, math.floor(box.y * scale_y)))
+    right = min(full[0], max(left + 1, math.ceil(box.right * scale_x)))
+    bottom = min(full[1], max(top + 1, math.ceil(box.bottom * scale_y)))
+    return CropBox(x=left, y=top, width=right - left, height=bottom - top)
 
 
 def idempotent_processor(

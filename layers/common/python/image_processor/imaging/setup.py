@@ -1,0 +1,21 @@
+"""Process-wide settings of libvips and Pillow, applied once when the services are built."""
+
+import pyvips
+from PIL import Image, PngImagePlugin, _imaging
+
+# Pillow's PNG text chunks (it still decodes BMP, HEVC HEIC and the analysis thumbnails): one chunk
+# and all of them together may take this much, instead of Pillow's 1 MB and 64 MB.
+PNG_TEXT_CHUNK_BYTES = 64 * 1024
+PNG_TEXT_TOTAL_BYTES = 256 * 1024
+
+
+def configure(*, max_pixels: int, pillow_blocks_max: int) -> None:
+    # libvips's operation cache would keep recent inputs (whole uploads) alive after the request.
+    pyvips.cache_set_max(0)
+    # Loaders libvips marks untrusted (none is on the allow-list) cannot run even if reached.
+    pyvips.block_untrusted_set(True)
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    PngImagePlugin.MAX_TEXT_CHUNK = PNG_TEXT_CHUNK_BYTES
+    PngImagePlugin.MAX_TEXT_MEMORY = PNG_TEXT_TOTAL_BYTES
+    # Freed 16 MB blocks Pillow keeps for its next image instead of unmapping them.
+    _imaging.set_blocks_max(pillow_blocks_max)
