@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pyvips
 from fastapi.testclient import TestClient
 from PIL import Image, ImageFile
 
@@ -594,3 +595,27 @@ def test_traversal_paths_are_a_404_json_over_a_real_socket(
             assert response.json()["error"]["code"] == "not_found", path
         image = fill("/images/ABC-123/IMAGE", traversal_targets)
         assert raw_request(url, "GET", image).status == 200
+
+
+def test_an_image_whose_decode_exceeds_the_memory_budget_is_refused(
+    make_client: ClientFactory, new_files: NewFiles
+) -> None:
+    """A progressive 4:4:4 JPEG holds 6 bytes per pixel while decoding, however small the file or the crop."""
+
+    noise = pyvips.Image.gaussnoise(2000, 1500)
+    progressive = (
+        noise.bandjoin([noise, noise])
+        .cast("uchar")
+        .copy(interpretation="srgb")
+        .jpegsave_buffer(interlace=True, subsample_mode="off")
+    )
+    client = make_client(image_memory_budget_bytes=16 * 1024 * 1024)
+    assert_error(
+        manual_crop(client, progressive, box={"x": 0, "y": 0, "width": 10, "height": 10}),
+        422,
+        "image_too_large",
+        "source_image",
+    )
+    baseline = images.noisy("JPEG", 2000, 1500)
+    assert manual_crop(client, baseline, box={"x": 0, "y": 0, "width": 10, "height": 10}).status_code == 200
+    assert len(new_files()) == 1
