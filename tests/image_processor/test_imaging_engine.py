@@ -186,3 +186,19 @@ def test_a_progressive_jpeg_stays_within_its_estimated_decode_cost(tmp_path: obj
     grew, estimate = (int(value) for value in output.stdout.split())
     assert grew <= estimate, (grew, estimate)
     assert estimate <= 3000 * 2000 * 3 * 2 * 1.5  # the estimate is not padded into meaninglessness
+
+
+def test_png_text_chunks_are_never_inflated() -> None:
+    """63 zTXt chunks of a megabyte of text each: a 64 KB upload that libvips would unpack into 63 MB of metadata."""
+    from PIL import PngImagePlugin
+
+    from image_processor.imaging.probe import open_source
+
+    info = PngImagePlugin.PngInfo()
+    for index in range(63):
+        info.add_text(f"k{index}", "a" * 1_000_000, zip=True)
+    source = images.encode(Image.new("RGB", (16, 16), images.RED), "PNG", pnginfo=info)
+    assert len(source) < 100_000
+    opened = open_source(source, max_pixels=MAX_PIXELS)
+    assert not [name for name in opened.vips.get_fields() if name.startswith("png-comment")]
+    assert images.close_to(images.pixel(crop(source, 0, 0, 8, 8), 4, 4), images.RED)

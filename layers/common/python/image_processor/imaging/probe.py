@@ -62,6 +62,8 @@ def open_source(data: bytes, *, max_pixels: int) -> Source:
     if not data:
         raise UnsupportedImage("source_image is empty", field="source_image")
     loader = _vips_loader(data)
+    if loader == "PNG":
+        data = _without_png_text(data)
     if loader is not None:
         try:
             image = pyvips.Image.new_from_buffer(data, "", access="sequential", fail=True)
@@ -158,6 +160,29 @@ def _refuse_bomb_libvips_rejected(data: bytes, max_pixels: int) -> None:
     except _PILLOW_ERRORS:
         return
     _check(ImageInfo(format="", width=width, height=height), max_pixels)
+
+
+_PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
+
+
+def _without_png_text(data: bytes) -> bytes:
+    """The PNG without its text chunks, which libvips would otherwise inflate into metadata: 63 zTXt chunks
+    of a few hundred bytes each unpack to over 200 MB. Unreadable chunk structure is left to the decoder."""
+    kept, at, dropped = [data[:8]], 8, False
+    while at + 12 <= len(data):
+        length = int.from_bytes(data[at : at + 4], "big")
+        end = at + 12 + length
+        if end > len(data):
+            break
+        if data[at + 4 : at + 8] in _PNG_TEXT_CHUNKS:
+            dropped = True
+        else:
+            kept.append(data[at:end])
+        at = end
+    if not dropped:
+        return data
+    kept.append(data[at:])
+    return b"".join(kept)
 
 
 def _register_heif() -> None:
