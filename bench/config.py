@@ -26,9 +26,7 @@ class Config:
     worker_concurrency: int = 2
     drain_timeout_seconds: float = 120.0
     # Service configurations timed in the same turns as the default one: the optimisations, switched off.
-    variants: Mapping[str, Mapping[str, str]] = field(
-        default_factory=lambda: {"PILLOW_BLOCKS_MAX=0": {"PILLOW_BLOCKS_MAX": "0"}}
-    )
+    variants: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def crop_box(self) -> tuple[int, int, int, int]:
         """A 1000x1000 product shot out of the middle of the photo (left, top, right, bottom)."""

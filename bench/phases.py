@@ -7,11 +7,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from . import sample
-from .baseline import raw_pillow_crop
+from .baseline import raw_pillow_crop, raw_vips_crop
 from .client import ServiceClient, Upload, multipart
 from .config import JPEG_QUALITY, Config
 from .stats import Comparison, LevelResult, compare, measure, measure_alternating
 
+RAW_VIPS = "raw libvips (in-process, no HTTP)"
 _FINISHED = frozenset({"succeeded", "failed"})
 _TINY_BOX = {"x": 8, "y": 8, "width": 32, "height": 32}
 
@@ -39,10 +40,11 @@ def measure_manual_crop(
     calls: dict[str, Callable[[], object]] = {
         "raw": functools.partial(raw_pillow_crop, image, config.crop_box(), quality=JPEG_QUALITY),
         "service": functools.partial(client.manual_crop, upload),
+        RAW_VIPS: functools.partial(raw_vips_crop, image, config.crop_box(), quality=JPEG_QUALITY),
     }
     calls |= {name: functools.partial(other.manual_crop, upload) for name, other in (variants or {}).items()}
     comparisons: list[Comparison] = []
-    variant_results: dict[str, list[LevelResult]] = {name: [] for name in variants or {}}
+    variant_results: dict[str, list[LevelResult]] = {name: [] for name in [RAW_VIPS, *(variants or {})]}
     for level in config.levels:
         say(f"manual crop at concurrency {level}")
         measured = measure_alternating(calls, concurrency=level, requests=config.requests, rounds=config.rounds)

@@ -104,5 +104,5 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
     assert f"]({CHART_NAME})" in markdown
     assert "| admit after the window (prune) | 2 | 2.00 |" in markdown
     assert "| again | 2 |" in markdown
-    assert "| HTTP p50 / raw p50, 1 client | <= 1.2 |" in markdown
+    assert "| service p50 / raw-Pillow full-decode p50, 1 client | <= 0.6 |" in markdown
     assert not list((tmp_path / "results").glob("*.tmp"))
