@@ -23,7 +23,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 def get_client_address(request: Request, services: ServicesDep) -> str:
     peer = request.client.host if request.client else None
-    address = client_address(peer, request.headers.get("x-forwarded-for"), services.settings.trusted_proxies)
+    address = client_address(peer, request.headers.getlist("x-forwarded-for"), services.settings.trusted_proxies)
     if address is None:
         raise InvalidRequest("The client address could not be determined.")
     request.state.client_ip = address
