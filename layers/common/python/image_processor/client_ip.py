@@ -32,6 +32,11 @@ def client_address(peer: str | None, forwarded_for: list[str], trusted_proxies: 
     return str(peer_address)
 
 
+def is_trusted_proxy(peer: str | None, trusted_proxies: Sequence[IPNetwork]) -> bool:
+    address = _parse(peer)
+    return address is not None and _is_trusted(address, trusted_proxies)
+
+
 def rate_limit_key(address: str) -> str:
     """IPv4 addresses count alone; IPv6 clients are counted per /64, the block one subscriber gets."""
     parsed = _parse(address)

@@ -17,10 +17,14 @@ logger = Logger(service=SERVICE_NAME, child=True)
 
 _DESCRIPTIONS = {
     400: "Malformed multipart body",
+    401: "API keys are on (API_KEYS) and X-API-Key is missing or unknown",
+    403: "Sent by a web page whose origin is not in CORS_ALLOWED_ORIGINS",
     404: "No such resource",
+    409: "A request with this Idempotency-Key is still running; retry shortly",
     413: "Upload larger than MAX_UPLOAD_BYTES",
     415: "Not multipart/form-data, or not a supported image format",
-    422: "A field is missing, malformed or out of range; `field` names it",
+    422: "A field is missing, malformed or out of range (`field` names it), or the Idempotency-Key was used "
+    "for a different request",
     429: "Rate limit exceeded; see Retry-After",
     503: "A dependency (DynamoDB, the job queue) is unavailable; retry later",
 }
