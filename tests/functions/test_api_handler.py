@@ -176,3 +176,17 @@ def test_manual_crop_is_limited_per_api_gateway_key(
     assert invoke(with_key_id("a1b2c3"))["statusCode"] == 200
     assert invoke(with_key_id("a1b2c3"))["statusCode"] == 429
     assert invoke(with_key_id("d4e5f6"))["statusCode"] == 200  # same address, another key
+
+
+def test_a_retried_smart_crop_event_with_an_idempotency_key_queues_one_job(
+    lambda_settings: Settings, worker_invokes: list[RecordedInvoke]
+) -> None:
+    event = with_headers(load_event("smart_crop"), Idempotency_Key=["3f0c2b1e-retry"])
+
+    first, retry = invoke(event), invoke(event)
+
+    assert first["statusCode"] == retry["statusCode"] == 202
+    assert json_body(retry) == json_body(first)
+    assert header(retry, "idempotent-replayed") == "true"
+    assert header(retry, "location") == header(first, "location")
+    assert len(worker_invokes) == 1
