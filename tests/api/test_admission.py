@@ -249,3 +249,10 @@ def test_answers_are_kept_in_the_idempotency_table_with_a_ttl(settings: Settings
     assert items[0]["status"]["S"] == "COMPLETED"
     assert int(items[0]["expiration"]["N"]) > 0
     assert "ttl" not in json.dumps(items[0]["id"])  # the key is stored hashed
+
+
+def test_the_openapi_schema_declares_the_idempotency_key_header(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/images/manual-crop", "/images/smart-crop"):
+        parameters = {(p["in"], p["name"]) for p in paths[path]["post"].get("parameters", [])}
+        assert ("header", "Idempotency-Key") in parameters, path

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import anyio
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Header, Request, Response
 
 from ..client_ip import rate_limit_key
 from ..errors import IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidRequest, RateLimited
@@ -41,16 +41,43 @@ class Quota:
     checked: RateLimitCheck | None = None
 
 
+def get_idempotency_key(
+    request: Request,
+    declared: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Any unique text (a UUID): a retry with the same key and request gets the first answer.",
+        ),
+    ] = None,
+) -> str | None:
+    if declared is None:
+        return None
+    values = request.headers.getlist("idempotency-key")
+    if len(values) > 1 or not _IDEMPOTENCY_KEY_RE.fullmatch(declared):
+        raise InvalidRequest("Idempotency-Key must be sent once, as 1 to 255 visible ASCII characters.")
+    return declared
+
+
+IdempotencyKeyDep = Annotated[str | None, Depends(get_idempotency_key)]
+
+
 class Admission:
     def __init__(
-        self, request: Request, response: Response, services: ServicesDep, identity: str, quota: Quota | None
+        self,
+        request: Request,
+        response: Response,
+        services: ServicesDep,
+        identity: str,
+        quota: Quota | None,
+        idempotency_key: str | None,
     ) -> None:
         self._request = request
         self._response = response
         self._answers = services.answers
         self._identity = identity
         self._quota = quota
-        self._key = _idempotency_key(request)
+        self._key = idempotency_key
 
     async def check(self) -> None:
         """Before the body: refuse what can be refused without it."""
@@ -104,25 +131,34 @@ def rate_limit_headers(decision: RateLimitDecision) -> dict[str, str]:
 
 
 async def smart_crop_admission(
-    request: Request, response: Response, services: ServicesDep, address: ClientAddressDep, identity: ClientIdentityDep
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    address: ClientAddressDep,
+    identity: ClientIdentityDep,
+    idempotency_key: IdempotencyKeyDep,
 ) -> Admission:
     """Smart crop is limited per source address (the contract's 20 an hour per IP), whatever the API key."""
     quota = Quota(
         services.rate_limiter, rate_limit_key(address), "Smart crop", services.settings.rate_limit_window_seconds
     )
-    admission = Admission(request, response, services, identity, quota)
+    admission = Admission(request, response, services, identity, quota, idempotency_key)
     await admission.check()
     return admission
 
 
 async def manual_crop_admission(
-    request: Request, response: Response, services: ServicesDep, identity: ClientIdentityDep
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    identity: ClientIdentityDep,
+    idempotency_key: IdempotencyKeyDep,
 ) -> Admission:
     """Manual crop is limited per client (API key, else address) when MANUAL_CROP_RATE_LIMIT_REQUESTS is set."""
     limiter = services.manual_crop_rate_limiter
     window = services.settings.manual_crop_rate_limit_window_seconds
     quota = Quota(limiter, identity, "Manual crop", window) if limiter is not None else None
-    admission = Admission(request, response, services, identity, quota)
+    admission = Admission(request, response, services, identity, quota, idempotency_key)
     await admission.check()
     return admission
 
@@ -139,15 +175,6 @@ def _refuse_if_over(quota: Quota, decision: RateLimitDecision) -> None:
             retry_after_seconds=decision.reset_after_seconds,
             limit=decision.limit,
         )
-
-
-def _idempotency_key(request: Request) -> str | None:
-    values = request.headers.getlist("idempotency-key")
-    if not values:
-        return None
-    if len(values) > 1 or not _IDEMPOTENCY_KEY_RE.fullmatch(values[0]):
-        raise InvalidRequest("Idempotency-Key must be sent once, as 1 to 255 visible ASCII characters.")
-    return values[0]
 
 
 def _in_progress() -> IdempotencyKeyInProgress:
