@@ -304,6 +304,27 @@ def test_a_body_far_over_the_cap_is_refused_before_it_is_read(make_client: Clien
     assert_error(response, 413, "payload_too_large")
 
 
+def test_every_size_refusal_names_one_limit_and_the_field(make_client: ClientFactory) -> None:
+    """Issue 12: the file check and the body checks (declared, streamed) said two different numbers; a 413
+    carries `field` like every other error with a cause in one field."""
+    client = make_client(max_upload_bytes=10_000)
+    form_headers = {"Content-Type": "multipart/form-data; boundary=x"}
+
+    def streamed() -> Iterator[bytes]:
+        yield from (b"x" * 100_000 for _ in range(10))
+
+    refusals = [
+        manual_crop(client, images.noisy("PNG", 128, 128)),
+        client.post("/images/manual-crop", content=b"x" * 1_000_000, headers=form_headers),
+        client.post("/images/manual-crop", content=streamed(), headers=form_headers),
+    ]
+    messages = set()
+    for response in refusals:
+        assert_error(response, 413, "payload_too_large", "source_image")
+        messages.add(response.json()["error"]["message"])
+    assert messages == {"source_image is larger than the 10000 bytes allowed (MAX_UPLOAD_BYTES)."}
+
+
 def test_a_header_claiming_too_many_pixels_is_refused_before_decoding(
     client: TestClient, new_files: NewFiles, monkeypatch: pytest.MonkeyPatch
 ) -> None:
