@@ -27,6 +27,14 @@ def _json_log_config(level: str) -> dict[str, Any]:
 class ServerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # Past this many open connections (or requests in progress) uvicorn answers new requests 503 at once.
+    limit_concurrency: int = Field(default=100, ge=1)
+    # An idle keep-alive connection is closed after this long.
+    keep_alive_timeout_seconds: int = Field(default=5, ge=1)
+
+
+# uvicorn's default, stated: request headers larger than this are refused with a 400.
+_MAX_HEADER_BYTES = 16 * 1024
 
 
 def main() -> None:
@@ -44,6 +52,9 @@ def main() -> None:
         # The app resolves the client address itself (TRUSTED_PROXIES); uvicorn must not rewrite it.
         proxy_headers=False,
         server_header=False,
+        limit_concurrency=server.limit_concurrency,
+        timeout_keep_alive=server.keep_alive_timeout_seconds,
+        h11_max_incomplete_event_size=_MAX_HEADER_BYTES,
         access_log=False,
         log_config=_json_log_config(settings.log_level),
     )

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 from starlette.types import Scope, Send
 
@@ -150,6 +151,13 @@ def allowed_methods(request: Request) -> list[str]:
     ]
 
 
+async def _client_disconnected(request: Request, exc: Exception) -> JSONResponse:
+    # Nobody reads this answer; it only keeps a client that hung up mid-upload out of the error logs.
+    logger.info("client disconnected before sending its whole body", extra={"path": request.url.path})
+    _remember(request.scope, "client_disconnected")
+    return error_response(400, "client_disconnected", "The client disconnected before sending the whole body.")
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     # Starlette answers this one outside every middleware, so it adds the headers they would have.
     logger.exception("unhandled error", extra={"path": request.url.path})
@@ -165,4 +173,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.add_exception_handler(Exception, _unexpected_error)
