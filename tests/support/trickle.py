@@ -58,13 +58,13 @@ def keep_trickling(tricklers: list[Trickler], *, until: float, bytes_per_second:
     """Send a byte now and then on every open connection and read what the server answers, until every
     connection is closed or `until` (a time.monotonic() value) passes."""
     selector = selectors.DefaultSelector()
-    for trickler in still_open(tricklers):
-        selector.register(trickler.sock, selectors.EVENT_READ, trickler)
+    for opened in still_open(tricklers):
+        selector.register(opened.sock, selectors.EVENT_READ, opened)
     interval = 1 / bytes_per_second
     next_send = time.monotonic()
     while selector.get_map() and time.monotonic() < until:
         for key, _ in selector.select(timeout=0.05):
-            trickler: Trickler = key.data
+            trickler = key.data
             try:
                 chunk = trickler.sock.recv(65536)
             except ConnectionError:
