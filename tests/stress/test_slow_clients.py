@@ -4,9 +4,12 @@ uvicorn's h11 server has no read timeout: without the body deadline these connec
 their partial bodies stay for as long as the clients keep sending.
 """
 
+import socket
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from tests.stress.conftest import percentile, service_process
@@ -75,3 +78,19 @@ def test_trickling_uploads_neither_block_health_nor_outlive_the_body_deadline(
     # And the partial bodies went with them.
     assert held - baseline > CLIENTS * SENT_BYTES // 2
     assert after - baseline < (held - baseline) / 2
+
+
+def test_past_limit_concurrency_new_requests_are_refused_at_once(service_env: dict[str, str], tmp_path: Path) -> None:
+    """Issue 14: connections that send nothing still count; past LIMIT_CONCURRENCY uvicorn answers 503."""
+    with service_process({**service_env, "LIMIT_CONCURRENCY": "4"}, tmp_path / "server.log") as server:
+        assert httpx.get(f"{server.url}/health", timeout=5).status_code == 200
+        parts = urlsplit(server.url)
+        idle = [socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80)) for _ in range(4)]
+        try:
+            time.sleep(0.2)
+            assert httpx.get(f"{server.url}/health", timeout=5).status_code == 503
+        finally:
+            for sock in idle:
+                sock.close()
+        time.sleep(0.2)
+        assert httpx.get(f"{server.url}/health", timeout=5).status_code == 200
