@@ -226,6 +226,21 @@ def test_non_images_and_truncated_uploads_are_a_4xx(client: TestClient, new_file
     assert new_files() == []
 
 
+@pytest.mark.parametrize("source", [images.truncated_jpeg(), images.truncated("PNG")], ids=["jpeg", "png"])
+def test_a_decoder_failure_gives_a_fixed_message_and_logs_the_decoders(
+    client: TestClient, caplog: pytest.LogCaptureFixture, source: bytes
+) -> None:
+    """Issue 14: the decoder's own text (libjpeg's, zlib's) reached clients; it belongs in the logs."""
+    caplog.clear()
+    response = manual_crop(client, source)
+    assert_error(response, 415, "unsupported_image", "source_image")
+    assert response.json()["error"]["message"] == (
+        "source_image could not be decoded; the file may be damaged or truncated"
+    )
+    [refused] = [record for record in caplog.records if record.getMessage() == "request refused"]
+    assert getattr(refused, "reason", "")
+
+
 @pytest.mark.parametrize(
     ("make", "box", "expected"),
     [

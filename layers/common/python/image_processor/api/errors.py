@@ -112,6 +112,9 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     _remember(request.scope, exc.code)
     if exc.status_code >= 500:
         logger.warning("request failed", extra={"code": exc.code, "reason": exc.message})
+    elif exc.details:
+        # What the client is not told (a decoder's own message, say), for whoever reads the logs.
+        logger.info("request refused", extra={"code": exc.code, **exc.details})
     headers = _service_error_headers(exc) or None
     return error_response(exc.status_code, exc.code, exc.message, field=exc.field, headers=headers)
 
