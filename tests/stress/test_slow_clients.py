@@ -94,3 +94,31 @@ def test_past_limit_concurrency_new_requests_are_refused_at_once(service_env: di
                 sock.close()
         time.sleep(0.2)
         assert httpx.get(f"{server.url}/health", timeout=5).status_code == 200
+
+
+def test_a_client_that_never_finishes_its_headers_is_disconnected(service_env: dict[str, str], tmp_path: Path) -> None:
+    """Issue 14: uvicorn has no header timeout; half-sent headers held their connections forever."""
+    env = {**service_env, "HEADER_READ_TIMEOUT_SECONDS": "1"}
+    with service_process(env, tmp_path / "server.log") as server:
+        parts = urlsplit(server.url)
+        sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=10)
+        opened = time.monotonic()
+        try:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            closed = False
+            while not closed and time.monotonic() - opened < 8:
+                try:
+                    sock.sendall(b"X")
+                    sock.settimeout(0.3)
+                    closed = sock.recv(1024) == b""
+                except TimeoutError:
+                    continue
+                except ConnectionError:
+                    closed = True
+        finally:
+            sock.close()
+        assert closed
+        assert time.monotonic() - opened < 4
+        # A client that sends its requests whole keeps its connection across them.
+        with httpx.Client(base_url=server.url, timeout=5) as client:
+            assert [client.get("/health").status_code for _ in range(3)] == [200, 200, 200]
