@@ -190,3 +190,14 @@ def test_a_retried_smart_crop_event_with_an_idempotency_key_queues_one_job(
     assert header(retry, "idempotent-replayed") == "true"
     assert header(retry, "location") == header(first, "location")
     assert len(worker_invokes) == 1
+
+
+def test_the_request_id_is_api_gateways_not_the_clients(lambda_settings: Settings) -> None:
+    """Issue 14: on Lambda the id is API Gateway's requestId, the one in its own logs; a client's is not adopted."""
+    event = load_event("get_image")
+    event["headers"]["X-Request-ID"] = "chosen-by-the-client"
+    event["multiValueHeaders"]["X-Request-ID"] = ["chosen-by-the-client"]
+
+    response = invoke(event)
+
+    assert header(response, "x-request-id") == event["requestContext"]["requestId"]

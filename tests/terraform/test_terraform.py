@@ -22,6 +22,7 @@ import pytest
 from image_processor.settings import Settings
 from tools.build_lambda import build_zip
 from tools.local_tables import TABLE_SCHEMAS
+from tools.plugin_dir import mirror_root
 from tools.processes import REPO_ROOT, running_emulator
 
 TERRAFORM = shutil.which("terraform")
@@ -94,7 +95,7 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
     tf.run(
         "init",
         "-input=false",
-        *([f"-plugin-dir={Path(plugin_dir).resolve()}"] if plugin_dir else []),
+        *([f"-plugin-dir={mirror_root(plugin_dir)}"] if plugin_dir else []),
         hint=offline_hint,
     )
     return tf
