@@ -11,9 +11,8 @@ from ..errors import CropOutOfBounds, UnsupportedImage
 from ..models import CropBox
 from .budget import MemoryBudget, decode_cost
 from .colour import to_srgb
-from .probe import ImageInfo, Source, open_source, open_with_pillow
+from .probe import UNDECODABLE, ImageInfo, Source, open_source, open_with_pillow
 
-_UNDECODABLE = "source_image could not be decoded"
 # Header fields a JPEG can be written from; every other field (EXIF, XMP, ICC, IPTC, comments) is dropped.
 _IMAGE_FIELDS = frozenset(
     {"width", "height", "bands", "format", "coding", "interpretation", "xoffset", "yoffset", "xres", "yres"}
@@ -126,7 +125,7 @@ def _pillow_as_vips(data: bytes) -> Any:
         image.load()
         image = ImageOps.exif_transpose(image)
     except OSError as exc:
-        raise UnsupportedImage(_UNDECODABLE, field="source_image") from exc
+        raise UnsupportedImage(UNDECODABLE, field="source_image") from exc
     profile = image.info.get("icc_profile")
     if image.mode not in {"RGB", "RGBA", "L", "LA"}:
         image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
@@ -150,5 +149,6 @@ def _run[T](work: Callable[[], T]) -> T:
     try:
         result: T = work()
     except pyvips.Error as exc:
-        raise UnsupportedImage(_UNDECODABLE, field="source_image") from exc
+        # The decoder's own words stay in the logs (`reason`): they describe the library, not the request.
+        raise UnsupportedImage(UNDECODABLE, field="source_image", reason=str(exc)) from exc
     return result

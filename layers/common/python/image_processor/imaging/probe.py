@@ -26,6 +26,7 @@ _PILLOW_FORMATS = ("BMP", "HEIF")
 _END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND"}
 _ROTATED_ORIENTATIONS = frozenset({5, 6, 7, 8})
 _PILLOW_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError)
+UNDECODABLE = "source_image could not be decoded; the file may be damaged or truncated"
 UNSUPPORTED = "source_image is not a supported image (JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF or AVIF)"
 
 
@@ -74,7 +75,7 @@ def open_source(data: bytes, *, max_pixels: int) -> Source:
             info = _check(_vips_info(image, loader), max_pixels)
             if loader in _END_MARKERS and data.rfind(_END_MARKERS[loader]) == -1:
                 # Cut off before its end marker: libvips would notice only if the crop reached the missing rows.
-                raise UnsupportedImage("source_image is truncated", field="source_image")
+                raise UnsupportedImage(UNDECODABLE, field="source_image", reason="no end marker: truncated")
             return Source(info=info, data=data, vips=image)
     return Source(info=_check(_pillow_info(data), max_pixels), data=data, vips=None)
 
