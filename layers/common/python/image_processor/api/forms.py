@@ -23,16 +23,23 @@ class Upload:
 
 
 class _InMemoryMultiPartParser(MultiPartParser):
-    """Starlette's parser, keeping the file part in memory up to `spool_max_size`.
+    """Starlette's parser, keeping the file part in memory as the list of its received pieces.
 
     The upload is read whole right after parsing anyway. Spilling it to a temporary file (Starlette
     does past 1 MB) adds a thread hop per received chunk, a disk write and read-back, and needs a
-    writable temporary folder. The request body is already capped by the body-size middleware.
+    writable temporary folder; even a file in memory grows by copying and is copied again when read.
+    The pieces are joined once, at the end. The request body is already capped by the body-size middleware.
     """
 
-    def __init__(self, *args: Any, spool_max_size: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.spool_max_size = spool_max_size
+        self.file_pieces: list[bytes] = []
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._current_part.file is None:
+            super().on_part_data(data, start, end)
+        else:
+            self.file_pieces.append(data[start:end])
 
 
 async def read_upload(request: Request, *, max_upload_bytes: int, text_fields: tuple[str, ...]) -> Upload:
@@ -46,7 +53,6 @@ async def read_upload(request: Request, *, max_upload_bytes: int, text_fields: t
             max_files=1,
             max_fields=len(text_fields) + 4,
             max_part_size=_MAX_TEXT_FIELD_BYTES,
-            spool_max_size=max_upload_bytes + 1,
         )
         try:
             form = await parser.parse()
@@ -56,7 +62,8 @@ async def read_upload(request: Request, *, max_upload_bytes: int, text_fields: t
         source = _single(form.getlist("source_image"), "source_image")
         if not isinstance(source, UploadFile):
             raise InvalidRequest("source_image must be a file upload.", field="source_image")
-        if source.size is not None and source.size > max_upload_bytes:
+        size = sum(len(piece) for piece in parser.file_pieces)
+        if size > max_upload_bytes:
             raise PayloadTooLarge.for_limit(max_upload_bytes)
         fields = {}
         for name in text_fields:
@@ -64,7 +71,9 @@ async def read_upload(request: Request, *, max_upload_bytes: int, text_fields: t
             if not isinstance(value, str):
                 raise InvalidRequest(f"{name} must be a text field holding JSON, not a file.", field=name)
             fields[name] = value
-        return Upload(source=await source.read(), fields=fields)
+        content = b"".join(parser.file_pieces)
+        parser.file_pieces.clear()
+        return Upload(source=content, fields=fields)
     finally:
         await form.close()
 
