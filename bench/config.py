@@ -28,6 +28,13 @@ class Config:
     # Service configurations timed in the same turns as the default one: the optimisations, switched off.
     variants: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
+    def crop_box_at(self, position: str) -> tuple[int, int, int, int]:
+        """The same box at the top, middle or bottom of the frame: libvips decodes only down to its last row."""
+        side = min(self.crop_side, self.width, self.height)
+        left = (self.width - side) // 2
+        top = {"top": 0, "middle": (self.height - side) // 2, "bottom": self.height - side}[position]
+        return left, top, left + side, top + side
+
     def crop_box(self) -> tuple[int, int, int, int]:
         """A 1000x1000 product shot out of the middle of the photo (left, top, right, bottom)."""
         left, top = (self.width - self.crop_side) // 2, (self.height - self.crop_side) // 2

@@ -24,6 +24,16 @@ class RequestCost:
 
 
 @dataclass(frozen=True)
+class PositionCost:
+    """One client, the box at one height of the frame: the service and both raw engines, taking turns."""
+
+    position: str
+    raw_pillow: LevelResult
+    raw_vips: LevelResult
+    service: LevelResult
+
+
+@dataclass(frozen=True)
 class SmartCropRun:
     ai_latency_seconds: float
     acceptance: LevelResult
@@ -52,6 +62,24 @@ def measure_manual_crop(
         for name, results in variant_results.items():
             results.append(measured[name])
     return comparisons, variant_results
+
+
+def measure_crop_positions(config: Config, image: bytes, client: ServiceClient) -> list[PositionCost]:
+    costs = []
+    for position in ("top", "middle", "bottom"):
+        say(f"manual crop at the {position} of the frame")
+        box = config.crop_box_at(position)
+        left, top, right, bottom = box
+        crop_box = {"x": left, "y": top, "width": right - left, "height": bottom - top}
+        upload = multipart(image, {"product_info": {"product_id": "BENCH-1"}, "crop_box": crop_box})
+        calls: dict[str, Callable[[], object]] = {
+            "pillow": functools.partial(raw_pillow_crop, image, box, quality=JPEG_QUALITY),
+            "vips": functools.partial(raw_vips_crop, image, box, quality=JPEG_QUALITY),
+            "service": functools.partial(client.manual_crop, upload),
+        }
+        measured = measure_alternating(calls, concurrency=1, requests=config.requests, rounds=config.rounds)
+        costs.append(PositionCost(position, measured["pillow"], measured["vips"], measured["service"]))
+    return costs
 
 
 def measure_other_requests(config: Config, image: bytes, client: ServiceClient) -> list[RequestCost]:

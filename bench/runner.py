@@ -5,7 +5,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import sample
@@ -13,7 +13,16 @@ from .client import ServiceClient
 from .config import Config
 from .dynamodb_calls import DecisionCost, measure_decision_costs
 from .machine import machine_info
-from .phases import RequestCost, SmartCropRun, measure_manual_crop, measure_other_requests, measure_smart_crop, say
+from .phases import (
+    PositionCost,
+    RequestCost,
+    SmartCropRun,
+    measure_crop_positions,
+    measure_manual_crop,
+    measure_other_requests,
+    measure_smart_crop,
+    say,
+)
 from .stack import local_aws, service
 from .stats import Comparison, LevelResult
 
@@ -28,6 +37,7 @@ class Results:
     smart_crop: list[SmartCropRun]
     rate_limit: list[DecisionCost]
     duration_seconds: float
+    crop_positions: list[PositionCost] = field(default_factory=list)
 
 
 def run(config: Config) -> Results:
@@ -53,6 +63,7 @@ def run(config: Config) -> Results:
                 )
                 variants[name] = servers.enter_context(ServiceClient(variant_url, connections=connections))
             manual, manual_variants = measure_manual_crop(config, image, client, variants=variants)
+            positions = measure_crop_positions(config, image, client)
             other_requests = measure_other_requests(config, image, client)
         for latency in config.ai_latencies:
             env = config.server_env(ai_latency_seconds=latency)
@@ -70,6 +81,7 @@ def run(config: Config) -> Results:
         smart_crop=smart,
         rate_limit=decisions,
         duration_seconds=time.perf_counter() - started,
+        crop_positions=positions,
     )
 
 

@@ -12,7 +12,7 @@ from bench.client import ServiceClient
 from bench.config import Config
 from bench.dynamodb_calls import measure_decision_costs
 from bench.machine import machine_info
-from bench.phases import measure_manual_crop, measure_other_requests, measure_smart_crop
+from bench.phases import measure_crop_positions, measure_manual_crop, measure_other_requests, measure_smart_crop
 from bench.runner import Results
 from bench.stack import LocalAws, service
 from bench.stats import LevelResult, measure_alternating, percentile
@@ -65,10 +65,15 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
         ServiceClient(url, connections=2) as client,
     ):
         manual, variants = measure_manual_crop(TINY, image, client, variants={"again": client})
+        positions = measure_crop_positions(TINY, image, client)
         other_requests = measure_other_requests(TINY, image, client)
         smart = measure_smart_crop(TINY, image, client, ai_latency_seconds=0.0)
     decisions = measure_decision_costs(local_aws.dynamodb_client(), table_names["rate_limit"], decisions=2)
 
+    assert [position.position for position in positions] == ["top", "middle", "bottom"]
+    for position in positions:
+        for measured in (position.raw_pillow, position.raw_vips, position.service):
+            assert_sane(measured, requests=3)
     assert [row.concurrency for row in manual] == [1, 2]
     for row in manual:
         assert_sane(row.raw, requests=3)
@@ -102,6 +107,7 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
         smart_crop=[smart],
         rate_limit=decisions,
         duration_seconds=1.0,
+        crop_positions=positions,
     )
     write(results, tmp_path / "results")
     assert (tmp_path / "results" / CHART_NAME).read_bytes().startswith(b"\x89PNG")
