@@ -47,11 +47,19 @@ data "aws_iam_policy_document" "api" {
     resources = ["${aws_cloudwatch_log_group.api[0].arn}:*"]
   }
 
-  # rate_limit: one conditional UpdateItem per decision; a PutItem prunes an expired window.
+  # rate_limit: check before the body (GetItem); acquire once valid (a conditional UpdateItem appends,
+  # a PutItem prunes an expired window).
   statement {
     sid       = "RateLimitState"
-    actions   = ["dynamodb:UpdateItem", "dynamodb:PutItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.this["rate_limit"].arn]
+  }
+
+  # idempotency_keys: answers to requests sent with an Idempotency-Key (ids prefixed api-request#).
+  statement {
+    sid       = "IdempotencyKeys"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    resources = [aws_dynamodb_table.this["idempotency"].arn]
   }
 
   # jobs: create (PutItem), status (GetItem), fail on a dispatch error or past the deadline (UpdateItem).

@@ -75,9 +75,10 @@ def deploy_target(endpoint: str) -> Target:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("endpoint", help="AWS_ENDPOINT_URL; empty for AWS")
+    parser.add_argument("--quiet", action="store_true", help="print the workspace only, no warning")
     args = parser.parse_args()
     target = deploy_target(args.endpoint)
-    if target.warning:
+    if target.warning and not args.quiet:
         print(f"Note: {target.warning}", file=sys.stderr)
     print(target.workspace)
 

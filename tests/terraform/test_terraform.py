@@ -22,6 +22,7 @@ import pytest
 from image_processor.settings import Settings
 from tools.build_lambda import package_function
 from tools.local_tables import TABLE_SCHEMAS
+from tools.plugin_dir import mirror_root
 from tools.processes import REPO_ROOT, running_emulator
 
 TERRAFORM = shutil.which("terraform")
@@ -94,7 +95,7 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
     tf.run(
         "init",
         "-input=false",
-        *([f"-plugin-dir={Path(plugin_dir).resolve()}"] if plugin_dir else []),
+        *([f"-plugin-dir={mirror_root(plugin_dir)}"] if plugin_dir else []),
         hint=offline_hint,
     )
     return tf
@@ -426,7 +427,13 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
     }
     assert _statements(iam, f"{outputs['api_function_name']}-role") == {
         "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_groups['api']}:*"]),
-        "RateLimitState": (["dynamodb:PutItem", "dynamodb:UpdateItem"], [tables["rate_limit"]]),
+        # The limiter checks (GetItem), then acquires (UpdateItem) or prunes (PutItem).
+        "RateLimitState": (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [tables["rate_limit"]]),
+        # The Idempotency-Key store (image_processor.idempotency_keys).
+        "IdempotencyKeys": (
+            ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            [tables["idempotency"]],
+        ),
         "JobRecords": (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [tables["jobs"]]),
         "QueueSmartCropJobs": (["lambda:InvokeFunction"], [worker_arn]),
         "StoreAndLinkResults": (["s3:GetObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),

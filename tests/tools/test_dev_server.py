@@ -90,10 +90,24 @@ def test_existing_tables_are_found_beyond_the_first_page_of_list_tables(endpoint
     assert set(default_table_names().values()) <= table_names(endpoint)
 
 
+@pytest.mark.usefixtures("offline_terraform")
+def test_a_wrong_tf_plugin_dir_says_which_folder_is_meant(endpoint: str, tmp_path: Path) -> None:
+    """Issue 12: the init error used to say only that the provider was not found."""
+    with pytest.raises(SystemExit, match=r"the folder that holds registry\.terraform\.io/hashicorp/aws"):
+        dev_server.provision_tables("terraform", endpoint, str(tmp_path))
+    assert table_names(endpoint) == set()
+
+
+def _unset_table_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset, and restored after the test even though use_local_table_names sets them."""
+    for setting in TABLE_SETTINGS.values():
+        monkeypatch.setenv(setting, "placeholder")
+        monkeypatch.delenv(setting)
+
+
 def test_make_run_names_its_tables_apart_from_the_deployed_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 10: `make deploy` next to `make run` failed with `Table already exists`."""
-    for setting in TABLE_SETTINGS.values():
-        monkeypatch.delenv(setting, raising=False)
+    _unset_table_settings(monkeypatch)
     deployed = {Settings().rate_limit_table, Settings().jobs_table, Settings().idempotency_table}
 
     dev_server.use_local_table_names()
@@ -107,6 +121,7 @@ def test_make_run_names_its_tables_apart_from_the_deployed_ones(monkeypatch: pyt
 
 
 def test_table_names_set_by_hand_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    _unset_table_settings(monkeypatch)
     monkeypatch.setenv("JOBS_TABLE", "my-jobs")
 
     dev_server.use_local_table_names()
