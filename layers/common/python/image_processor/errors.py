@@ -59,6 +59,14 @@ class DependencyUnavailable(ServiceError):
     code = "service_unavailable"
 
 
+class ServiceBusy(DependencyUnavailable):
+    """The service is at capacity (e.g. the local job queue is full); the client should retry after a while."""
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class ObjectLocatorError(Exception):
     """The AI service failed. `transient` says whether a retry may succeed."""
 

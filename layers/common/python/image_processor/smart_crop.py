@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger
 from .dispatch import Dispatcher
 from .errors import DependencyUnavailable
 from .ids import new_image_id
-from .jobs import Job, JobStore
+from .jobs import TIMED_OUT, Job, JobStore
 from .manual_crop import ImageService
 from .observability import SERVICE_NAME
 from .storage import ImageStore
@@ -79,7 +79,9 @@ class SmartCropService:
         job = await anyio.to_thread.run_sync(self._jobs.get, image_id)
         if job is None or job.is_terminal or self._clock() - job.created_at <= self._deadline:
             return job
-        await anyio.to_thread.run_sync(self._jobs.fail_if_unfinished, image_id, "timed out before it finished")
+        if await anyio.to_thread.run_sync(self._jobs.fail, image_id, TIMED_OUT):
+            # A worker that wrote the image and died before it could record success leaves it behind.
+            await anyio.to_thread.run_sync(self._store.delete, job.relative_path)
         return await anyio.to_thread.run_sync(self._jobs.get, image_id)
 
     def _abandon(self, image_id: str) -> None:

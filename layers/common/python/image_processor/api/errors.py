@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import RateLimited, ServiceError
+from ..errors import RateLimited, ServiceBusy, ServiceError
 from ..models import ErrorBody
 from ..observability import SERVICE_NAME
 
@@ -64,6 +64,8 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
             "RateLimit-Remaining": "0",
             "RateLimit-Reset": str(exc.retry_after_seconds),
         }
+    if isinstance(exc, ServiceBusy):
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
     if exc.status_code >= 500:
         logger.warning("request failed", extra={"code": exc.code, "reason": exc.message})
     return error_response(exc.status_code, exc.code, exc.message, field=exc.field, headers=headers)
