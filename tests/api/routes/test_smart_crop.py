@@ -148,6 +148,28 @@ def test_a_transient_ai_failure_is_retried_until_the_job_succeeds(settings: Sett
     assert locator.calls == 2
 
 
+def test_a_full_local_queue_answers_503_with_retry_after_and_keeps_nothing(settings: Settings) -> None:
+    locator = RecordingLocator(gate=threading.Event())
+    small = settings.model_copy(update={"local_queue_max_jobs": 1, "local_worker_concurrency": 1})
+    services = build_services(small, locator=locator)
+    try:
+        with api(services) as client:
+            first = smart_crop(client)
+            refused = smart_crop(client)
+            assert first.status_code == 202, first.text
+            assert refused.status_code == 503
+            assert refused.json()["error"]["code"] == "service_unavailable"
+            assert int(refused.headers["Retry-After"]) >= 1
+            assert services.store.staged_ids() == [first.json()["image_id"]]
+            assert locator.gate is not None
+            locator.gate.set()
+            assert wait_for_job(client, first.json()["status_url"])["status"] == "succeeded"
+            assert smart_crop(client).status_code == 202
+    finally:
+        assert locator.gate is not None
+        locator.gate.set()
+
+
 def test_an_upload_that_is_not_an_image_is_refused_before_a_job_exists(
     queued: tuple[Services, RecordingDispatcher],
 ) -> None:
