@@ -15,6 +15,7 @@ from .local_recovery import StagedUploads
 from .manual_crop import ImageService
 from .object_locator import HttpObjectLocator, MockObjectLocator, ObjectLocator
 from .rate_limit import DynamoDBRateLimiter
+from .readiness import Probe, Readiness, directory_probe, dynamodb_table_probe
 from .services import Services
 from .settings import Settings
 from .smart_crop import SmartCropService
@@ -139,7 +140,20 @@ def build_services(
             clock=clock,
         ),
         dispatcher=dispatcher,
+        readiness=build_readiness(settings, dynamodb, store),
     )
+
+
+def build_readiness(settings: Settings, dynamodb: "DynamoDBClient", store: ImageStore) -> Readiness:
+    """The API's dependencies: its tables (the idempotency one only when its worker runs in-process) and storage."""
+    tables = {"rate_limit": (settings.rate_limit_table, "ip_address"), "jobs": (settings.jobs_table, "image_id")}
+    if settings.dispatcher == "local":
+        tables["idempotency"] = (settings.idempotency_table, "id")
+    probes: dict[str, Probe] = {
+        f"dynamodb:{role}": dynamodb_table_probe(dynamodb, table, key) for role, (table, key) in tables.items()
+    }
+    probes["storage"] = directory_probe(store.root)
+    return Readiness(probes)
 
 
 def _build_dispatcher(

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from .dispatch import Dispatcher
 from .manual_crop import ImageService
 from .rate_limit import RateLimiter
+from .readiness import Readiness
 from .settings import Settings
 from .smart_crop import SmartCropService
 from .storage import ImageStore
@@ -18,3 +19,4 @@ class Services:
     smart_crop: SmartCropService
     rate_limiter: RateLimiter
     dispatcher: Dispatcher
+    readiness: Readiness
