@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 
 from image_processor import aws
 from image_processor.dispatch import LambdaDispatcher, LocalWorkerPool
-from image_processor.errors import DependencyUnavailable, JobRetryLater, ServiceBusy
+from image_processor.errors import DependencyUnavailable, JobRetryLater, ServerBusy
 from image_processor.settings import Settings
 from tools.processes import free_port
 
@@ -138,7 +138,7 @@ def test_a_full_pool_refuses_new_jobs_until_one_ends() -> None:
         try:
             await pool.dispatch("first")
             await pool.dispatch("second")
-            with pytest.raises(ServiceBusy) as refused:
+            with pytest.raises(ServerBusy) as refused:
                 await pool.dispatch("third")
             assert refused.value.retry_after_seconds >= 1
             gate.set()

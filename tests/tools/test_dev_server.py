@@ -104,3 +104,11 @@ def test_stopping_the_dev_server_stops_the_emulator_it_started(tmp_path: Path, s
         server.send_signal(sig)
         assert server.wait(timeout=30) != -sig, "the server died of the signal instead of cleaning up"
     assert not dev_server.answers(aws_url), "the emulator outlived the dev server"
+
+
+@pytest.mark.usefixtures("offline_terraform")
+def test_a_wrong_tf_plugin_dir_says_which_folder_is_meant(endpoint: str, tmp_path: Path) -> None:
+    """Issue 12: the init error used to say only that the provider was not found."""
+    with pytest.raises(SystemExit, match=r"the folder that holds registry\.terraform\.io/hashicorp/aws"):
+        dev_server.provision_tables("terraform", endpoint, str(tmp_path))
+    assert table_names(endpoint) == set()

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import aws, imaging
 from .dispatch import Dispatcher, LambdaDispatcher, LocalWorkerPool
+from .idempotency_keys import DynamoDBAnswerStore
 from .jobs import DynamoDBJobStore
 from .local_recovery import StagedUploads
 from .manual_crop import ImageService
@@ -141,14 +142,33 @@ def build_services(
         ),
         dispatcher=dispatcher,
         readiness=build_readiness(settings, dynamodb, store),
+        manual_crop_rate_limiter=_build_manual_crop_limiter(settings, dynamodb, clock),
+        answers=DynamoDBAnswerStore(dynamodb, settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds),
+    )
+
+
+def _build_manual_crop_limiter(
+    settings: Settings, dynamodb: "DynamoDBClient", clock: Callable[[], float]
+) -> DynamoDBRateLimiter | None:
+    if settings.manual_crop_rate_limit_requests == 0:
+        return None
+    return DynamoDBRateLimiter(
+        dynamodb,
+        settings.rate_limit_table,
+        limit=settings.manual_crop_rate_limit_requests,
+        window_seconds=settings.manual_crop_rate_limit_window_seconds,
+        key_prefix="manual-crop:",
+        clock=clock,
     )
 
 
 def build_readiness(settings: Settings, dynamodb: "DynamoDBClient", store: ImageStore) -> Readiness:
-    """The API's dependencies: its tables (the idempotency one only when its worker runs in-process) and storage."""
-    tables = {"rate_limit": (settings.rate_limit_table, "ip_address"), "jobs": (settings.jobs_table, "image_id")}
-    if settings.dispatcher == "local":
-        tables["idempotency"] = (settings.idempotency_table, "id")
+    """The API's dependencies: its three tables (the idempotency one holds Idempotency-Key answers) and storage."""
+    tables = {
+        "rate_limit": (settings.rate_limit_table, "ip_address"),
+        "jobs": (settings.jobs_table, "image_id"),
+        "idempotency": (settings.idempotency_table, "id"),
+    }
     probes: dict[str, Probe] = {
         f"dynamodb:{role}": dynamodb_table_probe(dynamodb, table, key) for role, (table, key) in tables.items()
     }

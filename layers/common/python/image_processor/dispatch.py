@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import DependencyUnavailable, JobRetryLater, ServiceBusy
+from .errors import DependencyUnavailable, JobRetryLater, ServerBusy
 from .observability import SERVICE_NAME
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class LocalWorkerPool:
     `sweep_interval_seconds` to remove staged uploads that no job owns.
 
     At most `max_jobs` jobs are held (queued, running or waiting to retry); `dispatch` beyond that
-    raises ServiceBusy. A job that cannot be delivered (its claim is held elsewhere, DynamoDB fails)
+    raises ServerBusy. A job that cannot be delivered (its claim is held elsewhere, DynamoDB fails)
     is tried again with a growing delay, at most `max_deliveries` times, then `give_up` marks it failed.
     """
 
@@ -112,7 +112,7 @@ class LocalWorkerPool:
 
     async def dispatch(self, image_id: str) -> None:
         if len(self._held) >= self._max_jobs:
-            raise ServiceBusy(
+            raise ServerBusy(
                 "Too many smart crops are waiting; retry shortly.", retry_after_seconds=max(1, int(self._retry_delay))
             )
         self._enqueue(image_id)
