@@ -14,7 +14,6 @@ write's condition keeps the count exact when other requests took slots in betwee
 """
 
 import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_random_exponential
 
 from .errors import DependencyUnavailable
 from .observability import SERVICE_NAME
@@ -101,11 +101,16 @@ class DynamoDBRateLimiter:
                 decision = self._acquire_checked(key, checked)
                 if decision is not None:
                     return decision
-            for attempt in range(self._max_attempts):
-                decision = self._try_acquire(key)
-                if decision is not None:
-                    return decision
-                time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 - jitter, not security
+            # None means another writer won the conditional write: decide again after a short random wait.
+            contended = Retrying(
+                retry=retry_if_result(lambda decision: decision is None),
+                stop=stop_after_attempt(self._max_attempts),
+                wait=wait_random_exponential(multiplier=0.005, max=0.1),
+                retry_error_callback=lambda state: None,
+            )
+            decision = contended(self._try_acquire, key)
+            if decision is not None:
+                return decision
         except (BotoCoreError, ClientError) as exc:
             raise self._unavailable(key, exc) from exc
         logger.error("rate limit contention did not settle", extra={"rate_limit_key": key})
