@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .dynamo import marshal as _marshal
+from .dynamo import unmarshal as _unmarshal
 from .errors import DependencyUnavailable
 from .models import CropBox, JobStatus
 
@@ -25,9 +26,6 @@ TERMINAL_STATUSES: frozenset[JobStatus] = frozenset({"succeeded", "failed"})
 _UNFINISHED = "#status IN (:pending, :processing)"
 _REASON_MAX_CHARS = 500
 TIMED_OUT = "timed out before it finished"
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 @dataclass(frozen=True)
@@ -214,14 +212,6 @@ def _condition_failed(exc: ClientError) -> bool:
 def _number(value: float) -> Decimal:
     """Seconds with millisecond precision, as DynamoDB stores them exactly."""
     return Decimal(f"{value:.3f}")
-
-
-def _marshal(values: Mapping[str, Any]) -> "dict[str, AttributeValueTypeDef]":
-    return {name: _serializer.serialize(value) for name, value in values.items()}
-
-
-def _unmarshal(item: "Mapping[str, Any]") -> dict[str, Any]:
-    return {name: _deserializer.deserialize(value) for name, value in item.items()}
 
 
 def _job_from_item(item: "Mapping[str, Any]") -> Job:
