@@ -156,3 +156,19 @@ def test_a_lambda_dispatch_that_cannot_be_queued_is_unavailable(settings: Settin
     dispatcher = LambdaDispatcher(aws.lambda_client(unreachable), "product-image-processor-smart-crop-worker")
     with pytest.raises(DependencyUnavailable):
         asyncio.run(dispatcher.dispatch("0" * 32))
+
+
+def test_the_pool_sweeps_periodically_but_not_at_start() -> None:
+    sweeps: list[float] = []
+    pool, _ = make_pool(Recorder(), sweep=lambda: sweeps.append(time.monotonic()), sweep_interval_seconds=0.1)
+
+    async def scenario() -> float:
+        started = time.monotonic()
+        await pool.start()
+        await asyncio.sleep(0.35)
+        await pool.stop()
+        return started
+
+    started = asyncio.run(scenario())
+    assert len(sweeps) >= 2
+    assert sweeps[0] - started >= 0.1  # an upload whose job is missing at start-up gets one interval's grace
