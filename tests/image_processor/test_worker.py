@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import pyvips
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from PIL import Image
 
 from image_processor import aws
 from image_processor.assembly import WorkerRuntime, build_worker_runtime
@@ -279,3 +281,35 @@ def test_a_failed_job_is_never_started_again(settings: Settings) -> None:
     assert assembled.process(job={"image_id": job.image_id})["status"] == "failed"
     assert locator.calls == 0
     assert status_of(assembled, job).status == "failed"
+
+
+def test_a_gif_with_a_comment_over_the_jpeg_limit_succeeds_at_the_first_attempt(settings: Settings) -> None:
+    """Issue 14: Pillow copied a GIF's comment into the JPEG; past 65,533 bytes the encoder raised,
+    and the worker retried a job that could never succeed. The comment is now dropped."""
+    source = images.encode(Image.new("P", (120, 80), 1), "GIF", comment=b"c" * 70_000)
+    assembled = assemble(settings)
+    job = accepted_job(assembled, source)
+
+    assert assembled.process(job={"image_id": job.image_id})["status"] == "succeeded"
+
+    finished = status_of(assembled, job)
+    assert finished.status == "succeeded" and finished.attempts == 1
+    stored = assembled.store.open(job.relative_path)
+    assert stored is not None
+    assert b"ccc" not in stored.path.read_bytes()
+
+
+def test_the_worker_refuses_an_image_over_the_memory_budget_without_retrying(settings: Settings) -> None:
+    """A progressive 4:4:4 JPEG whose decode alone exceeds IMAGE_MEMORY_BUDGET_BYTES fails at once."""
+    noise = pyvips.Image.gaussnoise(2000, 1500)
+    progressive = (
+        noise.bandjoin([noise, noise])
+        .cast("uchar")
+        .copy(interpretation="srgb")
+        .jpegsave_buffer(interlace=True, subsample_mode="off")
+    )
+    assembled = assemble(settings.model_copy(update={"image_memory_budget_bytes": 16 * 1024 * 1024}))
+    job = accepted_job(assembled, progressive)
+
+    assert assembled.process(job={"image_id": job.image_id})["status"] == "failed"
+    assert status_of(assembled, job).attempts == 1
