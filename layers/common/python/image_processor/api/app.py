@@ -7,7 +7,7 @@ from ..observability import service_logger
 from ..services import Services
 from .errors import install_error_handlers
 from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from .routes import health, images, jobs
+from .routes import health, images, jobs, uploads
 from .stage import StagePrefixMiddleware
 
 _MULTIPART_OVERHEAD_BYTES = 256 * 1024
@@ -35,6 +35,7 @@ def create_app(services: Services) -> FastAPI:
     install_error_handlers(app)
     app.include_router(images.router)
     app.include_router(jobs.router)
+    app.include_router(uploads.router)
     app.include_router(health.router)
     app.add_middleware(
         BodySizeLimitMiddleware, max_body_bytes=services.settings.max_upload_bytes + _MULTIPART_OVERHEAD_BYTES
