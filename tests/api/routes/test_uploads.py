@@ -35,7 +35,8 @@ def send(client: TestClient, ticket: dict[str, Any], data: bytes) -> httpx.Respo
     files = {"file": ("photo.jpg", data, "image/jpeg")}
     url, fields = str(ticket["url"]), dict(ticket["fields"])
     if url.startswith("http://testserver/"):
-        return client.post(url, data=fields, files=files)
+        response: httpx.Response = client.post(url, data=fields, files=files)
+        return response
     return httpx.post(url, data=fields, files=files)
 
 
