@@ -107,3 +107,11 @@ def test_the_s3_bucket_is_created_once_when_s3_storage_is_selected(
 def test_no_bucket_is_created_for_file_system_storage(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STORAGE_BACKEND", raising=False)
     assert dev_server.provision_bucket(endpoint) is None
+
+
+@pytest.mark.usefixtures("offline_terraform")
+def test_a_wrong_tf_plugin_dir_says_which_folder_is_meant(endpoint: str, tmp_path: Path) -> None:
+    """Issue 12: the init error used to say only that the provider was not found."""
+    with pytest.raises(SystemExit, match=r"the folder that holds registry\.terraform\.io/hashicorp/aws"):
+        dev_server.provision_tables("terraform", endpoint, str(tmp_path))
+    assert table_names(endpoint) == set()

@@ -123,16 +123,19 @@ def test_smart_crop_is_accepted_at_once_and_later_serves_the_objects_region(sett
     assert list(settings.processed_images_dir.joinpath(".staging").iterdir()) == []
 
 
-def test_an_ai_failure_shows_as_a_failed_job_with_its_reason(settings: Settings) -> None:
-    """Audit 17: background exceptions vanished and the client polled a 404 forever."""
-    locator = RecordingLocator(failures=[ObjectLocatorError("the model rejected the image", transient=False)])
+def test_an_ai_failure_shows_as_a_failed_job_with_a_fixed_reason(settings: Settings) -> None:
+    """Audit 17: background exceptions vanished and the client polled a 404 forever. Issue 14: the reason is
+    a fixed sentence; the AI's own text (here a pydantic error quoting its answer) stays in the logs."""
+    ai_text = "AI service returned an unusable box: [input_value={'x': -5}]"
+    locator = RecordingLocator(failures=[ObjectLocatorError(ai_text, transient=False)])
     with api(assemble(settings, locator=locator).services) as client:
         body = smart_crop(client, scenes.product_on_plain_background().jpeg).json()
         outcome = wait_for_job(client, body["status_url"])
         assert client.get(body["retrieval_url"]).status_code == 404
 
     assert outcome["status"] == "failed"
-    assert "the model rejected the image" in outcome["error"]
+    assert outcome["error"] == "the AI service could not process this image"
+    assert "input_value" not in json.dumps(outcome)
     assert list(settings.processed_images_dir.joinpath(".staging").iterdir()) == []
 
 
@@ -306,6 +309,29 @@ def test_forwarded_for_from_a_trusted_proxy_names_the_client(limited: Settings, 
             assert smart_crop(client, forwarded_for="1.1.1.1, 198.51.100.1").status_code == 202
         assert smart_crop(client, forwarded_for="9.9.9.9, 198.51.100.1").status_code == 429
         assert smart_crop(client, forwarded_for="198.51.100.2").status_code == 202
+
+
+def test_a_client_cannot_choose_its_address_with_a_second_forwarded_for_line(
+    limited: Settings, clock: ManualClock
+) -> None:
+    """Issue 14: a proxy that appends its own X-Forwarded-For line leaves the client's forged line first."""
+    trusted = limited.model_copy(update={"trusted_proxies": [ip_network("127.0.0.1/32")]})
+    services = assemble(trusted, clock=clock, dispatcher=RecordingDispatcher()).services
+    with api(services, peer="127.0.0.1") as client:
+        statuses = []
+        for attempt in range(LIMIT + 1):
+            # The client's own line (a new address each time), then the line the proxy appended.
+            lines = [("X-Forwarded-For", f"6.6.6.{attempt}"), ("X-Forwarded-For", "198.51.100.1:40000")]
+            response = client.post(
+                "/images/smart-crop",
+                files={"source_image": ("photo.jpg", images.solid_jpeg(64, 48), "image/jpeg")},
+                data={"product_info": json.dumps({"product_id": "ABC-123"})},
+                headers=httpx.Headers(lines),
+            )
+            statuses.append(response.status_code)
+        other = smart_crop(client, forwarded_for="198.51.100.2:40000").status_code
+    assert statuses == [202] * LIMIT + [429]
+    assert other == 202
 
 
 def test_ipv6_clients_in_one_64_share_a_budget(queued: tuple[Services, RecordingDispatcher]) -> None:

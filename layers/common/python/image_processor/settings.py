@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .origins import normalise_origin
+
 IPNetwork = IPv4Network | IPv6Network
 _MIN_EVENT_AGE_SECONDS = 60  # the smallest maximum_event_age_in_seconds Lambda accepts
 
@@ -25,6 +27,10 @@ class Settings(BaseSettings):
     # Signs the file-system backend's direct-upload forms; a fresh random one per process when unset.
     upload_signing_secret: SecretStr | None = None
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    # Request bodies the process holds at once (admitted by Content-Length before reading); past it, 503.
+    upload_budget_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    # The whole body must arrive within this time after the request starts; past it, 408 and the connection closes.
+    body_read_timeout_seconds: float = Field(default=60.0, gt=0)
     max_image_pixels: int = Field(default=50_000_000, gt=0)
     jpeg_quality: int = Field(default=90, ge=1, le=95)
     image_concurrency: int = Field(default=max(os.cpu_count() or 1, 1), ge=1)
@@ -41,6 +47,16 @@ class Settings(BaseSettings):
     rate_limit_requests: int = Field(default=20, ge=1)
     rate_limit_window_seconds: int = Field(default=3600, ge=1)
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = []
+    # Manual crop's own budget per client (API key, else address); 0 leaves manual crop unlimited.
+    manual_crop_rate_limit_requests: int = Field(default=0, ge=0)
+    manual_crop_rate_limit_window_seconds: int = Field(default=3600, ge=1)
+
+    # When any key is set, every POST needs one in X-API-Key. API_KEYS_FILE names a file (a mounted
+    # secret) holding more, one per line or comma-separated.
+    api_keys: Annotated[list[SecretStr], NoDecode] = []
+    api_keys_file: Path | None = None
+    # Web origins (scheme://host[:port]) whose pages may POST; the service's own origin always may.
+    cors_allowed_origins: Annotated[list[str], NoDecode] = []
 
     dispatcher: Literal["local", "lambda"] = "local"
     worker_function_name: str = "product-image-processor-smart-crop-worker"
@@ -65,6 +81,35 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        return _split(value) if isinstance(value, str) else value
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        return [_origin(part) for part in _split(value)] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _read_api_keys_file(self) -> "Settings":
+        if self.api_keys_file is not None:
+            try:
+                text = self.api_keys_file.read_text()
+            except OSError as exc:
+                raise ValueError(f"API_KEYS_FILE {self.api_keys_file} cannot be read: {exc.strerror}") from exc
+            self.api_keys = [*self.api_keys, *(SecretStr(key) for key in _split(text))]
+        return self
+
+    @model_validator(mode="after")
+    def _budget_holds_one_upload(self) -> "Settings":
+        if self.upload_budget_bytes < self.max_upload_bytes:
+            raise ValueError(
+                f"UPLOAD_BUDGET_BYTES ({self.upload_budget_bytes}) must be at least MAX_UPLOAD_BYTES "
+                f"({self.max_upload_bytes}), or no upload of the maximum size could ever be received"
+            )
+        return self
 
     @model_validator(mode="after")
     def _http_ai_needs_a_url(self) -> "Settings":
@@ -95,6 +140,17 @@ class Settings(BaseSettings):
         if self.image_delivery == "redirect" and self.storage_backend != "s3":
             raise ValueError("IMAGE_DELIVERY=redirect needs STORAGE_BACKEND=s3 (a file system has no presigned URLs)")
         return self
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
+
+
+def _origin(value: str) -> str:
+    origin = normalise_origin(value)
+    if origin is None:
+        raise ValueError(f"CORS_ALLOWED_ORIGINS entry {value!r} is not an origin such as https://app.example.com")
+    return origin
 
 
 @lru_cache

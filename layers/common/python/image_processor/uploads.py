@@ -114,7 +114,9 @@ class UploadService:
         if not fields.get("Content-Type", "").startswith("image/"):
             raise UnsupportedMediaType("Content-Type must be an image type.", field="Content-Type")
         if not 0 < len(data) <= max_bytes:
-            raise PayloadTooLarge(f"file is {len(data)} bytes; the limit is {max_bytes}.", field="file")
+            raise PayloadTooLarge(
+                f"file is larger than the {max_bytes} bytes allowed (MAX_UPLOAD_BYTES).", field="file"
+            )
         self._store.put_upload(upload_id, data)
 
     def consume(self, upload_id: str) -> bytes:

@@ -63,7 +63,10 @@ async def read_file(form: FormData, name: str, *, max_upload_bytes: int) -> byte
     if not isinstance(file, UploadFile):
         raise InvalidRequest(f"{name} must be a file upload.", field=name)
     if file.size is not None and file.size > max_upload_bytes:
-        raise PayloadTooLarge(f"{name} is {file.size} bytes; the limit is {max_upload_bytes}.", field=name)
+        # The same sentence as PayloadTooLarge.for_limit, naming this part.
+        raise PayloadTooLarge(
+            f"{name} is larger than the {max_upload_bytes} bytes allowed (MAX_UPLOAD_BYTES).", field=name
+        )
     return await file.read()
 
 

@@ -2,15 +2,33 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request, Response, status
+from starlette.convertors import Convertor, register_url_convertor
 
 from ...errors import NotFound
-from ..deps import ServicesDep, SmartCropQuotaDep
+from ..admission import ManualCropAdmissionDep, SmartCropAdmissionDep
+from ..deps import ServicesDep
 from ..errors import error_responses
 from ..forms import Upload, parse_crop_box, parse_product_info, read_upload
 from ..links import image_url, job_url
+from ..openapi import ETAG, LOCATION, RATE_LIMIT
 from ..schemas import ImageCreated, SmartCropAccepted
 from .openapi import multipart_body
 
+
+class _ImagePathConvertor(Convertor[str]):
+    """`<product_id>/<file>`: at least two segments. So `GET /images/manual-crop` reaches no image route,
+    and the router answers 405 (Allow: POST) instead of looking for an image called `manual-crop`."""
+
+    regex = "[^/]+/.+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("image_path", _ImagePathConvertor())
 router = APIRouter(prefix="/images", tags=["images"])
 
 _IMMUTABLE = "public, max-age=31536000, immutable"
@@ -18,15 +36,18 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 
 @router.post(
     "/manual-crop",
-    responses=error_responses(400, 404, 410, 413, 415, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 408, 409, 410, 413, 415, 422, 429, 503),
     openapi_extra=multipart_body(with_crop_box=True),
 )
-async def create_manual_crop(request: Request, services: ServicesDep) -> ImageCreated:
+async def create_manual_crop(
+    request: Request, services: ServicesDep, admission: ManualCropAdmissionDep
+) -> ImageCreated:
     """Crop the upload to `crop_box` now and store it as a JPEG."""
     upload = await read_upload(
         request, max_upload_bytes=services.settings.max_upload_bytes, text_fields=("product_info", "crop_box")
     )
     product, box = parse_product_info(upload), parse_crop_box(upload)
+    await admission.admit(upload)
     created = await services.images.crop_and_store(await _source(upload, services), product.product_id, box)
     return ImageCreated(image_id=created.image_id, retrieval_url=image_url(request, created.key))
 
@@ -34,18 +55,23 @@ async def create_manual_crop(request: Request, services: ServicesDep) -> ImageCr
 @router.post(
     "/smart-crop",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=error_responses(400, 404, 410, 413, 415, 422, 429, 503),
+    responses={
+        202: {"headers": {**LOCATION, **RATE_LIMIT}},
+        **error_responses(400, 401, 403, 404, 408, 409, 410, 413, 415, 422, 429, 503),
+    },
     openapi_extra=multipart_body(with_crop_box=False),
 )
 async def create_smart_crop(
-    request: Request, response: Response, services: ServicesDep, _quota: SmartCropQuotaDep
+    request: Request, response: Response, services: ServicesDep, admission: SmartCropAdmissionDep
 ) -> SmartCropAccepted:
     """Accept the upload for an AI crop in the background; poll `retrieval_url` or `status_url`."""
     upload = await read_upload(
         request, max_upload_bytes=services.settings.max_upload_bytes, text_fields=("product_info",)
     )
     product = parse_product_info(upload)
-    job = await services.smart_crop.accept(await _source(upload, services), product.product_id)
+    await admission.claim(upload)
+    source = await _source(upload, services)
+    job = await services.smart_crop.accept(source, product.product_id, admit=admission.spend)
     status_url = job_url(request, job.image_id)
     response.headers["Location"] = status_url
     return SmartCropAccepted(
@@ -62,28 +88,29 @@ async def _source(upload: Upload, services: ServicesDep) -> bytes:
 
 
 _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
-    304: {"description": "Not modified (If-None-Match)"},
-    307: {"description": "IMAGE_DELIVERY=redirect: a short-lived presigned URL of the JPEG in `Location`"},
+    200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}, "headers": ETAG},
+    304: {"description": "Not modified (If-None-Match)", "headers": ETAG},
+    307: {
+        "description": "IMAGE_DELIVERY=redirect: a short-lived presigned URL of the JPEG in `Location`",
+        "headers": LOCATION,
+    },
     **error_responses(404),
 }
 
 
-@router.get("/{image_path:path}", response_class=Response, responses=_IMAGE_RESPONSES)
-@router.head(
-    "/{image_path:path}", response_class=Response, responses=_IMAGE_RESPONSES, operation_id="read_image_headers"
-)
+@router.get("/{image_path:image_path}", response_class=Response, responses=_IMAGE_RESPONSES)
+@router.head("/{image_path:image_path}", response_class=Response, responses=_IMAGE_RESPONSES, name="read_image_headers")
 async def read_image(image_path: str, request: Request, services: ServicesDep) -> Response:
     """The processed image at `image_path`: its bytes, or with IMAGE_DELIVERY=redirect a 307 to storage."""
     inline = request.method == "GET" and services.settings.image_delivery == "inline"
     stored = await services.images.read(image_path) if inline else None
-    found = stored.object if stored is not None else await services.images.stat(image_path)
+    found = (stored.object if stored else None) if inline else await services.images.stat(image_path)
     if found is None:
         raise NotFound("No processed image exists at this path.")
     headers = {"ETag": found.etag, "Cache-Control": _IMMUTABLE}
     if _matches(found.etag, request.headers.get("if-none-match")):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    if request.method == "GET" and stored is None:
+    if request.method == "GET" and not inline:
         url = await services.images.presigned_url(found.key, services.settings.presigned_url_ttl_seconds)
         # The URL expires: the redirect itself must not be cached longer than it is valid.
         return Response(
