@@ -30,6 +30,7 @@ def test_operation_ids_are_the_handler_names(schema: dict[str, Any]) -> None:
         ("post", "/uploads"): "create_upload",
         ("post", "/uploads/{upload_id}"): "receive_upload",
         ("get", "/health"): "read_health",
+        ("get", "/ready"): "read_readiness",
     }
 
 

@@ -45,6 +45,12 @@ class ImageStore(Protocol):
     def save(self, key: str, data: bytes) -> None:
         """Publish `data` at `key` whole: a reader sees the previous object or this one, never a part."""
 
+    def delete(self, key: str) -> None:
+        """Remove a stored result (one whose job did not succeed); nothing if it is not there."""
+
+    def check_ready(self) -> None:
+        """Returns if the store answers with the permissions the service has; raises if not."""
+
     def stat(self, requested_path: str) -> StoredObject | None:
         """The servable image at `requested_path`, without its bytes; None for anything that is not one."""
 

@@ -7,6 +7,7 @@ import time
 import uuid
 from pathlib import Path
 
+from .readiness import directory_probe
 from .storage import (
     StoredImage,
     StoredObject,
@@ -66,6 +67,12 @@ class FileSystemImageStore:
         if not target.parent.resolve().is_relative_to(self.root.resolve()):
             raise ValueError(f"unsafe storage path {key!r}: it leads outside the root")
         _write_atomically(target, data)
+
+    def delete(self, key: str) -> None:
+        self.root.joinpath(*checked_key(key).split("/")).unlink(missing_ok=True)
+
+    def check_ready(self) -> None:
+        directory_probe(self.root)()
 
     def stat(self, requested_path: str) -> StoredObject | None:
         path = self._resolve_servable(requested_path)

@@ -1,7 +1,7 @@
 """The image store on S3: one PutObject per finished object, so a reader sees all of it or nothing.
 
 S3 calls by path (IAM actions in docs/storage.md): save, stage, put_upload -> PutObject;
-stat -> HeadObject; fetch, read_staged -> GetObject; discard_staged -> DeleteObject;
+stat, check_ready -> HeadObject; delete, discard_staged -> DeleteObject; fetch, read_staged -> GetObject;
 take_upload -> PutObject of a claim (If-None-Match), GetObject, DeleteObject (and DeleteObject of
 the claim if the read fails); staged_ids -> ListObjectsV2 (only the local dispatcher's recovery).
 Presigned URLs are signed locally and make no call.
@@ -48,6 +48,13 @@ class S3ImageStore:
 
     def save(self, key: str, data: bytes) -> None:
         self._put(checked_key(key), data, content_type="image/jpeg")
+
+    def delete(self, key: str) -> None:
+        self._call(self._client.delete_object, Bucket=self._bucket, Key=checked_key(key))
+
+    def check_ready(self) -> None:
+        """A HEAD of a key that never exists: 404 (or 403 without s3:ListBucket) proves S3 answers."""
+        self._call_or_none(self._client.head_object, Bucket=self._bucket, Key=".staging/readiness-probe")
 
     def stat(self, requested_path: str) -> StoredObject | None:
         key = servable_key(requested_path)

@@ -1,8 +1,8 @@
 """Response bodies of the HTTP API (the domain returns plain results; links are added here)."""
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from ..models import JobStatus
+from ..models import CropBox, JobStatus
 
 
 class ImageCreated(BaseModel):
@@ -19,6 +19,11 @@ class JobView(BaseModel):
     status: JobStatus
     retrieval_url: str
     error: str | None = None
+    crop_box: CropBox | None = Field(default=None, description="The box the image was cropped to, once succeeded")
+    object_found: bool | None = Field(
+        default=None,
+        description="True if the locator found an object; false if it fell back to a centred box; null until done",
+    )
 
 
 class UploadCreated(BaseModel):
