@@ -109,3 +109,20 @@ def test_redirect_delivery_needs_s3() -> None:
         Settings(image_delivery="redirect")
     with pytest.raises(ValueError, match="STORAGE_BACKEND=s3 needs S3_BUCKET"):
         Settings(storage_backend="s3")
+
+
+def test_ready_checks_the_image_store(client: TestClient) -> None:
+    assert client.get("/ready").status_code == 200
+
+
+@pytest.mark.parametrize("storage_backend", ["s3"])
+def test_ready_is_a_503_naming_storage_when_the_bucket_is_gone(
+    client: TestClient, settings: Settings, aws_endpoint: str
+) -> None:
+    s3 = boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")
+    s3.delete_bucket(Bucket=settings.s3_bucket or "")
+
+    response = client.get("/ready")
+
+    assert response.status_code == 503
+    assert "storage" in response.text

@@ -1,7 +1,7 @@
 """The image store on S3: one PutObject per finished object, so a reader sees all of it or nothing.
 
 S3 calls by path (IAM actions in docs/storage.md): save, stage, put_upload -> PutObject;
-stat, check_ready -> HeadObject; delete, discard_staged -> DeleteObject; fetch, read_staged -> GetObject;
+stat -> HeadObject; delete, discard_staged -> DeleteObject; fetch, read_staged, check_ready -> GetObject;
 take_upload -> PutObject of a claim (If-None-Match), GetObject, DeleteObject (and DeleteObject of
 the claim if the read fails); staged_ids -> ListObjectsV2 (only the local dispatcher's recovery).
 Presigned URLs are signed locally and make no call.
@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .errors import DependencyUnavailable
 from .storage import (
     STAGING_PREFIX,
+    UPLOADS_PREFIX,
     StoredImage,
     StoredObject,
     UploadTooLarge,
@@ -53,8 +54,15 @@ class S3ImageStore:
         self._call(self._client.delete_object, Bucket=self._bucket, Key=checked_key(key))
 
     def check_ready(self) -> None:
-        """A HEAD of a key that never exists: 404 (or 403 without s3:ListBucket) proves S3 answers."""
-        self._call_or_none(self._client.head_object, Bucket=self._bucket, Key=".staging/readiness-probe")
+        """A GET of a key that never exists: NoSuchKey (AccessDenied without s3:ListBucket) proves the
+        bucket answers; a HEAD could not tell a missing key from a missing bucket (both a bare 404)."""
+        try:
+            self._client.get_object(Bucket=self._bucket, Key=f"{UPLOADS_PREFIX}readiness-probe")
+        except ClientError as exc:
+            if _code(exc) not in {"NoSuchKey", "AccessDenied"}:
+                raise DependencyUnavailable(_UNAVAILABLE) from exc
+        except BotoCoreError as exc:
+            raise DependencyUnavailable(_UNAVAILABLE) from exc
 
     def stat(self, requested_path: str) -> StoredObject | None:
         key = servable_key(requested_path)
