@@ -25,6 +25,19 @@ resource "aws_iam_role" "worker" {
   assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
 }
 
+locals {
+  # Key patterns of the storage layout (identical on the file system and S3). Product ids never start
+  # with a dot, so results never fall under the two dot folders.
+  # No s3:ListBucket: without it S3 answers a missing key with 403 instead of 404, and the S3 store reads
+  # both as "not there" (image_processor.storage_s3). Only the local dispatcher lists the staging folder.
+  images_bucket_arn = var.create_functions ? aws_s3_bucket.images[0].arn : ""
+  results_objects   = "${local.images_bucket_arn}/*/*.jpg"
+  staged_objects    = "${local.images_bucket_arn}/.staging/*"
+  uploaded_objects  = "${local.images_bucket_arn}/.uploads/*"
+}
+
+# Each statement names the calls that need it (image_processor modules). A test applies this to an
+# emulator and checks the statements as deployed.
 data "aws_iam_policy_document" "api" {
   count = local.functions
 
@@ -34,20 +47,22 @@ data "aws_iam_policy_document" "api" {
     resources = ["${aws_cloudwatch_log_group.api[0].arn}:*"]
   }
 
-  # check: GetItem; acquire: UpdateItem (append), PutItem (prune).
+  # rate_limit: check before the body (GetItem); acquire once valid (a conditional UpdateItem appends,
+  # a PutItem prunes an expired window).
   statement {
     sid       = "RateLimitState"
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.this["rate_limit"].arn]
   }
 
-  # Answers to requests sent with an Idempotency-Key (ids prefixed api-request#).
+  # idempotency_keys: answers to requests sent with an Idempotency-Key (ids prefixed api-request#).
   statement {
     sid       = "IdempotencyKeys"
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
     resources = [aws_dynamodb_table.this["idempotency"].arn]
   }
 
+  # jobs: create (PutItem), status (GetItem), fail on a dispatch error or past the deadline (UpdateItem).
   statement {
     sid       = "JobRecords"
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
@@ -59,6 +74,31 @@ data "aws_iam_policy_document" "api" {
     actions   = ["lambda:InvokeFunction"]
     resources = [aws_lambda_function.worker[0].arn]
   }
+
+  # Manual crops store results; presigned GETs (the 307) and HEAD are signed with this role, so it
+  # must be allowed to read what it links to.
+  statement {
+    sid       = "StoreAndLinkResults"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = [local.results_objects]
+  }
+
+  # Smart crop stages the original for the worker, and removes it if the job cannot be recorded or queued.
+  statement {
+    sid       = "StageSmartCropOriginals"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = [local.staged_objects]
+  }
+
+  # Direct uploads: the presigned POST is signed with this role, and consuming an upload first claims it
+  # with a conditional PutObject of `<key>.claim` (PutObject); it then reads the upload back to check size
+  # and content (GetObject) and removes it, so it is used once (DeleteObject).
+  statement {
+    sid       = "DirectUploads"
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
+    resources = [local.uploaded_objects]
+  }
+
 }
 
 data "aws_iam_policy_document" "worker" {
@@ -70,17 +110,33 @@ data "aws_iam_policy_document" "worker" {
     resources = ["${aws_cloudwatch_log_group.worker[0].arn}:*"]
   }
 
+  # jobs: read the job (GetItem), count the attempt and record the outcome (UpdateItem).
   statement {
     sid       = "JobRecords"
     actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.this["jobs"].arn]
   }
 
+  # Powertools idempotency: its DynamoDB persistence layer uses all four.
   statement {
     sid       = "IdempotencyRecords"
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
     resources = [aws_dynamodb_table.this["idempotency"].arn]
   }
+
+  # Read the staged original, and remove it once the job has ended.
+  statement {
+    sid       = "ConsumeStagedOriginals"
+    actions   = ["s3:GetObject", "s3:DeleteObject"]
+    resources = [local.staged_objects]
+  }
+
+  statement {
+    sid       = "StoreResults"
+    actions   = ["s3:PutObject"]
+    resources = [local.results_objects]
+  }
+
 }
 
 # Separate from the worker's main policy so that the function need not wait for the queue.

@@ -10,8 +10,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tools import dev_server
-from tools.local_tables import default_table_names
+from image_processor.settings import Settings
+from tools import dev_server, local_tables
+from tools.local_tables import LOCAL_NAME_PREFIX, TABLE_SETTINGS, default_table_names, name_prefix_of
 from tools.processes import child_process, free_port, running_emulator, wait_until_up
 
 TERRAFORM_INIT_ERROR = """
@@ -132,3 +133,35 @@ def test_a_wrong_tf_plugin_dir_says_which_folder_is_meant(endpoint: str, tmp_pat
     with pytest.raises(SystemExit, match=r"the folder that holds registry\.terraform\.io/hashicorp/aws"):
         dev_server.provision_tables("terraform", endpoint, str(tmp_path))
     assert table_names(endpoint) == set()
+
+
+def _unset_table_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset, and restored after the test even though use_local_table_names sets them."""
+    for setting in TABLE_SETTINGS.values():
+        monkeypatch.setenv(setting, "placeholder")
+        monkeypatch.delenv(setting)
+
+
+def test_make_run_names_its_tables_apart_from_the_deployed_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10: `make deploy` next to `make run` failed with `Table already exists`."""
+    _unset_table_settings(monkeypatch)
+    deployed = {Settings().rate_limit_table, Settings().jobs_table, Settings().idempotency_table}
+
+    dev_server.use_local_table_names()
+
+    local = default_table_names()
+    assert local == local_tables.table_names(LOCAL_NAME_PREFIX)
+    assert not deployed & set(local.values())
+    # ...and Terraform's tables-only apply gets the prefix that yields exactly these names.
+    assert name_prefix_of(local) == LOCAL_NAME_PREFIX
+    assert name_prefix_of(local_tables.table_names("product-image-processor")) == "product-image-processor"
+
+
+def test_table_names_set_by_hand_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    _unset_table_settings(monkeypatch)
+    monkeypatch.setenv("JOBS_TABLE", "my-jobs")
+
+    dev_server.use_local_table_names()
+
+    assert default_table_names()["jobs"] == "my-jobs"
+    assert name_prefix_of(default_table_names()) is None  # so Terraform is not asked to create other names
