@@ -7,7 +7,7 @@ from ..observability import service_logger
 from ..services import Services
 from .errors import install_error_handlers
 from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from .routes import health, images, jobs
+from .routes import docs, health, images, jobs, studio
 
 _MULTIPART_OVERHEAD_BYTES = 256 * 1024
 
@@ -29,12 +29,18 @@ def create_app(services: Services) -> FastAPI:
         version="1.0.0",
         summary="Crops product photos by hand or by AI and serves the results.",
         lifespan=lifespan,
+        # /docs is served by routes/docs.py from vendored files; ReDoc would load its script from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = services
     install_error_handlers(app)
     app.include_router(images.router)
     app.include_router(jobs.router)
     app.include_router(health.router)
+    app.include_router(docs.router)
+    app.include_router(studio.router)
+    studio.mount_static(app)
     app.add_middleware(
         BodySizeLimitMiddleware, max_body_bytes=services.settings.max_upload_bytes + _MULTIPART_OVERHEAD_BYTES
     )
