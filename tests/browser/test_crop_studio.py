@@ -1,5 +1,6 @@
 """The crop studio (`/`) in headless Chromium, against the real app on uvicorn and DynamoDB on moto's server."""
 
+import base64
 import contextlib
 import io
 from collections.abc import Callable, Iterator
@@ -352,3 +353,30 @@ def test_the_page_works_under_an_api_gateway_stage_path(
     browser.find_element(By.ID, "smart-crop").click()
     wait(browser, lambda d: "succeeded" in text(d, "job-status"))
     assert text(browser, "quota").startswith("Smart crops left:")
+
+
+def test_a_file_dropped_on_the_page_is_loaded_like_a_picked_one(
+    browser: Chrome, serve: Callable[..., str], photo: Path
+) -> None:
+    open_studio(browser, serve() + "/", None)
+    # WebDriver cannot drag a file from the desktop; the page gets the same drop event a desktop drag sends.
+    browser.execute_script(
+        """
+        const [name, base64] = arguments;
+        const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
+        const zone = document.getElementById("drop-zone");
+        zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        """,
+        photo.name,
+        base64.b64encode(photo.read_bytes()).decode(),
+    )
+    wait(browser, lambda d: d.find_element(By.ID, "stage").is_displayed())
+    assert f"{WIDTH} {TIMES} {HEIGHT} px" in text(browser, "source-info")
+    assert browser.execute_script("return document.getElementById('source-image').files[0].name") == photo.name
+    draw_box(browser, 0.05, 0.55, 0.45, 0.95)
+    browser.find_element(By.ID, "manual-crop").click()
+    cropped = result_image(browser)
+    assert near(cropped.getpixel((cropped.width // 2, cropped.height // 2)), BLUE)
