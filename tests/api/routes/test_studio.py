@@ -1,14 +1,16 @@
 """GET / (the crop studio) and the static files it loads, over HTTP; the browser tests are in tests/browser."""
 
+import os
 import re
 import tomllib
 from pathlib import Path, PurePosixPath
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.applications import Starlette
 
 from image_processor.api import create_app
-from image_processor.api.routes.studio import STATIC_DIR
+from image_processor.api.routes.studio import STATIC_DIR, RevalidatedStaticFiles
 from image_processor.services import Services
 from tests.support.live import raw_request, serving
 from tools.processes import REPO_ROOT
@@ -62,3 +64,29 @@ def test_the_static_folder_lies_inside_the_library_that_lambda_packages() -> Non
     library = REPO_ROOT / "layers" / "common" / "python" / "image_processor"
     assert Path(STATIC_DIR).is_relative_to(library)
     assert (STATIC_DIR / "studio" / "index.html").is_file()
+
+
+def test_static_etags_follow_the_content_not_the_zips_fixed_timestamps(tmp_path: Path) -> None:
+    script = tmp_path / "studio.js"
+    fixed_time = 315532800  # 1980-01-01, the time every file in a Lambda zip has
+    app = Starlette()
+    app.mount("/static", RevalidatedStaticFiles(directory=tmp_path))
+    with TestClient(app) as client:
+        script.write_text("const a = 1;")
+        os.utime(script, (fixed_time, fixed_time))
+        first = client.get("/static/studio.js")
+        script.write_text("const a = 2;")  # same size, same time
+        os.utime(script, (fixed_time, fixed_time))
+        second = client.get("/static/studio.js")
+
+        assert first.headers["etag"] != second.headers["etag"]
+        assert second.headers["cache-control"] == "no-cache"
+        assert "last-modified" not in second.headers
+        assert client.get("/static/studio.js", headers={"If-None-Match": first.headers["etag"]}).status_code == 200
+        assert client.get("/static/studio.js", headers={"If-None-Match": second.headers["etag"]}).status_code == 304
+
+
+def test_the_page_is_revalidated_by_its_etag(client: TestClient) -> None:
+    etag = client.get("/").headers["etag"]
+    assert client.get("/", headers={"If-None-Match": etag}).status_code == 304
+    assert client.get("/", headers={"If-None-Match": '"another"'}).status_code == 200
