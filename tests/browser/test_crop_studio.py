@@ -163,7 +163,8 @@ def result_image(driver: Chrome) -> Image.Image:
 def test_a_box_dragged_on_the_photo_is_the_region_manual_crop_stores(
     browser: Chrome, serve: Callable[..., str], photo: Path
 ) -> None:
-    open_studio(browser, serve() + "/", photo)
+    base = serve()
+    open_studio(browser, base + "/", photo)
     rect = preview_rect(browser)
     assert rect["width"] < WIDTH  # shown scaled down: screen pixels are not image pixels
     # From 30 % to 80 % across and 20 % to 70 % down: the box straddles the point where the colours meet.
@@ -188,6 +189,8 @@ def test_a_box_dragged_on_the_photo_is_the_region_manual_crop_stores(
     assert near(cropped.getpixel((split_x + margin, split_y + margin)), YELLOW)
     assert near(cropped.getpixel((2, 2)), RED)
     assert near(cropped.getpixel((box["width"] - 3, box["height"] - 3)), YELLOW)
+    loaded = browser.execute_script("return performance.getEntriesByType('resource').map((entry) => entry.name)")
+    assert [url for url in loaded if not url.startswith((base + "/", "blob:"))] == []  # nothing from elsewhere
 
     browser.execute_script("window.scrollTo(0, 0)")
     browser.set_window_size(1280, 1400)
@@ -380,3 +383,13 @@ def test_a_file_dropped_on_the_page_is_loaded_like_a_picked_one(
     browser.find_element(By.ID, "manual-crop").click()
     cropped = result_image(browser)
     assert near(cropped.getpixel((cropped.width // 2, cropped.height // 2)), BLUE)
+
+
+def test_the_api_docs_render_from_the_services_own_files(browser: Chrome, serve: Callable[..., str]) -> None:
+    base = serve(prefix="/v1")
+    browser.get(base + "/v1/docs")
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".swagger-ui .opblock")) >= 4)
+    assert "/images/manual-crop" in browser.find_element(By.CSS_SELECTOR, ".swagger-ui").text
+    loaded = browser.execute_script("return performance.getEntriesByType('resource').map((entry) => entry.name)")
+    assert loaded
+    assert [url for url in loaded if not url.startswith(base + "/v1/")] == []
