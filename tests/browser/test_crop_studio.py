@@ -143,6 +143,7 @@ def drag(driver: Chrome, start: tuple[float, float], end: tuple[float, float]) -
 
 def draw_box(driver: Chrome, left: float, top: float, right: float, bottom: float) -> None:
     """Drags across the preview between two points given as fractions of its width and height."""
+    driver.execute_script("document.getElementById('preview').scrollIntoView({block: 'center'})")
     rect = preview_rect(driver)
     drag(
         driver,
@@ -393,3 +394,31 @@ def test_the_api_docs_render_from_the_services_own_files(browser: Chrome, serve:
     loaded = browser.execute_script("return performance.getEntriesByType('resource').map((entry) => entry.name)")
     assert loaded
     assert [url for url in loaded if not url.startswith(base + "/v1/")] == []
+
+
+def test_controls_are_labelled_focus_is_visible_and_200_percent_zoom_fits(
+    browser: Chrome, serve: Callable[..., str], photo: Path
+) -> None:
+    browser.set_window_size(640, 900)  # 1280 px of screen at 200 % zoom: 640 CSS pixels
+    try:
+        open_studio(browser, serve() + "/", photo)
+        draw_box(browser, 0.2, 0.2, 0.6, 0.6)
+        unlabelled = browser.execute_script(
+            "return [...document.querySelectorAll('input, button, [tabindex]')]"
+            ".filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')"
+            " && !el.textContent.trim()).map((el) => el.id)"
+        )
+        assert unlabelled == []
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        for element_id in ("product-id", "source-image", "box", "box-x", "manual-crop", "smart-crop"):
+            element = browser.find_element(By.ID, element_id)
+            assert element.is_displayed(), element_id
+            browser.execute_script("arguments[0].focus({focusVisible: true})", element)
+            outline = browser.execute_script(
+                "const s = getComputedStyle(document.activeElement);"
+                "return [document.activeElement.id, s.outlineStyle, parseFloat(s.outlineWidth)]"
+            )
+            assert outline[0] == element_id
+            assert outline[1] != "none" and outline[2] >= 2, outline
+    finally:
+        browser.set_window_size(1280, 900)
