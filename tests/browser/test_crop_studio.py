@@ -3,6 +3,7 @@
 import base64
 import contextlib
 import io
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -422,3 +423,27 @@ def test_controls_are_labelled_focus_is_visible_and_200_percent_zoom_fits(
             assert outline[1] != "none" and outline[2] >= 2, outline
     finally:
         browser.set_window_size(1280, 900)
+
+
+def noisy_jpeg(path: Path, side: int = 1400) -> None:
+    """Random pixels, which JPEG cannot compress: about 5 MB, past the page's 4 MB multipart ceiling."""
+    noise = Image.frombytes("RGB", (side, side), random.Random(7).randbytes(side * side * 3))
+    path.write_bytes(encode(noise, quality=100, subsampling=0))
+    assert path.stat().st_size > 4 * 1024 * 1024
+
+
+def test_a_large_file_goes_in_the_form_when_the_service_has_no_direct_uploads(
+    browser: Chrome, serve: Callable[..., str], tmp_path: Path
+) -> None:
+    base = serve()
+    if httpx.post(base + "/uploads").status_code not in (404, 405):
+        pytest.skip("this service has direct uploads; test_a_large_file_is_uploaded_directly covers it")
+    large = tmp_path / "large.jpg"
+    noisy_jpeg(large)
+    open_studio(browser, base + "/", large)
+    draw_box(browser, 0.25, 0.25, 0.75, 0.75)
+    box = box_fields(browser)
+    browser.find_element(By.ID, "manual-crop").click()
+    assert result_image(browser).size == (box["width"], box["height"])
+    asked = browser.execute_script("return performance.getEntriesByType('resource').map((entry) => entry.name)")
+    assert base + "/uploads" in asked  # it asked for a direct upload first, and fell back on the 404
