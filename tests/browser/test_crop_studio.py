@@ -195,7 +195,7 @@ def test_a_box_dragged_on_the_photo_is_the_region_manual_crop_stores(
     assert [url for url in loaded if not url.startswith((base + "/", "blob:"))] == []  # nothing from elsewhere
 
     browser.execute_script("window.scrollTo(0, 0)")
-    browser.set_window_size(1280, 1400)
+    browser.set_window_size(1280, 1560)
     try:
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         assert browser.save_screenshot(str(SCREENSHOT))
