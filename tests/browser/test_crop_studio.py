@@ -447,3 +447,22 @@ def test_a_large_file_goes_in_the_form_when_the_service_has_no_direct_uploads(
     assert result_image(browser).size == (box["width"], box["height"])
     asked = browser.execute_script("return performance.getEntriesByType('resource').map((entry) => entry.name)")
     assert base + "/uploads" in asked  # it asked for a direct upload first, and fell back on the 404
+
+
+def test_retry_after_reads_as_a_sentence(browser: Chrome, serve: Callable[..., str]) -> None:
+    browser.get(serve() + "/")
+    sentences = {
+        "1": "You can try again in 1 second.",
+        "45": "You can try again in 45 seconds.",
+        "61": "You can try again in 2 minutes.",
+        "3540": "You can try again in 59 minutes.",
+        "3599": "You can try again in 1 hour.",
+        "3660": "You can try again in 1 hour and 1 minute.",
+        "7300": "You can try again in 2 hours and 2 minutes.",
+    }
+    said = browser.execute_async_script(
+        "const [values, done] = arguments;"
+        "import('./static/studio/studio.js').then((studio) => done(values.map(studio.retryAfterSentence)));",
+        list(sentences),
+    )
+    assert dict(zip(sentences, said, strict=True)) == sentences
