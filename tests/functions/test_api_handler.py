@@ -12,8 +12,8 @@ from image_processor.settings import Settings
 from tests.functions.conftest import (
     RecordedInvoke,
     lambda_context,
+    following,
     load_event,
-    with_path,
     with_source_ip,
 )
 from tests.support import images
@@ -45,14 +45,14 @@ def test_manual_crop_of_a_base64_multipart_upload(lambda_settings: Settings) -> 
 
     assert response["statusCode"] == 200, response
     body = json_body(response)
-    assert body["retrieval_url"].startswith("/images/ABC-123/")
-    assert (lambda_settings.processed_images_dir / body["retrieval_url"].removeprefix("/images/")).is_file()
+    assert body["retrieval_url"].startswith("/v1/images/ABC-123/")
+    assert (lambda_settings.processed_images_dir / body["retrieval_url"].removeprefix("/v1/images/")).is_file()
 
 
 def test_retrieval_returns_the_jpeg_base64_encoded(lambda_settings: Settings) -> None:
     created = json_body(invoke(load_event("manual_crop")))
 
-    response = invoke(with_path(load_event("get_image"), created["retrieval_url"]))
+    response = invoke(following(load_event("get_image"), created["retrieval_url"]))
 
     assert response["statusCode"] == 200
     assert response["isBase64Encoded"] is True

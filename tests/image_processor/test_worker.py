@@ -38,9 +38,9 @@ def test_a_job_crops_to_the_object_and_removes_its_staged_upload(settings: Setti
 
     assert status_of(assembled, job).status == "succeeded"
     assert assembled.services.store.read_staged(job.image_id) is None
-    stored = assembled.services.store.open(job.relative_path)
+    stored = assembled.services.store.fetch(job.result_key)
     assert stored is not None
-    assert scenes.object_share(stored.path.read_bytes()) > 0.75
+    assert scenes.object_share(stored.content) > 0.75
 
 
 def test_the_same_job_delivered_twice_is_processed_once(settings: Settings) -> None:
@@ -86,7 +86,7 @@ def test_a_permanent_ai_failure_fails_the_job_with_its_reason(settings: Settings
     assert failed.status == "failed"
     assert failed.error is not None and "the model rejected the image" in failed.error
     assert assembled.services.store.read_staged(job.image_id) is None
-    assert assembled.services.store.open(job.relative_path) is None
+    assert assembled.services.store.stat(job.result_key) is None
     assert locator.calls == 1
 
 

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from PIL import Image
 
 from image_processor import aws
+from image_processor.assembly import build_store
 from image_processor.dispatch import Dispatcher, LocalWorkerPool
 from image_processor.errors import ObjectLocatorError
 from image_processor.jobs import DynamoDBJobStore
@@ -20,7 +21,6 @@ from image_processor.rate_limit import DynamoDBRateLimiter
 from image_processor.services import Services
 from image_processor.settings import Settings
 from image_processor.smart_crop import SmartCropService
-from image_processor.storage import ImageStore
 from image_processor.worker import JobProcessor, SmartCropWorker, idempotent_processor
 
 
@@ -103,7 +103,7 @@ def assemble(
     """What `build_services` builds for uvicorn, with the AI, the clock and the retry delay chosen by the test."""
     service_logger(settings.log_level)
     dynamodb = aws.dynamodb_client(settings)
-    store = ImageStore(settings.processed_images_dir)
+    store = build_store(settings)
     images = ImageService(
         store, max_pixels=settings.max_image_pixels, jpeg_quality=settings.jpeg_quality, concurrency=2
     )

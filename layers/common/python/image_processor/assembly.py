@@ -16,6 +16,8 @@ from .services import Services
 from .settings import Settings
 from .smart_crop import SmartCropService
 from .storage import ImageStore
+from .storage_fs import FileSystemImageStore
+from .storage_s3 import S3ImageStore
 from .worker import JobProcessor, SmartCropWorker, idempotent_processor
 
 if TYPE_CHECKING:
@@ -67,10 +69,17 @@ def build_worker_runtime(settings: Settings, dynamodb: "DynamoDBClient", store: 
     return WorkerRuntime(process=idempotent_processor(worker, persistence, config), idempotency=config)
 
 
+def build_store(settings: Settings) -> ImageStore:
+    if settings.storage_backend == "s3":
+        assert settings.s3_bucket is not None  # Settings refuses STORAGE_BACKEND=s3 without it
+        return S3ImageStore(aws.s3_client(settings), settings.s3_bucket)
+    return FileSystemImageStore(settings.processed_images_dir)
+
+
 def build_services(settings: Settings) -> Services:
     imaging.keep_freed_blocks(settings.pillow_blocks_max)
     dynamodb = aws.dynamodb_client(settings)
-    store = ImageStore(settings.processed_images_dir)
+    store = build_store(settings)
     images = ImageService(
         store,
         max_pixels=settings.max_image_pixels,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import storage
 from .errors import DependencyUnavailable
 from .models import JobStatus
 
@@ -26,12 +27,8 @@ class Job:
     error: str | None = None
 
     @property
-    def relative_path(self) -> str:
-        return f"{self.product_id}/{self.image_id}.jpg"
-
-    @property
-    def retrieval_url(self) -> str:
-        return f"/images/{self.relative_path}"
+    def result_key(self) -> str:
+        return storage.result_key(self.product_id, self.image_id)
 
     @property
     def is_terminal(self) -> bool:

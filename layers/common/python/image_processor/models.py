@@ -36,23 +36,7 @@ class CropBox(BaseModel):
         return self.y + self.height
 
 
-class ImageCreated(BaseModel):
-    image_id: str
-    retrieval_url: str
-
-
-class SmartCropAccepted(ImageCreated):
-    status_url: str
-
-
 JobStatus = Literal["pending", "processing", "succeeded", "failed"]
-
-
-class JobView(BaseModel):
-    image_id: str
-    status: JobStatus
-    retrieval_url: str
-    error: str | None = None
 
 
 class ErrorDetail(BaseModel):

@@ -6,7 +6,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, HttpUrl, field_validator, model_validator
+from pydantic import AliasChoices, Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IPNetwork = IPv4Network | IPv6Network
@@ -16,6 +16,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
 
     processed_images_dir: Path = Path("/app/processed_images")
+    storage_backend: Literal["filesystem", "s3"] = "filesystem"
+    s3_bucket: str | None = None
+    image_delivery: Literal["inline", "redirect"] = "inline"
+    presigned_url_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    upload_ttl_seconds: int = Field(default=900, ge=10, le=7 * 24 * 3600)
+    # Signs the file-system backend's direct-upload forms; a fresh random one per process when unset.
+    upload_signing_secret: SecretStr | None = None
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(default=50_000_000, gt=0)
     jpeg_quality: int = Field(default=90, ge=1, le=95)
@@ -62,6 +69,14 @@ class Settings(BaseSettings):
     def _http_ai_needs_a_url(self) -> "Settings":
         if self.ai_backend == "http" and self.ai_service_url is None:
             raise ValueError("AI_BACKEND=http needs AI_SERVICE_URL")
+        return self
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> "Settings":
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            raise ValueError("STORAGE_BACKEND=s3 needs S3_BUCKET")
+        if self.image_delivery == "redirect" and self.storage_backend != "s3":
+            raise ValueError("IMAGE_DELIVERY=redirect needs STORAGE_BACKEND=s3 (a file system has no presigned URLs)")
         return self
 
 

@@ -50,7 +50,7 @@ class SmartCropWorker:
             image = imaging.decode(data, max_pixels=self.max_pixels)
             box = self.locator.locate(image)
             result = imaging.encode_jpeg(imaging.crop(image, box), quality=self.jpeg_quality)
-            self.store.save(job.relative_path, result)
+            self.store.save(job.result_key, result)
         except _PERMANENT_IMAGE_ERRORS as exc:
             return self._fail(job, exc.message)
         except ObjectLocatorError as exc:

@@ -8,6 +8,7 @@ from ..services import Services
 from .errors import install_error_handlers
 from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from .routes import docs, health, images, jobs, studio
+from .stage import StagePrefixMiddleware
 
 _MULTIPART_OVERHEAD_BYTES = 256 * 1024
 
@@ -45,4 +46,5 @@ def create_app(services: Services) -> FastAPI:
         BodySizeLimitMiddleware, max_body_bytes=services.settings.max_upload_bytes + _MULTIPART_OVERHEAD_BYTES
     )
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(StagePrefixMiddleware)
     return app

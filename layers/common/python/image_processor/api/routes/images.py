@@ -3,10 +3,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from ...errors import NotFound
-from ...models import ImageCreated, SmartCropAccepted
 from ..deps import ServicesDep, SmartCropQuotaDep
 from ..errors import error_responses
 from ..forms import parse_crop_box, parse_product_info, read_upload
+from ..links import image_url, job_url
+from ..schemas import ImageCreated, SmartCropAccepted
 from .openapi import multipart_body
 
 router = APIRouter(prefix="/images", tags=["images"])
@@ -25,7 +26,8 @@ async def create_manual_crop(request: Request, services: ServicesDep) -> ImageCr
         request, max_upload_bytes=services.settings.max_upload_bytes, text_fields=("product_info", "crop_box")
     )
     product, box = parse_product_info(upload), parse_crop_box(upload)
-    return await services.images.crop_and_store(upload.source, product.product_id, box)
+    created = await services.images.crop_and_store(upload.source, product.product_id, box)
+    return ImageCreated(image_id=created.image_id, retrieval_url=image_url(request, created.key))
 
 
 @router.post(
@@ -43,14 +45,17 @@ async def create_smart_crop(
     )
     product = parse_product_info(upload)
     job = await services.smart_crop.accept(upload.source, product.product_id)
-    status_url = f"/jobs/{job.image_id}"
+    status_url = job_url(request, job.image_id)
     response.headers["Location"] = status_url
-    return SmartCropAccepted(image_id=job.image_id, retrieval_url=job.retrieval_url, status_url=status_url)
+    return SmartCropAccepted(
+        image_id=job.image_id, retrieval_url=image_url(request, job.result_key), status_url=status_url
+    )
 
 
 _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
     304: {"description": "Not modified (If-None-Match)"},
+    307: {"description": "IMAGE_DELIVERY=redirect: a short-lived presigned URL of the JPEG in `Location`"},
     **error_responses(404),
 }
 
@@ -60,15 +65,23 @@ _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     "/{image_path:path}", response_class=Response, responses=_IMAGE_RESPONSES, operation_id="read_image_headers"
 )
 async def read_image(image_path: str, request: Request, services: ServicesDep) -> Response:
-    """The processed image at `image_path`, relative to the processed-images folder."""
-    stored = await services.images.read(image_path, with_content=request.method == "GET")
-    if stored is None:
+    """The processed image at `image_path`: its bytes, or with IMAGE_DELIVERY=redirect a 307 to storage."""
+    inline = request.method == "GET" and services.settings.image_delivery == "inline"
+    stored = await services.images.read(image_path) if inline else None
+    found = stored.object if stored is not None else await services.images.stat(image_path)
+    if found is None:
         raise NotFound("No processed image exists at this path.")
-    headers = {"ETag": stored.file.etag, "Cache-Control": _IMMUTABLE}
-    if _matches(stored.file.etag, request.headers.get("if-none-match")):
+    headers = {"ETag": found.etag, "Cache-Control": _IMMUTABLE}
+    if _matches(found.etag, request.headers.get("if-none-match")):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    headers["Content-Length"] = str(stored.file.size)
-    return Response(content=stored.content, media_type="image/jpeg", headers=headers)
+    if request.method == "GET" and stored is None:
+        url = await services.images.presigned_url(found.key, services.settings.presigned_url_ttl_seconds)
+        # The URL expires: the redirect itself must not be cached longer than it is valid.
+        return Response(
+            status_code=status.HTTP_307_TEMPORARY_REDIRECT, headers={"Location": url, "Cache-Control": "no-store"}
+        )
+    headers["Content-Length"] = str(found.size)
+    return Response(content=stored.content if stored else b"", media_type="image/jpeg", headers=headers)
 
 
 def _matches(etag: str, if_none_match: str | None) -> bool:
