@@ -61,18 +61,22 @@ def serve(settings: Settings) -> Iterator[Callable[..., str]]:
     """Starts the app (with setting overrides, optionally under a path prefix) and returns its base URL."""
     with contextlib.ExitStack() as servers:
 
-        def start(prefix: str = "", **overrides: Any) -> str:
+        def start(prefix: str = "", as_root_path: bool = True, **overrides: Any) -> str:
             app: ASGIApp = create_app(build_services(settings.model_copy(update=overrides)))
-            return servers.enter_context(serving(StagePrefix(app, prefix) if prefix else app))
+            if prefix:
+                app = StagePrefix(app, prefix, as_root_path=as_root_path)
+            return servers.enter_context(serving(app))
 
         yield start
 
 
 class StagePrefix:
-    """What API Gateway does with a stage: `/v1/...` reaches the app as `/...`, with no root_path."""
+    """API Gateway's stage in front of the app: outside `/v1` nothing answers; inside, the app either knows the
+    stage as its ASGI root_path (as on Lambda, where the service reads it from the event, or uvicorn's
+    --root-path), so its links carry `/v1`, or sees the path with the stage stripped and nothing more."""
 
-    def __init__(self, app: ASGIApp, prefix: str) -> None:
-        self.app, self.prefix = app, prefix
+    def __init__(self, app: ASGIApp, prefix: str, *, as_root_path: bool) -> None:
+        self.app, self.prefix, self.as_root_path = app, prefix, as_root_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -81,8 +85,11 @@ class StagePrefix:
                 await send({"type": "http.response.start", "status": 403, "headers": []})
                 await send({"type": "http.response.body", "body": b"outside the stage"})
                 return
-            stripped = path[len(self.prefix) :] or "/"
-            scope = {**scope, "path": stripped, "raw_path": stripped.encode()}
+            if self.as_root_path:
+                scope = {**scope, "root_path": self.prefix}  # ASGI: `path` keeps the prefix, Starlette strips it
+            else:
+                stripped = path[len(self.prefix) :] or "/"
+                scope = {**scope, "path": stripped, "raw_path": stripped.encode()}
         await self.app(scope, receive, send)
 
 
@@ -341,10 +348,11 @@ def test_the_preview_applies_exif_orientation_so_the_box_is_in_displayed_coordin
     assert near(cropped.getpixel((50, 200)), (20, 20, 220))
 
 
+@pytest.mark.parametrize("as_root_path", [True, False], ids=["stage-as-root-path", "stage-stripped"])
 def test_the_page_works_under_an_api_gateway_stage_path(
-    browser: Chrome, serve: Callable[..., str], photo: Path
+    browser: Chrome, serve: Callable[..., str], photo: Path, as_root_path: bool
 ) -> None:
-    base = serve(prefix="/v1")
+    base = serve(prefix="/v1", as_root_path=as_root_path)
     open_studio(browser, base + "/v1", photo)  # no trailing slash: the page adds it, or relative URLs lose /v1
     assert browser.current_url == base + "/v1/"
     draw_box(browser, 0.5, 0.5, 0.9, 0.9)

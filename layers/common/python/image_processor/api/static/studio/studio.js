@@ -11,10 +11,17 @@ const POLL_GIVE_UP_MS = 15 * 60 * 1000;
 const $ = (id) => document.getElementById(id);
 const pageBase = new URL(".", location.href);
 
-/** A URL the service returned ("/images/...", "/jobs/...") or an API path, resolved against the page's folder. */
+/**
+ * An API path ("images/manual-crop") resolved against the page's folder, or a URL the service returned.
+ * The service's links carry the stage when it knows it ("/v1/images/..."), and are followed as given;
+ * a root-relative link without it ("/images/..." from a service that does not know its stage) is taken
+ * as relative to the page's folder, which is the API's root.
+ */
 export function apiUrl(path) {
   const text = String(path);
-  return /^[a-z][a-z0-9+.-]*:/i.test(text) ? new URL(text) : new URL(text.replace(/^\/+/, ""), pageBase);
+  if (/^[a-z][a-z0-9+.-]*:/i.test(text)) return new URL(text);
+  if (text.startsWith(pageBase.pathname)) return new URL(text, pageBase);
+  return new URL(text.replace(/^\/+/, ""), pageBase);
 }
 
 /** "You can try again in 59 minutes." from a Retry-After value in seconds. */
