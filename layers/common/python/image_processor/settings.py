@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field, HttpUrl, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IPNetwork = IPv4Network | IPv6Network
+_MIN_EVENT_AGE_SECONDS = 60  # the smallest maximum_event_age_in_seconds Lambda accepts
 
 
 class Settings(BaseSettings):
@@ -69,6 +70,22 @@ class Settings(BaseSettings):
     def _http_ai_needs_a_url(self) -> "Settings":
         if self.ai_backend == "http" and self.ai_service_url is None:
             raise ValueError("AI_BACKEND=http needs AI_SERVICE_URL")
+        return self
+
+    @property
+    def async_event_max_age_seconds(self) -> int:
+        """The maximum age the worker's asynchronous events get (Lambda's maximum_event_age_in_seconds):
+        an event delivered at this age still finishes, within the worker's timeout, before the job's
+        deadline, so a poll never marks failed a job Lambda may still run."""
+        return self.job_deadline_seconds - self.worker_timeout_seconds
+
+    @model_validator(mode="after")
+    def _deadline_outlasts_a_late_delivery(self) -> "Settings":
+        if self.async_event_max_age_seconds < _MIN_EVENT_AGE_SECONDS:
+            raise ValueError(
+                f"JOB_DEADLINE_SECONDS ({self.job_deadline_seconds}) must be at least WORKER_TIMEOUT_SECONDS "
+                f"({self.worker_timeout_seconds}) + {_MIN_EVENT_AGE_SECONDS}, Lambda's shortest event age"
+            )
         return self
 
     @model_validator(mode="after")
