@@ -5,8 +5,10 @@ import re
 
 from fastapi.testclient import TestClient
 
+from image_processor.api import create_app
 from image_processor.api.routes.docs import SWAGGER_UI_VERSION
 from image_processor.api.routes.studio import STATIC_DIR
+from image_processor.services import Services
 
 _URL_RE = re.compile(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""")
 
@@ -21,8 +23,16 @@ def test_docs_reference_no_external_host(client: TestClient) -> None:
     assert any("swagger-ui-bundle.js" in url for url in urls)
     assert any("swagger-ui.css" in url for url in urls)
     for url in urls:
-        assert not url.startswith("/"), url  # relative: /v1/docs finds /v1/openapi.json and /v1/static/...
-        assert client.get("/" + url).status_code == 200, url
+        assert url.startswith("/"), url
+        assert client.get(url).status_code == 200, url
+
+
+def test_docs_urls_carry_the_root_path(services: Services) -> None:
+    with TestClient(create_app(services), root_path="/v1") as client:
+        html = client.get("/docs").text
+    urls = _URL_RE.findall(html)
+    assert "/v1/openapi.json" in urls
+    assert all(url.startswith("/v1/") for url in urls), urls
 
 
 def test_swagger_ui_does_not_call_the_public_validator(client: TestClient) -> None:
