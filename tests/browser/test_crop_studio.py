@@ -16,6 +16,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.wait import WebDriverWait
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from image_processor.api import create_app
@@ -448,12 +450,12 @@ def noisy_jpeg(path: Path, side: int = 1400) -> None:
 
 
 class RequestLog:
-    """Records each request's method, path and Content-Length; answers 404 to `/uploads` when told to,
-    as a service without direct uploads does."""
+    """Records each request's method, path, Content-Length and X-API-Key. When told to, it answers 404 to
+    `/uploads` (a service without direct uploads), or 401 to a POST without `api_key` (API keys on)."""
 
-    def __init__(self, *, without_direct_uploads: bool = False) -> None:
-        self.without_direct_uploads = without_direct_uploads
-        self.requests: list[tuple[str, str, int]] = []
+    def __init__(self, *, without_direct_uploads: bool = False, api_key: str | None = None) -> None:
+        self.without_direct_uploads, self.api_key = without_direct_uploads, api_key
+        self.requests: list[tuple[str, str, int, str | None]] = []
 
     def around(self, app: ASGIApp) -> ASGIApp:
         self.app = app
@@ -461,19 +463,22 @@ class RequestLog:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"0")
-            self.requests.append((scope["method"], scope["path"], int(length)))
+            headers = Headers(scope=scope)
+            key = headers.get("x-api-key")
+            self.requests.append((scope["method"], scope["path"], int(headers.get("content-length", "0")), key))
+            refusal = None
             if self.without_direct_uploads and scope["path"].startswith("/uploads"):
-                body = b'{"error": {"code": "not_found", "message": "Not Found"}}'
-                await send(
-                    {"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"application/json")]}
-                )
-                await send({"type": "http.response.body", "body": body})
+                refusal = JSONResponse({"error": {"code": "not_found", "message": "Not Found"}}, status_code=404)
+            elif self.api_key and scope["method"] == "POST" and key != self.api_key:
+                message = "Send a valid API key in the X-API-Key header."
+                refusal = JSONResponse({"error": {"code": "unauthorized", "message": message}}, status_code=401)
+            if refusal is not None:
+                await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
     def posts(self) -> list[tuple[str, int]]:
-        return [(path, length) for method, path, length in self.requests if method == "POST"]
+        return [(path, length) for method, path, length, _ in self.requests if method == "POST"]
 
 
 def crop_a_large_file(browser: Chrome, base: str, tmp_path: Path) -> None:
@@ -514,3 +519,24 @@ def test_retry_after_reads_as_a_sentence(browser: Chrome, serve: Callable[..., s
         list(sentences),
     )
     assert dict(zip(sentences, said, strict=True)) == sentences
+
+
+def test_the_api_key_goes_with_each_post_and_a_refusal_shows_next_to_it(
+    browser: Chrome, serve: Callable[..., str], photo: Path
+) -> None:
+    log = RequestLog(api_key="s3cret")
+    base = serve(wrap=log.around)
+    open_studio(browser, base + "/", photo)
+    draw_box(browser, 0.1, 0.1, 0.5, 0.5)
+    browser.find_element(By.ID, "manual-crop").click()
+    wait(browser, lambda d: d.find_element(By.ID, "api-key-error").is_displayed())
+    assert text(browser, "api-key-error") == "Send a valid API key in the X-API-Key header."
+    assert not browser.find_element(By.ID, "form-error").is_displayed()
+
+    browser.find_element(By.ID, "api-key").send_keys("s3cret")
+    browser.find_element(By.ID, "manual-crop").click()
+    result_image(browser)
+    keys = [key for method, path, _, key in log.requests if (method, path) == ("POST", "/images/manual-crop")]
+    assert keys == [None, "s3cret"]
+    reads = [key for method, _, _, key in log.requests if method == "GET"]
+    assert reads and set(reads) == {None}  # reads need no key: it is sent with POSTs only

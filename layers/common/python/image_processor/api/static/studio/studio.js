@@ -59,7 +59,11 @@ async function apiError(response, fallbackField = null) {
   } catch {
     // Not JSON: a gateway or storage answer.
   }
-  if (body && body.error && typeof body.error.message === "string") return new ApiError(response.status, body.error);
+  if (body && body.error && typeof body.error.message === "string") {
+    // A missing or unknown API key names no form field; the page's own key field is where it belongs.
+    const error = response.status === 401 && !body.error.field ? { ...body.error, field: "api_key" } : body.error;
+    return new ApiError(response.status, error);
+  }
   const detail = (body && (body.message || body.Message)) || response.statusText || "request failed";
   const field = response.status === 413 ? "source_image" : fallbackField;
   return new ApiError(response.status, { code: "http_error", message: `The request failed (HTTP ${response.status}: ${detail}).`, field });
@@ -68,6 +72,7 @@ async function apiError(response, fallbackField = null) {
 const ui = {
   form: $("studio"),
   productId: $("product-id"),
+  apiKey: $("api-key"),
   file: $("source-image"),
   dropZone: $("drop-zone"),
   sourceInfo: $("source-info"),
@@ -315,7 +320,7 @@ async function addSource(form) {
 
 /** POST /uploads, then the file to the URL it returns; null when the service has no direct uploads. */
 async function directUpload(file) {
-  const ticket = await fetch(apiUrl("uploads"), { method: "POST" });
+  const ticket = await post(apiUrl("uploads"));
   if (ticket.status === 404 || ticket.status === 405) return null;
   if (!ticket.ok) throw await apiError(ticket, "source_image");
   const { upload_id: uploadId, url, fields } = await ticket.json();
@@ -323,9 +328,17 @@ async function directUpload(file) {
   for (const [name, value] of Object.entries(fields || {})) body.append(name, value);
   body.append("file", file, file.name);
   ui.sourceInfo.textContent = `${file.name}: uploading ${formatBytes(file.size)} directly to storage…`;
-  const upload = await fetch(apiUrl(url), { method: "POST", body });
+  const upload = await post(apiUrl(url), body);
   if (!upload.ok) throw await apiError(upload, "source_image");
   return uploadId;
+}
+
+/** A POST to the service, with the API key when one is given; never to another origin (S3 needs no key). */
+function post(url, body) {
+  const headers = {};
+  const key = ui.apiKey.value.trim();
+  if (key && url.origin === location.origin) headers["X-API-Key"] = key;
+  return fetch(url, { method: "POST", body, headers });
 }
 
 function productInfo() {
@@ -346,7 +359,7 @@ async function manualCrop() {
   form.append("product_info", productInfo());
   form.append("crop_box", boxJson());
   await addSource(form);
-  const response = await fetch(apiUrl("images/manual-crop"), { method: "POST", body: form });
+  const response = await post(apiUrl("images/manual-crop"), form);
   if (!response.ok) throw await apiError(response);
   const created = await response.json();
   await showResult(created.retrieval_url);
@@ -356,7 +369,7 @@ async function smartCrop() {
   const form = new FormData();
   form.append("product_info", productInfo());
   await addSource(form);
-  const response = await fetch(apiUrl("images/smart-crop"), { method: "POST", body: form });
+  const response = await post(apiUrl("images/smart-crop"), form);
   showQuota(response);
   if (!response.ok) throw await apiError(response);
   const accepted = await response.json();
@@ -486,6 +499,11 @@ for (const input of Object.values(ui.fields)) {
   input.addEventListener("change", fieldsChanged);
 }
 ui.productId.addEventListener("input", () => clearError("product_info"));
+ui.apiKey.value = sessionStorage.getItem("studio.apiKey") || "";
+ui.apiKey.addEventListener("input", () => {
+  sessionStorage.setItem("studio.apiKey", ui.apiKey.value);
+  clearError("api_key");
+});
 ui.form.addEventListener("submit", (event) => event.preventDefault());
 ui.manual.addEventListener("click", () => run(manualCrop));
 ui.smart.addEventListener("click", () => run(smartCrop));
