@@ -116,9 +116,9 @@ def test_staged_originals_round_trip_are_listed_and_never_served(store: ImageSto
 
 def test_an_upload_is_taken_once(store: ImageStore) -> None:
     store.put_upload("u0123", JPEG)
-    assert store.take_upload("u0123") == JPEG
-    assert store.take_upload("u0123") is None
-    assert store.take_upload("never-uploaded") is None
+    assert store.take_upload("u0123", 1_000_000) == JPEG
+    assert store.take_upload("u0123", 1_000_000) is None
+    assert store.take_upload("never-uploaded", 1_000_000) is None
 
 
 def test_of_concurrent_takers_of_one_upload_exactly_one_gets_it(store: ImageStore) -> None:
@@ -155,4 +155,4 @@ def test_the_file_system_store_has_no_presigned_urls(store: ImageStore, settings
 
 def _take(store: ImageStore, upload_id: str, start: threading.Barrier, results: list[bytes | None]) -> None:
     start.wait()
-    results.append(store.take_upload(upload_id))
+    results.append(store.take_upload(upload_id, 1_000_000))

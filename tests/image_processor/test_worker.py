@@ -29,6 +29,12 @@ def status_of(assembled: Assembled, job: Job) -> Job:
     return stored
 
 
+@pytest.fixture(params=["filesystem", "s3"])
+def storage_backend(request: pytest.FixtureRequest) -> str:
+    """The worker runs on both image stores (S3 on moto over the wire)."""
+    return str(request.param)
+
+
 def test_a_job_crops_to_the_object_and_removes_its_staged_upload(settings: Settings) -> None:
     assembled = assemble(settings)
     scene = scenes.product_on_plain_background()

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from PIL import Image
 
 from image_processor import aws
-from image_processor.assembly import build_store
+from image_processor.assembly import build_store, build_uploads
 from image_processor.dispatch import Dispatcher, LocalWorkerPool
 from image_processor.errors import ObjectLocatorError
 from image_processor.jobs import DynamoDBJobStore
@@ -140,6 +140,7 @@ def assemble(
         settings=settings,
         store=store,
         images=images,
+        uploads=build_uploads(settings, store),
         smart_crop=smart_crop,
         rate_limiter=limiter,
         dispatcher=dispatcher or pool,

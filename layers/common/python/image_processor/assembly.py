@@ -1,5 +1,7 @@
 """Builds the collaborators from settings: the one place that picks implementations."""
 
+import secrets
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -18,6 +20,7 @@ from .smart_crop import SmartCropService
 from .storage import ImageStore
 from .storage_fs import FileSystemImageStore
 from .storage_s3 import S3ImageStore
+from .uploads import PresignedPostIssuer, SignedFormIssuer, TicketIssuer, UploadService
 from .worker import JobProcessor, SmartCropWorker, idempotent_processor
 
 if TYPE_CHECKING:
@@ -69,6 +72,17 @@ def build_worker_runtime(settings: Settings, dynamodb: "DynamoDBClient", store: 
     return WorkerRuntime(process=idempotent_processor(worker, persistence, config), idempotency=config)
 
 
+def build_uploads(settings: Settings, store: ImageStore) -> UploadService:
+    issuer: TicketIssuer
+    if isinstance(store, S3ImageStore):
+        issuer = PresignedPostIssuer(store.presigned_post, time.time)
+    else:
+        secret = settings.upload_signing_secret
+        # Without a configured secret, forms signed by this process are valid in this process only.
+        issuer = SignedFormIssuer(secret.get_secret_value().encode() if secret else secrets.token_bytes(32))
+    return UploadService(store, issuer, max_bytes=settings.max_upload_bytes, ttl_seconds=settings.upload_ttl_seconds)
+
+
 def build_store(settings: Settings) -> ImageStore:
     if settings.storage_backend == "s3":
         assert settings.s3_bucket is not None  # Settings refuses STORAGE_BACKEND=s3 without it
@@ -92,6 +106,7 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         store=store,
         images=images,
+        uploads=build_uploads(settings, store),
         smart_crop=SmartCropService(images, store, jobs, dispatcher, deadline_seconds=settings.job_deadline_seconds),
         rate_limiter=DynamoDBRateLimiter(
             dynamodb,

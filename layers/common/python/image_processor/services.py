@@ -8,6 +8,7 @@ from .rate_limit import RateLimiter
 from .settings import Settings
 from .smart_crop import SmartCropService
 from .storage import ImageStore
+from .uploads import UploadService
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,7 @@ class Services:
     settings: Settings
     store: ImageStore
     images: ImageService
+    uploads: UploadService
     smart_crop: SmartCropService
     rate_limiter: RateLimiter
     dispatcher: Dispatcher

@@ -18,6 +18,14 @@ UPLOADS_PREFIX = ".uploads/"
 _STAGED_SUFFIX = ".upload"
 
 
+class UploadTooLarge(Exception):
+    """A direct upload over the size it was allowed; it has been deleted."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} bytes")
+        self.size = size
+
+
 @dataclass(frozen=True)
 class StoredObject:
     key: str
@@ -49,8 +57,10 @@ class ImageStore(Protocol):
     def discard_staged(self, image_id: str) -> None: ...
     def staged_ids(self) -> list[str]: ...
     def put_upload(self, upload_id: str, data: bytes) -> None: ...
-    def take_upload(self, upload_id: str) -> bytes | None:
-        """Read and delete a direct upload; of two concurrent calls for one id at most one gets the bytes."""
+    def take_upload(self, upload_id: str, max_bytes: int) -> bytes | None:
+        """Read and delete a direct upload; of two concurrent calls for one id at most one gets the bytes.
+
+        UploadTooLarge (the upload deleted unread) if it is over `max_bytes`."""
 
 
 def result_key(product_id: str, image_id: str) -> str:

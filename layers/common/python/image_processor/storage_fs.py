@@ -7,7 +7,16 @@ import time
 import uuid
 from pathlib import Path
 
-from .storage import StoredImage, StoredObject, checked_key, servable_key, staged_id, staged_key, upload_key
+from .storage import (
+    StoredImage,
+    StoredObject,
+    UploadTooLarge,
+    checked_key,
+    servable_key,
+    staged_id,
+    staged_key,
+    upload_key,
+)
 
 _TEMP_PREFIX, _TEMP_SUFFIX = ".", ".tmp"
 # A write takes seconds; a temporary file this old was left by a process that died mid-write.
@@ -105,7 +114,7 @@ class FileSystemImageStore:
     def put_upload(self, upload_id: str, data: bytes) -> None:
         _write_atomically(self._path(upload_key(upload_id)), data)
 
-    def take_upload(self, upload_id: str) -> bytes | None:
+    def take_upload(self, upload_id: str, max_bytes: int) -> bytes | None:
         # The rename is the claim: of two concurrent takers only one finds the file to move.
         source = self._path(upload_key(upload_id))
         claimed = source.with_name(f"{_TEMP_PREFIX}{upload_id}.{uuid.uuid4().hex}{_TEMP_SUFFIX}")
@@ -114,7 +123,11 @@ class FileSystemImageStore:
         except FileNotFoundError:
             return None
         try:
-            return claimed.read_bytes()
+            with claimed.open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size > max_bytes:
+                    raise UploadTooLarge(size)
+                return handle.read()
         finally:
             claimed.unlink(missing_ok=True)
 

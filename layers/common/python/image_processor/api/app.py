@@ -7,7 +7,7 @@ from ..observability import service_logger
 from ..services import Services
 from .errors import install_error_handlers
 from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from .routes import docs, health, images, jobs, studio
+from .routes import docs, health, images, jobs, studio, uploads
 from .stage import StagePrefixMiddleware
 
 _MULTIPART_OVERHEAD_BYTES = 256 * 1024
@@ -38,6 +38,7 @@ def create_app(services: Services) -> FastAPI:
     install_error_handlers(app)
     app.include_router(images.router)
     app.include_router(jobs.router)
+    app.include_router(uploads.router)
     app.include_router(health.router)
     app.include_router(docs.router)
     app.include_router(studio.router)

@@ -17,7 +17,8 @@ logger = Logger(service=SERVICE_NAME, child=True)
 
 _DESCRIPTIONS = {
     400: "Malformed multipart body",
-    404: "No such resource",
+    404: "No such resource (for source_upload_id: unknown, or used already)",
+    410: "The direct upload (or its form) has expired",
     413: "Upload larger than MAX_UPLOAD_BYTES",
     415: "Not multipart/form-data, or not a supported image format",
     422: "A field is missing, malformed or out of range; `field` names it",

@@ -1,11 +1,12 @@
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request, Response, status
 
 from ...errors import NotFound
 from ..deps import ServicesDep, SmartCropQuotaDep
 from ..errors import error_responses
-from ..forms import parse_crop_box, parse_product_info, read_upload
+from ..forms import Upload, parse_crop_box, parse_product_info, read_upload
 from ..links import image_url, job_url
 from ..schemas import ImageCreated, SmartCropAccepted
 from .openapi import multipart_body
@@ -17,7 +18,7 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 
 @router.post(
     "/manual-crop",
-    responses=error_responses(400, 413, 415, 422, 503),
+    responses=error_responses(400, 404, 410, 413, 415, 422, 503),
     openapi_extra=multipart_body(with_crop_box=True),
 )
 async def create_manual_crop(request: Request, services: ServicesDep) -> ImageCreated:
@@ -26,14 +27,14 @@ async def create_manual_crop(request: Request, services: ServicesDep) -> ImageCr
         request, max_upload_bytes=services.settings.max_upload_bytes, text_fields=("product_info", "crop_box")
     )
     product, box = parse_product_info(upload), parse_crop_box(upload)
-    created = await services.images.crop_and_store(upload.source, product.product_id, box)
+    created = await services.images.crop_and_store(await _source(upload, services), product.product_id, box)
     return ImageCreated(image_id=created.image_id, retrieval_url=image_url(request, created.key))
 
 
 @router.post(
     "/smart-crop",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=error_responses(400, 413, 415, 422, 429, 503),
+    responses=error_responses(400, 404, 410, 413, 415, 422, 429, 503),
     openapi_extra=multipart_body(with_crop_box=False),
 )
 async def create_smart_crop(
@@ -44,12 +45,20 @@ async def create_smart_crop(
         request, max_upload_bytes=services.settings.max_upload_bytes, text_fields=("product_info",)
     )
     product = parse_product_info(upload)
-    job = await services.smart_crop.accept(upload.source, product.product_id)
+    job = await services.smart_crop.accept(await _source(upload, services), product.product_id)
     status_url = job_url(request, job.image_id)
     response.headers["Location"] = status_url
     return SmartCropAccepted(
         image_id=job.image_id, retrieval_url=image_url(request, job.result_key), status_url=status_url
     )
+
+
+async def _source(upload: Upload, services: ServicesDep) -> bytes:
+    """The uploaded image, or the direct upload it names (consumed here, after the other fields passed)."""
+    if upload.source is not None:
+        return upload.source
+    assert upload.upload_id is not None  # read_upload requires one of the two
+    return await anyio.to_thread.run_sync(services.uploads.consume, upload.upload_id)
 
 
 _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
