@@ -491,6 +491,20 @@ def crop_a_large_file(browser: Chrome, base: str, tmp_path: Path) -> None:
     assert result_image(browser).size == (box["width"], box["height"])
 
 
+def test_a_large_file_is_uploaded_directly_and_the_crop_names_it(
+    browser: Chrome, serve: Callable[..., str], tmp_path: Path
+) -> None:
+    log = RequestLog()
+    base = serve(wrap=log.around)
+    crop_a_large_file(browser, base, tmp_path)
+    posts = log.posts()
+    assert [path.split("/")[1] for path, _ in posts] == ["uploads", "uploads", "images"]
+    (ticket, _), (upload, upload_bytes), (crop, crop_bytes) = posts
+    assert ticket == "/uploads" and upload.startswith("/uploads/") and crop == "/images/manual-crop"
+    assert upload_bytes > 4 * 1024 * 1024  # the file went to the upload URL...
+    assert crop_bytes < 4096  # ...and the crop only named it (source_upload_id)
+
+
 def test_a_large_file_goes_in_the_form_when_the_service_has_no_direct_uploads(
     browser: Chrome, serve: Callable[..., str], tmp_path: Path
 ) -> None:
