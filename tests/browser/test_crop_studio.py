@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 from PIL import Image
@@ -173,7 +174,7 @@ def result_image(driver: Chrome) -> Image.Image:
     wait(driver, lambda d: text(d, "result-size").startswith("Result:"))
     href = driver.find_element(By.ID, "result-link").get_attribute("href")
     assert href
-    response = httpx.get(href)
+    response = httpx.get(href, follow_redirects=True)
     assert response.status_code == 200
     return Image.open(io.BytesIO(response.content)).convert("RGB")
 
@@ -554,3 +555,20 @@ def test_the_api_key_goes_with_each_post_and_a_refusal_shows_next_to_it(
     assert keys == [None, "s3cret"]
     reads = [key for method, _, _, key in log.requests if method == "GET"]
     assert reads and set(reads) == {None}  # reads need no key: it is sent with POSTs only
+
+
+def test_on_s3_the_file_goes_straight_to_the_bucket_and_the_result_comes_by_redirect(
+    browser: Chrome, serve: Callable[..., str], tmp_path: Path, s3_bucket: str, aws_endpoint: str
+) -> None:
+    log = RequestLog()
+    base = serve(wrap=log.around, storage_backend="s3", s3_bucket=s3_bucket, image_delivery="redirect")
+    # Real S3 needs this rule for the page to post to the bucket and read the answer (moto's server is lenient).
+    boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1").put_bucket_cors(
+        Bucket=s3_bucket,
+        CORSConfiguration={"CORSRules": [{"AllowedOrigins": [base], "AllowedMethods": ["POST", "GET", "HEAD"]}]},
+    )
+    crop_a_large_file(browser, base, tmp_path)
+    assert [path for path, _ in log.posts()] == ["/uploads", "/images/manual-crop"]  # the file never came here
+    assert log.posts()[1][1] < 4096
+    natural = browser.execute_script("return document.getElementById('result-image').naturalWidth")
+    assert natural > 0  # loaded through the 307 to a presigned GET
