@@ -7,8 +7,10 @@ from pathlib import Path
 import boto3
 import httpx
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from image_processor.assembly import build_store
+from image_processor.errors import DependencyUnavailable
 from image_processor.settings import Settings
 from image_processor.storage import ImageStore
 
@@ -156,3 +158,20 @@ def test_the_file_system_store_has_no_presigned_urls(store: ImageStore, settings
 def _take(store: ImageStore, upload_id: str, start: threading.Barrier, results: list[bytes | None]) -> None:
     start.wait()
     results.append(store.take_upload(upload_id, 1_000_000))
+
+
+@pytest.mark.parametrize("storage_backend", ["s3"])
+def test_an_upload_whose_read_fails_can_be_taken_on_a_retry(store: ImageStore) -> None:
+    """The claim is released when S3 cannot be read, so an outage does not use the upload up."""
+    store.put_upload("u-outage", JPEG)
+    client = store._client  # type: ignore[attr-defined]
+    failures = [EndpointConnectionError(endpoint_url="http://127.0.0.1:9")]
+
+    def fail_once(**_: object) -> None:
+        if failures:
+            raise failures.pop()
+
+    client.meta.events.register("before-call.s3.GetObject", fail_once)
+    with pytest.raises(DependencyUnavailable):
+        store.take_upload("u-outage", 1_000_000)
+    assert store.take_upload("u-outage", 1_000_000) == JPEG

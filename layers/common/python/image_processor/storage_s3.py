@@ -1,12 +1,14 @@
 """The image store on S3: one PutObject per finished object, so a reader sees all of it or nothing.
 
-S3 actions by path (for IAM): save, stage, put_upload -> PutObject; stat -> HeadObject; fetch,
-read_staged -> GetObject; discard_staged -> DeleteObject; take_upload -> PutObject (the claim, with
-If-None-Match), GetObject, DeleteObject; staged_ids -> ListBucket (only the local dispatcher's
-recovery calls it). Presigned URLs are signed locally and make no call.
+S3 calls by path (IAM actions in docs/storage.md): save, stage, put_upload -> PutObject;
+stat -> HeadObject; fetch, read_staged -> GetObject; discard_staged -> DeleteObject;
+take_upload -> PutObject of a claim (If-None-Match), GetObject, DeleteObject (and DeleteObject of
+the claim if the read fails); staged_ids -> ListObjectsV2 (only the local dispatcher's recovery).
+Presigned URLs are signed locally and make no call.
 Without s3:ListBucket S3 answers a missing key with 403, not 404: both mean "not there".
 """
 
+import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -124,7 +126,13 @@ class S3ImageStore:
             raise DependencyUnavailable(_UNAVAILABLE) from exc
         except BotoCoreError as exc:
             raise DependencyUnavailable(_UNAVAILABLE) from exc
-        response = self._call_or_none(self._client.get_object, Bucket=self._bucket, Key=key)
+        try:
+            response = self._call_or_none(self._client.get_object, Bucket=self._bucket, Key=key)
+        except DependencyUnavailable:
+            # Release the claim so that a retry can use the upload once S3 answers again.
+            with contextlib.suppress(BotoCoreError, ClientError):
+                self._client.delete_object(Bucket=self._bucket, Key=f"{key}.claim")
+            raise
         if response is None:
             return None
         size = int(response["ContentLength"])
