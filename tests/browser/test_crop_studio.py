@@ -452,10 +452,13 @@ def noisy_jpeg(path: Path, side: int = 1400) -> None:
 
 class RequestLog:
     """Records each request's method, path, Content-Length and X-API-Key. When told to, it answers 404 to
-    `/uploads` (a service without direct uploads), or 401 to a POST without `api_key` (API keys on)."""
+    `/uploads` (a service without direct uploads), 401 to a POST without `api_key` (API keys on), or 503
+    with Retry-After to every POST (a full upload budget)."""
 
-    def __init__(self, *, without_direct_uploads: bool = False, api_key: str | None = None) -> None:
-        self.without_direct_uploads, self.api_key = without_direct_uploads, api_key
+    def __init__(
+        self, *, without_direct_uploads: bool = False, api_key: str | None = None, busy_for: int | None = None
+    ) -> None:
+        self.without_direct_uploads, self.api_key, self.busy_for = without_direct_uploads, api_key, busy_for
         self.requests: list[tuple[str, str, int, str | None]] = []
 
     def around(self, app: ASGIApp) -> ASGIApp:
@@ -473,6 +476,9 @@ class RequestLog:
             elif self.api_key and scope["method"] == "POST" and key != self.api_key:
                 message = "Send a valid API key in the X-API-Key header."
                 refusal = JSONResponse({"error": {"code": "unauthorized", "message": message}}, status_code=401)
+            elif self.busy_for and scope["method"] == "POST":
+                busy = {"code": "service_unavailable", "message": "The service is busy; retry later."}
+                refusal = JSONResponse({"error": busy}, 503, headers={"Retry-After": str(self.busy_for)})
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
@@ -572,3 +578,11 @@ def test_on_s3_the_file_goes_straight_to_the_bucket_and_the_result_comes_by_redi
     assert log.posts()[1][1] < 4096
     natural = browser.execute_script("return document.getElementById('result-image').naturalWidth")
     assert natural > 0  # loaded through the 307 to a presigned GET
+
+
+def test_a_busy_service_says_when_to_retry(browser: Chrome, serve: Callable[..., str], photo: Path) -> None:
+    base = serve(wrap=RequestLog(busy_for=30).around)
+    open_studio(browser, base + "/", photo)
+    browser.find_element(By.ID, "smart-crop").click()
+    wait(browser, lambda d: d.find_element(By.ID, "form-error").is_displayed())
+    assert text(browser, "form-error") == "The service is busy; retry later. You can try again in 30 seconds."

@@ -62,6 +62,8 @@ async function apiError(response, fallbackField = null) {
   if (body && body.error && typeof body.error.message === "string") {
     // A missing or unknown API key names no form field; the page's own key field is where it belongs.
     const error = response.status === 401 && !body.error.field ? { ...body.error, field: "api_key" } : body.error;
+    const retryAfter = response.headers.get("Retry-After");
+    if (response.status === 503 && retryAfter) error.message = `${error.message} ${retryAfterSentence(retryAfter)}`;
     return new ApiError(response.status, error);
   }
   const detail = (body && (body.message || body.Message)) || response.statusText || "request failed";
@@ -360,6 +362,7 @@ async function manualCrop() {
   form.append("crop_box", boxJson());
   await addSource(form);
   const response = await post(apiUrl("images/manual-crop"), form);
+  showQuota(response, "manual"); // when the service limits manual crops too
   if (!response.ok) throw await apiError(response);
   const created = await response.json();
   await showResult(created.retrieval_url);
@@ -370,20 +373,22 @@ async function smartCrop() {
   form.append("product_info", productInfo());
   await addSource(form);
   const response = await post(apiUrl("images/smart-crop"), form);
-  showQuota(response);
+  showQuota(response, "smart");
   if (!response.ok) throw await apiError(response);
   const accepted = await response.json();
   const job = await followJob(accepted);
   if (job.status === "succeeded") await showResult(job.retrieval_url);
 }
 
-function showQuota(response) {
+/** The quota a crop endpoint reports (RateLimit-* headers), or on a 429 when it comes back, as sentences. */
+function showQuota(response, kind) {
   const remaining = response.headers.get("RateLimit-Remaining");
   const limit = response.headers.get("RateLimit-Limit");
   if (response.status === 429) {
-    ui.quota.textContent = `No smart crops left for now. ${retryAfterSentence(response.headers.get("Retry-After"))}`;
+    ui.quota.textContent = `No ${kind} crops left for now. ${retryAfterSentence(response.headers.get("Retry-After"))}`;
   } else if (remaining !== null) {
-    ui.quota.textContent = `Smart crops left: ${remaining}${limit ? ` of ${limit}` : ""}.`;
+    const label = kind.charAt(0).toUpperCase() + kind.slice(1);
+    ui.quota.textContent = `${label} crops left: ${remaining}${limit ? ` of ${limit}` : ""}.`;
   }
 }
 
