@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from PIL import Image
 
 from image_processor import aws
-from image_processor.assembly import WorkerRuntime, build_worker_runtime
+from image_processor.assembly import WorkerRuntime, build_store, build_worker_runtime
 from image_processor.errors import JobRetryLater, ObjectLocatorError
 from image_processor.ids import new_image_id
 from image_processor.jobs import DynamoDBJobStore, Job
@@ -46,7 +46,7 @@ class Assembled:
 
 def assemble(settings: Settings, *, locator: ObjectLocator | None = None) -> Assembled:
     service_logger(settings.log_level)
-    store = ImageStore(settings.processed_images_dir)
+    store = build_store(settings)
     clock = ManualClock()
     runtime = build_worker_runtime(settings, aws.dynamodb_client(settings), store, locator=locator, clock=clock)
     return Assembled(runtime=runtime, store=store, clock=clock)
@@ -67,6 +67,12 @@ def status_of(assembled: Assembled, job: Job) -> Job:
     return stored
 
 
+@pytest.fixture(params=["filesystem", "s3"])
+def storage_backend(request: pytest.FixtureRequest) -> str:
+    """The worker runs on both image stores (S3 on moto over the wire)."""
+    return str(request.param)
+
+
 def test_a_job_crops_to_the_object_and_removes_its_staged_upload(settings: Settings) -> None:
     assembled = assemble(settings)
     scene = scenes.product_on_plain_background()
@@ -76,9 +82,9 @@ def test_a_job_crops_to_the_object_and_removes_its_staged_upload(settings: Setti
 
     assert status_of(assembled, job).status == "succeeded"
     assert assembled.store.read_staged(job.image_id) is None
-    stored = assembled.store.open(job.relative_path)
+    stored = assembled.store.fetch(job.result_key)
     assert stored is not None
-    assert scenes.object_share(stored.path.read_bytes()) > 0.75
+    assert scenes.object_share(stored.content) > 0.75
     finished = status_of(assembled, job)
     assert finished.object_found is True and finished.crop_box is not None
     left, _, right, _ = scene.box
@@ -135,7 +141,7 @@ def test_a_permanent_ai_failure_fails_the_job_with_a_fixed_reason(
     assert failed.error == "the AI service could not process this image"
     assert any(getattr(record, "reason", None) == _AI_TEXT for record in caplog.records)
     assert assembled.store.read_staged(job.image_id) is None
-    assert assembled.store.open(job.relative_path) is None
+    assert assembled.store.stat(job.result_key) is None
     assert locator.calls == 1
 
 
@@ -252,7 +258,7 @@ def test_a_late_result_of_a_job_failed_at_its_deadline_is_discarded(settings: Se
     assert running.result(timeout=30)["status"] == "failed"
     late = status_of(assembled, job)
     assert (late.status, late.error, late.crop_box) == ("failed", "timed out before it finished", None)
-    assert assembled.store.open(job.relative_path) is None
+    assert assembled.store.stat(job.result_key) is None
     assert assembled.store.read_staged(job.image_id) is None
 
 
@@ -268,7 +274,7 @@ def test_a_result_after_the_deadline_fails_the_job_even_before_anyone_polls(sett
 
     assert running.result(timeout=30)["status"] == "failed"
     assert status_of(assembled, job).error == "timed out before it finished"
-    assert assembled.store.open(job.relative_path) is None
+    assert assembled.store.stat(job.result_key) is None
 
 
 def test_a_failed_job_is_never_started_again(settings: Settings) -> None:
@@ -294,9 +300,9 @@ def test_a_gif_with_a_comment_over_the_jpeg_limit_succeeds_at_the_first_attempt(
 
     finished = status_of(assembled, job)
     assert finished.status == "succeeded" and finished.attempts == 1
-    stored = assembled.store.open(job.relative_path)
+    stored = assembled.store.fetch(job.result_key)
     assert stored is not None
-    assert b"ccc" not in stored.path.read_bytes()
+    assert b"ccc" not in stored.content
 
 
 def test_the_worker_refuses_an_image_over_the_memory_budget_without_retrying(settings: Settings) -> None:

@@ -71,7 +71,7 @@ class SmartCropWorker:
             result = imaging.crop_to_jpeg(
                 data, location.box, max_pixels=self.max_pixels, quality=self.jpeg_quality, budget=self.budget
             )
-            self.store.save(job.relative_path, result)
+            self.store.save(job.result_key, result)
         except _PERMANENT_IMAGE_ERRORS as exc:
             if exc.details:
                 logger.info("image refused", extra={"image_id": image_id, **exc.details})
@@ -116,14 +116,14 @@ class SmartCropWorker:
     def _finished(self, job: Job) -> dict[str, Any]:
         """A job that has already ended: drop its staged upload, and the image of one that did not succeed."""
         if job.status == "failed":
-            self.store.delete(job.relative_path)
+            self.store.delete(job.result_key)
         self.store.discard_staged(job.image_id)
         return {"image_id": job.image_id, "status": job.status}
 
     def _fail(self, job: Job, reason: str) -> dict[str, Any]:
         if not self.jobs.fail(job.image_id, reason):
             return self._finished(self.jobs.get(job.image_id) or job)
-        self.store.delete(job.relative_path)
+        self.store.delete(job.result_key)
         self.store.discard_staged(job.image_id)
         logger.warning("smart-crop job failed", extra={"image_id": job.image_id, "reason": reason})
         return {"image_id": job.image_id, "status": "failed", "error": reason}
