@@ -13,7 +13,8 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
-# Folder holding an offline mirror of the Terraform providers (passed as -plugin-dir); empty = the registry.
+# An offline mirror of the Terraform providers (passed as -plugin-dir); empty = the registry. Either the folder
+# that holds registry.terraform.io, or any folder inside it (tools/plugin_dir.py finds the root, or says what is meant).
 TF_PLUGIN_DIR ?=
 # How `make run` creates its tables: auto (Terraform if installed, else boto3), terraform or boto3.
 LOCAL_TABLES ?= auto
@@ -32,7 +33,9 @@ LAMBDA_PLATFORMS := --platform manylinux2014_x86_64 --platform manylinux_2_28_x8
 LAYER_ZIPS := $(BUILD)/layers/common.zip $(BUILD)/layers/deps.zip
 FUNCTION_ZIPS := $(BUILD)/functions/api.zip $(BUILD)/functions/smart_crop_worker.zip
 COMMON_SOURCES := $(shell find layers/common/python/image_processor -name '*.py')
-TF_INIT_FLAGS := -input=false $(if $(TF_PLUGIN_DIR),-plugin-dir=$(abspath $(TF_PLUGIN_DIR)))
+# Deferred (=): a wrong TF_PLUGIN_DIR stops only the targets that use it.
+TF_PLUGIN_ROOT = $(if $(TF_PLUGIN_DIR),$(or $(shell $(PYTHON) tools/plugin_dir.py "$(TF_PLUGIN_DIR)"),$(error TF_PLUGIN_DIR: see the line above)))
+TF_INIT_FLAGS = -input=false $(if $(TF_PLUGIN_ROOT),-plugin-dir=$(TF_PLUGIN_ROOT))
 TF_VARS := -var=aws_endpoint_url=$(AWS_ENDPOINT_URL)
 CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV := .venv-checkov
@@ -56,7 +59,7 @@ install: $(INSTALL_STAMP) ## Create .venv and install the pinned dependencies
 
 run: install ## Run the service with uvicorn on HOST:PORT (starts a local AWS emulator if none answers)
 	$(PY) -m tools.dev_server --host $(HOST) --port $(PORT) --aws-endpoint $(AWS_ENDPOINT_URL) \
-		--tables $(LOCAL_TABLES) --tf-plugin-dir "$(TF_PLUGIN_DIR)"
+		--tables $(LOCAL_TABLES) --tf-plugin-dir "$(TF_PLUGIN_ROOT)"
 
 lint: install $(CHECKOV_STAMP) ## Ruff (lint and format check), mypy and checkov over terraform/
 	$(PY) -m ruff check .
@@ -77,7 +80,7 @@ fmt: install ## Format the code and apply safe lint fixes
 	$(PY) -m ruff check --fix .
 
 test: lint ## Lint, type-check and run the whole test suite
-	TF_PLUGIN_DIR="$(TF_PLUGIN_DIR)" $(PY) -m pytest $(PYTEST_ARGS)
+	TF_PLUGIN_DIR="$(TF_PLUGIN_ROOT)" $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install ## Run the benchmarks; results in bench/results/
 	$(PY) -m bench

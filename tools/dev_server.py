@@ -20,6 +20,7 @@ import boto3
 import httpx
 
 from tools.local_tables import create_missing_tables
+from tools.plugin_dir import NotAProviderMirror, mirror_root
 from tools.processes import child_process, wait_until_up
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +67,10 @@ def provision_with_terraform(endpoint: str, plugin_dir: str | None) -> None:
     env = {key: value for key, value in os.environ.items() if key != "TF_WORKSPACE"} | {"TF_IN_AUTOMATION": "1"}
     init = [terraform, chdir, "init", "-input=false", "-no-color"]
     if plugin_dir:
-        init.append(f"-plugin-dir={plugin_dir}")
+        try:
+            init.append(f"-plugin-dir={mirror_root(plugin_dir)}")
+        except NotAProviderMirror as exc:
+            raise ProvisioningFailed(str(exc)) from exc
     run_terraform(init, env)
     run_terraform([terraform, chdir, "workspace", "select", "-or-create", "local-run"], env)
     apply = [terraform, chdir, "apply", "-auto-approve", "-input=false", "-no-color", "-var=create_functions=false"]

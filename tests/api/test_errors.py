@@ -72,3 +72,46 @@ def test_the_schema_documents_each_endpoints_errors(client: TestClient, path: st
     operations = client.get("/openapi.json").json()["paths"][path]
     for operation in operations.values():
         assert statuses <= set(operation["responses"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/images/ABC-123/0123456789abcdef0123456789abcdef.jpg", "GET, HEAD"),
+        ("POST", "/images/ABC-123/0123456789abcdef0123456789abcdef.jpg", "GET, HEAD"),
+        ("GET", "/images/manual-crop", "POST"),
+        ("GET", "/images/smart-crop", "POST"),
+        ("HEAD", "/images/smart-crop", "POST"),
+        ("PUT", "/health", "GET"),
+    ],
+)
+def test_a_405_allows_every_method_the_path_answers(client: TestClient, method: str, path: str, allow: str) -> None:
+    """Issue 12: DELETE on an image listed only HEAD, and GET /images/manual-crop was a 404."""
+    response = client.request(method, path)
+    assert response.status_code == 405
+    if method != "HEAD":
+        assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == allow
+
+
+def test_an_image_under_a_product_named_like_an_endpoint_is_still_served(client: TestClient) -> None:
+    body = manual_crop(client, images.solid_jpeg(), product_id="manual-crop").json()
+    assert body["retrieval_url"].startswith("/images/manual-crop/")
+    assert client.get(body["retrieval_url"]).status_code == 200
+
+
+def test_a_500_carries_the_request_id_and_the_safety_headers(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Starlette answers an unhandled error outside the middleware, so the handler adds these itself."""
+
+    async def explode(self: ImageService, *args: Any) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(ImageService, "crop_and_store", explode)
+    with TestClient(create_app(services), raise_server_exceptions=False) as client:
+        response = manual_crop(client, images.solid_jpeg())
+    assert_error(response, 500, "internal_error")
+    assert len(response.headers["x-request-id"]) == 32
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-store"

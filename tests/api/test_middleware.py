@@ -37,15 +37,66 @@ def test_a_request_id_is_generated_and_returned(client: TestClient) -> None:
     assert first != second
 
 
-def test_a_well_formed_client_request_id_is_kept(client: TestClient) -> None:
-    assert client.get("/health", headers={"X-Request-ID": "abc-123.4_5"}).headers["x-request-id"] == "abc-123.4_5"
+def test_a_client_request_id_is_logged_beside_the_services_own_and_not_adopted(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 14: an id the client chooses could collide with or impersonate another request's in the logs."""
+    caplog.clear()
+    response = client.get("/health", headers={"X-Request-ID": "abc-123.4_5"})
+    returned = response.headers["x-request-id"]
+    assert returned != "abc-123.4_5"
+    assert len(returned) == 32
+    [line] = request_log_lines(caplog)
+    assert line["request_id"] == returned
+    assert line["client_request_id"] == "abc-123.4_5"
 
 
 @pytest.mark.parametrize("supplied", ["", "has space", "x" * 129, 'quote"s', "new\\nline"])
-def test_a_malformed_request_id_is_replaced(client: TestClient, supplied: str) -> None:
+def test_a_malformed_client_request_id_is_neither_used_nor_logged(
+    client: TestClient, caplog: pytest.LogCaptureFixture, supplied: str
+) -> None:
+    caplog.clear()
     returned = client.get("/health", headers={"X-Request-ID": supplied}).headers["x-request-id"]
     assert returned != supplied
     assert len(returned) == 32
+    [line] = request_log_lines(caplog)
+    assert "client_request_id" not in line
+
+
+def test_every_response_says_nosniff(client: TestClient) -> None:
+    """Issue 14: browsers must not guess a content type from the bytes of any response."""
+    created = manual_crop(client, images.solid_jpeg(), box={"x": 0, "y": 0, "width": 10, "height": 10})
+    responses = [
+        created,
+        client.get(created.json()["retrieval_url"]),
+        client.get("/health"),
+        client.get("/openapi.json"),
+        client.get("/no/such/thing"),
+    ]
+    for response in responses:
+        assert response.headers["x-content-type-options"] == "nosniff", response.request.url
+
+
+def test_errors_are_not_stored_by_caches(client: TestClient) -> None:
+    """Issue 14: an error (a 404 for an image that appears a moment later, say) must not be cached."""
+    for response in (
+        client.get("/images/ABC-123/0123456789abcdef0123456789abcdef.jpg"),
+        client.get("/no/such/thing"),
+        client.delete("/health"),
+        manual_crop(client, b"not an image"),
+    ):
+        assert response.status_code >= 400
+        assert response.headers["cache-control"] == "no-store", response.request.url
+
+
+def test_the_access_log_line_carries_the_error_code(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 12: an operator can count errors by code from the access log alone."""
+    caplog.clear()
+    client.get("/no/such/thing")
+    manual_crop(client, b"not an image")
+    client.get("/health")
+    codes = [(line["status"], line.get("code")) for line in request_log_lines(caplog)]
+    assert codes == [(404, "not_found"), (415, "unsupported_image"), (200, None)]
 
 
 def test_every_request_logs_one_json_line_with_its_id(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:

@@ -112,3 +112,14 @@ def test_rate_limit_counts_the_api_gateway_source_ip_not_x_forwarded_for(
     other["multiValueHeaders"]["X-Forwarded-For"] = ["198.51.100.23"]
     assert invoke(other)["statusCode"] == 202
     assert len(worker_invokes) == limit + 1
+
+
+def test_the_request_id_is_api_gateways_not_the_clients(lambda_settings: Settings) -> None:
+    """Issue 14: on Lambda the id is API Gateway's requestId, the one in its own logs; a client's is not adopted."""
+    event = load_event("get_image")
+    event["headers"]["X-Request-ID"] = "chosen-by-the-client"
+    event["multiValueHeaders"]["X-Request-ID"] = ["chosen-by-the-client"]
+
+    response = invoke(event)
+
+    assert header(response, "x-request-id") == event["requestContext"]["requestId"]

@@ -74,8 +74,14 @@ def test_a_delivery_racing_one_in_progress_is_turned_away(settings: Settings) ->
     assert locator.calls == 1
 
 
-def test_a_permanent_ai_failure_fails_the_job_with_its_reason(settings: Settings) -> None:
-    locator = RecordingLocator(failures=[ObjectLocatorError("the model rejected the image", transient=False)])
+_AI_TEXT = "AI service returned an unusable box: 1 validation error for CropBox [input_value={'x': -5}]"
+
+
+def test_a_permanent_ai_failure_fails_the_job_with_a_fixed_reason(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 14: the AI's own text (a pydantic error quoting its answer) reached /jobs; it belongs in the logs."""
+    locator = RecordingLocator(failures=[ObjectLocatorError(_AI_TEXT, transient=False)])
     assembled = assemble(settings, locator=locator)
     job = accepted_job(assembled, scenes.product_on_plain_background().jpeg)
 
@@ -84,7 +90,8 @@ def test_a_permanent_ai_failure_fails_the_job_with_its_reason(settings: Settings
     assert outcome["status"] == "failed"
     failed = status_of(assembled, job)
     assert failed.status == "failed"
-    assert failed.error is not None and "the model rejected the image" in failed.error
+    assert failed.error == "the AI service could not process this image"
+    assert any(getattr(record, "reason", None) == _AI_TEXT for record in caplog.records)
     assert assembled.services.store.read_staged(job.image_id) is None
     assert assembled.services.store.open(job.relative_path) is None
     assert locator.calls == 1
@@ -118,7 +125,7 @@ def test_transient_failures_give_up_after_the_last_attempt(settings: Settings) -
 
     failed = status_of(assembled, job)
     assert (failed.status, failed.attempts) == ("failed", 3)
-    assert failed.error is not None and "timed out" in failed.error
+    assert failed.error == "the AI service was unavailable in all 3 attempts"
     assert assembled.services.store.read_staged(job.image_id) is None
 
 

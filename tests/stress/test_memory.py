@@ -39,7 +39,9 @@ def test_fifty_concurrent_twelve_megapixel_crops_stay_within_the_memory_bound(
         "product_info": json.dumps({"product_id": "MEM-1"}),
         "crop_box": json.dumps({"x": 500, "y": 500, "width": 3000, "height": 2000}),
     }
-    env = {**service_env, "IMAGE_CONCURRENCY": str(IMAGE_CONCURRENCY)}
+    # Room for every upload at once: this test bounds image work, not the upload budget (which would answer 503).
+    budget = UPLOADS * (len(upload) + MB)
+    env = {**service_env, "IMAGE_CONCURRENCY": str(IMAGE_CONCURRENCY), "UPLOAD_BUDGET_BYTES": str(budget)}
     with service_process(env, tmp_path / "server.log") as server:
         baseline = server.peak_rss_bytes()
         limits = httpx.Limits(max_connections=UPLOADS)

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 
+from tools.plugin_dir import mirror_root
 from tools.processes import REPO_ROOT
 
 TERRAFORM = shutil.which("terraform")
@@ -88,7 +89,7 @@ def initialised(root: Path) -> Terraform:
     tf.run(
         "init",
         "-input=false",
-        *([f"-plugin-dir={Path(plugin_dir).resolve()}"] if plugin_dir else []),
+        *([f"-plugin-dir={mirror_root(plugin_dir)}"] if plugin_dir else []),
         hint=offline_hint,
     )
     return tf

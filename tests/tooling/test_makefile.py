@@ -163,3 +163,20 @@ def test_destroy_fails_when_terraform_fails(tmp_path: Path) -> None:
 
     assert result.returncode != 0
     assert [call.split()[1] for call in calls(terraform)] == ["init"]
+
+
+def test_tf_plugin_dir_may_name_the_mirror_or_a_folder_inside_it(tmp_path: Path) -> None:
+    """Issue 12: `terraform init` gets the mirror's root whichever of its folders TF_PLUGIN_DIR names."""
+    root = tmp_path / "mirror"
+    provider = root / "registry.terraform.io" / "hashicorp" / "aws"
+    provider.mkdir(parents=True)
+    for given in (root, root / "registry.terraform.io", provider):
+        result = run_make("-n", "destroy", f"TF_PLUGIN_DIR={given}", "TERRAFORM=terraform")
+        assert result.returncode == 0, result.stderr
+        assert f"init -input=false -plugin-dir={root.resolve()}\n" in result.stdout
+
+
+def test_a_wrong_tf_plugin_dir_says_which_folder_is_meant(tmp_path: Path) -> None:
+    result = run_make("-n", "destroy", f"TF_PLUGIN_DIR={tmp_path}", "TERRAFORM=terraform")
+    assert result.returncode != 0
+    assert "the folder that holds registry.terraform.io/hashicorp/aws" in result.stderr

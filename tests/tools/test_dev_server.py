@@ -87,3 +87,11 @@ def test_existing_tables_are_found_beyond_the_first_page_of_list_tables(endpoint
     dev_server.provision_tables("boto3", endpoint, None)
     dev_server.provision_tables("boto3", endpoint, None)
     assert set(default_table_names().values()) <= table_names(endpoint)
+
+
+@pytest.mark.usefixtures("offline_terraform")
+def test_a_wrong_tf_plugin_dir_says_which_folder_is_meant(endpoint: str, tmp_path: Path) -> None:
+    """Issue 12: the init error used to say only that the provider was not found."""
+    with pytest.raises(SystemExit, match=r"the folder that holds registry\.terraform\.io/hashicorp/aws"):
+        dev_server.provision_tables("terraform", endpoint, str(tmp_path))
+    assert table_names(endpoint) == set()

@@ -226,6 +226,21 @@ def test_non_images_and_truncated_uploads_are_a_4xx(client: TestClient, new_file
     assert new_files() == []
 
 
+@pytest.mark.parametrize("source", [images.truncated_jpeg(), images.truncated("PNG")], ids=["jpeg", "png"])
+def test_a_decoder_failure_gives_a_fixed_message_and_logs_the_decoders(
+    client: TestClient, caplog: pytest.LogCaptureFixture, source: bytes
+) -> None:
+    """Issue 14: the decoder's own text (libjpeg's, zlib's) reached clients; it belongs in the logs."""
+    caplog.clear()
+    response = manual_crop(client, source)
+    assert_error(response, 415, "unsupported_image", "source_image")
+    assert response.json()["error"]["message"] == (
+        "source_image could not be decoded; the file may be damaged or truncated"
+    )
+    [refused] = [record for record in caplog.records if record.getMessage() == "request refused"]
+    assert getattr(refused, "reason", "")
+
+
 @pytest.mark.parametrize(
     ("make", "box", "expected"),
     [
@@ -302,6 +317,27 @@ def test_a_body_far_over_the_cap_is_refused_before_it_is_read(make_client: Clien
         headers={"Content-Type": "multipart/form-data; boundary=x"},
     )
     assert_error(response, 413, "payload_too_large")
+
+
+def test_every_size_refusal_names_one_limit_and_the_field(make_client: ClientFactory) -> None:
+    """Issue 12: the file check and the body checks (declared, streamed) said two different numbers; a 413
+    carries `field` like every other error with a cause in one field."""
+    client = make_client(max_upload_bytes=10_000)
+    form_headers = {"Content-Type": "multipart/form-data; boundary=x"}
+
+    def streamed() -> Iterator[bytes]:
+        yield from (b"x" * 100_000 for _ in range(10))
+
+    refusals = [
+        manual_crop(client, images.noisy("PNG", 128, 128)),
+        client.post("/images/manual-crop", content=b"x" * 1_000_000, headers=form_headers),
+        client.post("/images/manual-crop", content=streamed(), headers=form_headers),
+    ]
+    messages = set()
+    for response in refusals:
+        assert_error(response, 413, "payload_too_large", "source_image")
+        messages.add(response.json()["error"]["message"])
+    assert messages == {"source_image is larger than the 10000 bytes allowed (MAX_UPLOAD_BYTES)."}
 
 
 def test_a_header_claiming_too_many_pixels_is_refused_before_decoding(

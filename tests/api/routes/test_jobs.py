@@ -46,6 +46,15 @@ def test_read_job_pending(settings: Settings) -> None:
     }
 
 
+def test_a_job_state_is_never_cached(settings: Settings) -> None:
+    """Issue 14: a cached `pending` would hide the job's end from a client polling through a cache."""
+    services = assemble(settings, dispatcher=RecordingDispatcher()).services
+    with TestClient(create_app(services), client=("203.0.113.10", 50000)) as client:
+        response = client.get(accept(client)["status_url"])
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+
+
 def test_a_job_past_its_deadline_reports_failed(settings: Settings) -> None:
     """Audit 17: no job stays pending forever."""
     clock = ManualClock()

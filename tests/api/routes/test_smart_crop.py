@@ -123,16 +123,19 @@ def test_smart_crop_is_accepted_at_once_and_later_serves_the_objects_region(sett
     assert list(settings.processed_images_dir.joinpath(".staging").iterdir()) == []
 
 
-def test_an_ai_failure_shows_as_a_failed_job_with_its_reason(settings: Settings) -> None:
-    """Audit 17: background exceptions vanished and the client polled a 404 forever."""
-    locator = RecordingLocator(failures=[ObjectLocatorError("the model rejected the image", transient=False)])
+def test_an_ai_failure_shows_as_a_failed_job_with_a_fixed_reason(settings: Settings) -> None:
+    """Audit 17: background exceptions vanished and the client polled a 404 forever. Issue 14: the reason is
+    a fixed sentence; the AI's own text (here a pydantic error quoting its answer) stays in the logs."""
+    ai_text = "AI service returned an unusable box: [input_value={'x': -5}]"
+    locator = RecordingLocator(failures=[ObjectLocatorError(ai_text, transient=False)])
     with api(assemble(settings, locator=locator).services) as client:
         body = smart_crop(client, scenes.product_on_plain_background().jpeg).json()
         outcome = wait_for_job(client, body["status_url"])
         assert client.get(body["retrieval_url"]).status_code == 404
 
     assert outcome["status"] == "failed"
-    assert "the model rejected the image" in outcome["error"]
+    assert outcome["error"] == "the AI service could not process this image"
+    assert "input_value" not in json.dumps(outcome)
     assert list(settings.processed_images_dir.joinpath(".staging").iterdir()) == []
 
 

@@ -23,6 +23,19 @@ class PayloadTooLarge(ServiceError):
     status_code = 413
     code = "payload_too_large"
 
+    @classmethod
+    def for_limit(cls, max_upload_bytes: int) -> "PayloadTooLarge":
+        """The one message for an upload over MAX_UPLOAD_BYTES, whichever check found it."""
+        return cls(
+            f"source_image is larger than the {max_upload_bytes} bytes allowed (MAX_UPLOAD_BYTES).",
+            field="source_image",
+        )
+
+
+class RequestTimeout(ServiceError):
+    status_code = 408
+    code = "request_timeout"
+
 
 class UnsupportedImage(ServiceError):
     status_code = 415
@@ -57,6 +70,17 @@ class RateLimited(ServiceError):
 class DependencyUnavailable(ServiceError):
     status_code = 503
     code = "service_unavailable"
+
+
+class ServerBusy(ServiceError):
+    """The process holds as many upload bytes as it may (UPLOAD_BUDGET_BYTES); the client should retry soon."""
+
+    status_code = 503
+    code = "server_busy"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class ObjectLocatorError(Exception):

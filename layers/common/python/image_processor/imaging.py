@@ -44,7 +44,12 @@ def decode(data: bytes, *, max_pixels: int) -> Image.Image:
             f"source_image has more than the {max_pixels} pixels allowed", field="source_image"
         ) from exc
     except _DECODE_ERRORS as exc:
-        raise UnsupportedImage(f"source_image could not be decoded: {exc}", field="source_image") from exc
+        # The decoder's own words stay in the logs (`reason`): they describe the library, not the request.
+        raise UnsupportedImage(
+            "source_image could not be decoded; the file may be damaged or truncated",
+            field="source_image",
+            reason=str(exc),
+        ) from exc
 
 
 def crop(image: Image.Image, box: CropBox) -> Image.Image:

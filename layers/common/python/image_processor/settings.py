@@ -17,6 +17,10 @@ class Settings(BaseSettings):
 
     processed_images_dir: Path = Path("/app/processed_images")
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    # Request bodies the process holds at once (admitted by Content-Length before reading); past it, 503.
+    upload_budget_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    # The whole body must arrive within this time after the request starts; past it, 408 and the connection closes.
+    body_read_timeout_seconds: float = Field(default=60.0, gt=0)
     max_image_pixels: int = Field(default=50_000_000, gt=0)
     jpeg_quality: int = Field(default=90, ge=1, le=95)
     image_concurrency: int = Field(default=max(os.cpu_count() or 1, 1), ge=1)
@@ -57,6 +61,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _budget_holds_one_upload(self) -> "Settings":
+        if self.upload_budget_bytes < self.max_upload_bytes:
+            raise ValueError(
+                f"UPLOAD_BUDGET_BYTES ({self.upload_budget_bytes}) must be at least MAX_UPLOAD_BYTES "
+                f"({self.max_upload_bytes}), or no upload of the maximum size could ever be received"
+            )
+        return self
 
     @model_validator(mode="after")
     def _http_ai_needs_a_url(self) -> "Settings":

@@ -52,12 +52,18 @@ class SmartCropWorker:
             result = imaging.encode_jpeg(imaging.crop(image, box), quality=self.jpeg_quality)
             self.store.save(job.relative_path, result)
         except _PERMANENT_IMAGE_ERRORS as exc:
+            if exc.details:
+                logger.info("image refused", extra={"image_id": image_id, **exc.details})
             return self._fail(job, exc.message)
         except ObjectLocatorError as exc:
             if exc.transient and job.attempts < self.max_attempts:
                 logger.warning("AI call failed, job will be retried", extra={"image_id": image_id, "reason": str(exc)})
                 raise JobRetryLater(str(exc)) from exc
-            return self._fail(job, f"the AI service failed: {exc}")
+            logger.warning("AI call failed for good", extra={"image_id": image_id, "reason": str(exc)})
+            # Fixed reasons: the AI's own text (a pydantic error quoting its answer, say) is for the logs only.
+            if exc.transient:
+                return self._fail(job, f"the AI service was unavailable in all {job.attempts} attempts")
+            return self._fail(job, "the AI service could not process this image")
         except Exception as exc:
             if job.attempts < self.max_attempts:
                 logger.exception("smart-crop attempt failed, job will be retried", extra={"image_id": image_id})

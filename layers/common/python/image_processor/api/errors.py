@@ -8,21 +8,27 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.routing import Match
+from starlette.types import Scope, Send
 
-from ..errors import RateLimited, ServiceError
+from ..errors import RateLimited, ServerBusy, ServiceError
 from ..models import ErrorBody
 from ..observability import SERVICE_NAME
+from .openapi import RATE_LIMIT, RETRY_AFTER
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
 _DESCRIPTIONS = {
     400: "Malformed multipart body",
     404: "No such resource",
+    405: "Method not allowed; Allow lists the methods the path answers",
+    408: "The request body did not arrive within BODY_READ_TIMEOUT_SECONDS",
     413: "Upload larger than MAX_UPLOAD_BYTES",
     415: "Not multipart/form-data, or not a supported image format",
     422: "A field is missing, malformed or out of range; `field` names it",
     429: "Rate limit exceeded; see Retry-After",
-    503: "A dependency (DynamoDB, the job queue) is unavailable; retry later",
+    503: "Busy (the upload budget is full; see Retry-After), or DynamoDB or the job queue is unavailable",
 }
 
 
@@ -34,8 +40,18 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     responses: dict[int | str, dict[str, Any]] = {
         status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in statuses
     }
+    if 429 in responses:
+        responses[429]["headers"] = {**RETRY_AFTER, **RATE_LIMIT}
+    if 503 in responses:
+        responses[503]["headers"] = RETRY_AFTER
     responses["default"] = {"model": ErrorBody, "description": "Any other error, in the same shape"}
     return responses
+
+
+# Sent with every response; errors (and job states, see routes/jobs.py) are never stored by caches.
+SAFETY_HEADERS = {"X-Content-Type-Options": "nosniff"}
+NO_STORE = {"Cache-Control": "no-store"}
+_ERROR_CODE_KEY = "error_code"
 
 
 def error_response(
@@ -47,6 +63,30 @@ def error_response(
     return JSONResponse({"error": detail}, status_code=status, headers=headers)
 
 
+def error_code(scope: Scope) -> str | None:
+    """The `code` of the error this request was answered with, for the access log."""
+    code = scope.get("state", {}).get(_ERROR_CODE_KEY)
+    return code if isinstance(code, str) else None
+
+
+def _remember(scope: Scope, code: str) -> None:
+    scope.setdefault("state", {})[_ERROR_CODE_KEY] = code
+
+
+async def send_error(scope: Scope, send: Send, exc: ServiceError, *, close: bool = False) -> None:
+    """Answer from a middleware, before the app has run (so without its exception handlers)."""
+    _remember(scope, exc.code)
+    headers = _service_error_headers(exc)
+    if close:
+        headers["Connection"] = "close"
+    response = error_response(exc.status_code, exc.code, exc.message, field=exc.field, headers=headers)
+
+    async def no_body() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    await response(scope, no_body, send)
+
+
 def _status_code_name(status: int) -> str:
     try:
         return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
@@ -54,18 +94,28 @@ def _status_code_name(status: int) -> str:
         return "error"
 
 
-async def _service_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ServiceError)
-    headers = None
+def _service_error_headers(exc: ServiceError) -> dict[str, str]:
     if isinstance(exc, RateLimited):
-        headers = {
+        return {
             "Retry-After": str(exc.retry_after_seconds),
             "RateLimit-Limit": str(exc.limit),
             "RateLimit-Remaining": "0",
             "RateLimit-Reset": str(exc.retry_after_seconds),
         }
+    if isinstance(exc, ServerBusy):
+        return {"Retry-After": str(exc.retry_after_seconds)}
+    return {}
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    _remember(request.scope, exc.code)
     if exc.status_code >= 500:
         logger.warning("request failed", extra={"code": exc.code, "reason": exc.message})
+    elif exc.details:
+        # What the client is not told (a decoder's own message, say), for whoever reads the logs.
+        logger.info("request refused", extra={"code": exc.code, **exc.details})
+    headers = _service_error_headers(exc) or None
     return error_response(exc.status_code, exc.code, exc.message, field=exc.field, headers=headers)
 
 
@@ -75,24 +125,56 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     location = [str(part) for part in first.get("loc", ()) if part not in {"body", "query", "path", "header"}]
     field = ".".join(location) or None
     message = f"{field}: {first['msg']}" if field else str(first["msg"])
+    _remember(request.scope, "invalid_request")
     return error_response(422, "invalid_request", message, field=field)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    return error_response(
-        exc.status_code, _status_code_name(exc.status_code), message, headers=dict(exc.headers or {}) or None
-    )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    code = _status_code_name(exc.status_code)
+    _remember(request.scope, code)
+    return error_response(exc.status_code, code, message, headers=headers or None)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path. Starlette's own Allow names only the methods of the
+    first route that matched the path, so GET and HEAD, declared as two routes, would show as one."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+
+
+async def _client_disconnected(request: Request, exc: Exception) -> JSONResponse:
+    # Nobody reads this answer; it only keeps a client that hung up mid-upload out of the error logs.
+    logger.info("client disconnected before sending its whole body", extra={"path": request.url.path})
+    _remember(request.scope, "client_disconnected")
+    return error_response(400, "client_disconnected", "The client disconnected before sending the whole body.")
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette answers this one outside every middleware, so it adds the headers they would have.
     logger.exception("unhandled error", extra={"path": request.url.path})
-    return error_response(500, "internal_error", "An unexpected error occurred; it has been logged.")
+    _remember(request.scope, "internal_error")
+    headers = {**SAFETY_HEADERS, **NO_STORE}
+    request_id = request.scope.get("state", {}).get("request_id")
+    if isinstance(request_id, str):
+        headers["X-Request-ID"] = request_id
+    return error_response(500, "internal_error", "An unexpected error occurred; it has been logged.", headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -57,9 +57,7 @@ async def read_upload(request: Request, *, max_upload_bytes: int, text_fields: t
         if not isinstance(source, UploadFile):
             raise InvalidRequest("source_image must be a file upload.", field="source_image")
         if source.size is not None and source.size > max_upload_bytes:
-            raise PayloadTooLarge(
-                f"source_image is {source.size} bytes; the limit is {max_upload_bytes}.", field="source_image"
-            )
+            raise PayloadTooLarge.for_limit(max_upload_bytes)
         fields = {}
         for name in text_fields:
             value = _single(form.getlist(name), name)

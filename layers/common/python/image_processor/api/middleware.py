@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: a cap on request bodies, and request ids with one access-log line each."""
+"""Pure ASGI middleware: request ids with one access-log line each, and the headers every response carries."""
 
 import re
 import time
@@ -9,50 +9,18 @@ from aws_lambda_powertools import Logger
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import PayloadTooLarge
 from ..observability import SERVICE_NAME
-from .errors import error_response
+from .errors import NO_STORE, SAFETY_HEADERS, error_code
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
-class BodySizeLimitMiddleware:
-    """Refuses a body over `max_body_bytes` from its Content-Length, or while it streams in."""
-
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            response = error_response(413, PayloadTooLarge.code, self._message())
-            await response(scope, receive, send)
-            return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise PayloadTooLarge(self._message())
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-    def _message(self) -> str:
-        return f"The request body is larger than the {self.max_body_bytes} bytes allowed."
-
-
 class RequestContextMiddleware:
-    """Gives each request an id (X-Request-ID, API Gateway's request id, or a new one) and logs it."""
+    """Gives each request an id of the service's own (API Gateway's request id on Lambda, else a new one)
+    and logs one line per request. A client's X-Request-ID is logged beside it, never adopted: an id a
+    client chooses could collide with, or impersonate, another request's in the logs."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -63,8 +31,11 @@ class RequestContextMiddleware:
             return
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
+        client_request_id = _client_request_id(scope)
         # Context-local keys: every log line of this request (threads included) carries its id.
         logger.thread_safe_append_keys(request_id=request_id)
+        if client_request_id is not None:
+            logger.thread_safe_append_keys(client_request_id=client_request_id)
         started = time.perf_counter()
         status = 500
 
@@ -78,29 +49,57 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_request_id)
         finally:
-            logger.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "client_ip": scope.get("state", {}).get("client_ip") or _peer(scope),
-                },
-            )
-            logger.thread_safe_remove_keys(["request_id", "client_ip"])
+            line: dict[str, Any] = {
+                "request_id": request_id,
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "client_ip": scope.get("state", {}).get("client_ip") or _peer(scope),
+            }
+            if client_request_id is not None:
+                line["client_request_id"] = client_request_id
+            code = error_code(scope)
+            if code is not None:
+                line["code"] = code
+            logger.info("request", extra=line)
+            logger.thread_safe_remove_keys(["request_id", "client_request_id", "client_ip"])
+
+
+class ResponseHeadersMiddleware:
+    """`X-Content-Type-Options: nosniff` on every response, and `Cache-Control: no-store` on every error."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.update(SAFETY_HEADERS)
+                if message["status"] >= 400:
+                    headers.update(NO_STORE)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _request_id(scope: Scope) -> str:
-    supplied = Headers(scope=scope).get("x-request-id", "")
-    if _REQUEST_ID_RE.fullmatch(supplied):
-        return supplied
     event: dict[str, Any] = scope.get("aws.event") or {}
     lambda_request_id = (event.get("requestContext") or {}).get("requestId")
     if isinstance(lambda_request_id, str) and _REQUEST_ID_RE.fullmatch(lambda_request_id):
         return lambda_request_id
     return uuid.uuid4().hex
+
+
+def _client_request_id(scope: Scope) -> str | None:
+    """The client's X-Request-ID when it is a plain token; anything else is not worth a log field."""
+    supplied = Headers(scope=scope).get("x-request-id", "")
+    return supplied if _REQUEST_ID_RE.fullmatch(supplied) else None
 
 
 def _peer(scope: Scope) -> str | None:

@@ -1,14 +1,31 @@
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
+from starlette.convertors import Convertor, register_url_convertor
 
 from ...errors import NotFound
 from ...models import ImageCreated, SmartCropAccepted
 from ..deps import ServicesDep, SmartCropQuotaDep
 from ..errors import error_responses
 from ..forms import parse_crop_box, parse_product_info, read_upload
+from ..openapi import ETAG, LOCATION, RATE_LIMIT
 from .openapi import multipart_body
 
+
+class _ImagePathConvertor(Convertor[str]):
+    """`<product_id>/<file>`: at least two segments. So `GET /images/manual-crop` reaches no image route,
+    and the router answers 405 (Allow: POST) instead of looking for an image called `manual-crop`."""
+
+    regex = "[^/]+/.+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("image_path", _ImagePathConvertor())
 router = APIRouter(prefix="/images", tags=["images"])
 
 _IMMUTABLE = "public, max-age=31536000, immutable"
@@ -16,7 +33,7 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 
 @router.post(
     "/manual-crop",
-    responses=error_responses(400, 413, 415, 422, 503),
+    responses=error_responses(400, 408, 413, 415, 422, 503),
     openapi_extra=multipart_body(with_crop_box=True),
 )
 async def create_manual_crop(request: Request, services: ServicesDep) -> ImageCreated:
@@ -31,7 +48,7 @@ async def create_manual_crop(request: Request, services: ServicesDep) -> ImageCr
 @router.post(
     "/smart-crop",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=error_responses(400, 413, 415, 422, 429, 503),
+    responses={202: {"headers": {**LOCATION, **RATE_LIMIT}}, **error_responses(400, 408, 413, 415, 422, 429, 503)},
     openapi_extra=multipart_body(with_crop_box=False),
 )
 async def create_smart_crop(
@@ -49,16 +66,14 @@ async def create_smart_crop(
 
 
 _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
-    304: {"description": "Not modified (If-None-Match)"},
+    200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}, "headers": ETAG},
+    304: {"description": "Not modified (If-None-Match)", "headers": ETAG},
     **error_responses(404),
 }
 
 
-@router.get("/{image_path:path}", response_class=Response, responses=_IMAGE_RESPONSES)
-@router.head(
-    "/{image_path:path}", response_class=Response, responses=_IMAGE_RESPONSES, operation_id="read_image_headers"
-)
+@router.get("/{image_path:image_path}", response_class=Response, responses=_IMAGE_RESPONSES)
+@router.head("/{image_path:image_path}", response_class=Response, responses=_IMAGE_RESPONSES, name="read_image_headers")
 async def read_image(image_path: str, request: Request, services: ServicesDep) -> Response:
     """The processed image at `image_path`, relative to the processed-images folder."""
     stored = await services.images.read(image_path, with_content=request.method == "GET")

@@ -1,11 +1,11 @@
 import re
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from ...errors import NotFound
 from ...models import JobView
 from ..deps import ServicesDep
-from ..errors import error_responses
+from ..errors import NO_STORE, error_responses
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -13,8 +13,10 @@ _IMAGE_ID_RE = re.compile(r"[0-9a-f]{32}")
 
 
 @router.get("/{image_id}", responses=error_responses(404, 503))
-async def read_job(image_id: str, services: ServicesDep) -> JobView:
+async def read_job(image_id: str, response: Response, services: ServicesDep) -> JobView:
     """Where a smart crop stands: pending, processing, succeeded or failed (with the reason)."""
+    # A job changes state: a cached answer would hide it.
+    response.headers.update(NO_STORE)
     job = await services.smart_crop.status(image_id) if _IMAGE_ID_RE.fullmatch(image_id) else None
     if job is None:
         raise NotFound("No smart-crop job has this id.")

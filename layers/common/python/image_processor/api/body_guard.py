@@ -1,0 +1,123 @@
+"""Request bodies: one size cap, a byte budget for the bodies held across the process, and a read deadline.
+
+uvicorn (h11) has no read timeout of its own, so without the deadline a client that sends its headers
+and then a byte a second holds a connection, a task and its partial body for as long as it likes.
+"""
+
+import math
+
+import anyio
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import PayloadTooLarge, RequestTimeout, ServerBusy, ServiceError
+from .errors import send_error
+
+# The multipart framing around the file: boundaries, part headers and the JSON text fields.
+MULTIPART_OVERHEAD_BYTES = 256 * 1024
+_BUSY_RETRY_AFTER_SECONDS = 2
+
+
+class UploadBudget:
+    """Bytes of request bodies admitted and not yet finished. Used from the event loop only, so no lock."""
+
+    def __init__(self, capacity_bytes: int) -> None:
+        self.capacity_bytes = capacity_bytes
+        self.in_use_bytes = 0
+
+    def try_reserve(self, size: int) -> bool:
+        if self.in_use_bytes + size > self.capacity_bytes:
+            return False
+        self.in_use_bytes += size
+        return True
+
+    def release(self, size: int) -> None:
+        self.in_use_bytes -= size
+
+
+class RequestBodyGuard:
+    """Refuses a body over MAX_UPLOAD_BYTES (plus the multipart framing), reserves its bytes in the budget
+    before reading it (by Content-Length, or chunk by chunk when it has none), and ends reading at a deadline.
+
+    A response sent before the body was read whole closes the connection: otherwise a client still
+    trickling the rest would keep it open, every byte it sends resetting uvicorn's keep-alive timer.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_upload_bytes: int, budget: UploadBudget, read_timeout_seconds: float
+    ) -> None:
+        self.app = app
+        self.max_upload_bytes = max_upload_bytes
+        self.max_body_bytes = max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+        self.budget = budget
+        self.read_timeout_seconds = read_timeout_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(Headers(scope=scope))
+        if declared is not None and declared > self.max_body_bytes:
+            await send_error(scope, send, PayloadTooLarge.for_limit(self.max_upload_bytes), close=True)
+            return
+        if declared and not self.budget.try_reserve(declared):
+            await send_error(scope, send, self._busy(), close=True)
+            return
+        reserved = declared or 0
+        received = 0
+        body_complete = declared == 0
+        deadline = anyio.current_time() + self.read_timeout_seconds
+
+        async def guarded_receive() -> Message:
+            nonlocal reserved, received, body_complete
+            if body_complete:
+                message = await receive()
+            else:
+                with anyio.move_on_after(max(deadline - anyio.current_time(), 0)) as waiting:
+                    message = await receive()
+                if waiting.cancelled_caught:
+                    raise RequestTimeout(
+                        f"The request body was not received within {_seconds(self.read_timeout_seconds)} seconds."
+                    )
+            if message["type"] != "http.request":
+                return message
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes:
+                raise PayloadTooLarge.for_limit(self.max_upload_bytes)
+            if received > reserved:
+                # No Content-Length (a chunked body): reserve as it streams in.
+                if not self.budget.try_reserve(received - reserved):
+                    raise self._busy()
+                reserved = received
+            body_complete = body_complete or not message.get("more_body", False)
+            return message
+
+        async def send_closing_early(message: Message) -> None:
+            if message["type"] == "http.response.start" and not body_complete:
+                MutableHeaders(scope=message)["Connection"] = "close"
+            await send(message)
+
+        try:
+            await self.app(scope, guarded_receive, send_closing_early)
+        finally:
+            self.budget.release(reserved)
+
+    def _busy(self) -> ServiceError:
+        return ServerBusy(
+            "The server is receiving as many uploads as it can hold; retry shortly.",
+            retry_after_seconds=_BUSY_RETRY_AFTER_SECONDS,
+        )
+
+
+def _content_length(headers: Headers) -> int | None:
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit():
+        return int(declared)
+    if "transfer-encoding" in headers:
+        return None
+    # No Content-Length and not chunked: HTTP/1.1 says there is no body.
+    return 0 if declared is None else None
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if math.isclose(value, round(value)) else f"{value:g}"
