@@ -5,11 +5,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import sample
 from .client import ServiceClient
+from .cold_start import ColdStart, measure_cold_starts
 from .config import Config
 from .dynamodb_calls import DecisionCost, measure_decision_costs
 from .machine import machine_info
@@ -28,6 +29,7 @@ class Results:
     smart_crop: list[SmartCropRun]
     rate_limit: list[DecisionCost]
     duration_seconds: float
+    cold_start: list[ColdStart] = field(default_factory=list)
 
 
 def run(config: Config) -> Results:
@@ -61,6 +63,7 @@ def run(config: Config) -> Results:
         say("rate-limit decisions")
         dynamodb = aws_stack.dynamodb_client()
         decisions = measure_decision_costs(dynamodb, aws_stack.tables["rate_limit"], decisions=config.decisions)
+    cold_start = measure_cold_starts(config.cold_starts)
     return Results(
         machine=machine_info(),
         settings=config.described(len(image), len(smart_crop_upload)),
@@ -70,6 +73,7 @@ def run(config: Config) -> Results:
         smart_crop=smart,
         rate_limit=decisions,
         duration_seconds=time.perf_counter() - started,
+        cold_start=cold_start,
     )
 
 

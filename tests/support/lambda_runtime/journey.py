@@ -71,15 +71,21 @@ class Journey:
     def _deliver(self, params: dict[str, Any]) -> None:
         assert params.get("InvocationType") == "Event", f"the worker must be invoked asynchronously: {params}"
         assert params["FunctionName"] in (self.worker.function.name, self.worker.function.arn)
-        payload = params["Payload"]
-        raw = payload["__bytes__"].encode("latin-1") if isinstance(payload, dict) else str(payload).encode()
-        assert len(raw) <= ASYNC_PAYLOAD_LIMIT, f"an asynchronous event is at most 256 KB, this one is {len(raw)}"
-        event = json.loads(raw)
+        event = async_event(params)
         self.worker_events.append(event)
         # Lambda delivers an asynchronous event at least once: a duplicate must change nothing.
         for _ in range(2):
             outcome = self.worker.invoke(event)
             assert outcome.error is None, f"the worker raised on {event}: {outcome.message}\n{self.worker.log_tail()}"
+
+
+def async_event(params: dict[str, Any]) -> dict[str, Any]:
+    """The event of a recorded Invoke, held to the 256 KB Lambda accepts for an asynchronous invocation."""
+    payload = params["Payload"]
+    raw = payload["__bytes__"].encode("latin-1") if isinstance(payload, dict) else str(payload).encode()
+    assert len(raw) <= ASYNC_PAYLOAD_LIMIT, f"an asynchronous event is at most 256 KB, this one is {len(raw)}"
+    event: dict[str, Any] = json.loads(raw)
+    return event
 
 
 def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes, str]]) -> tuple[dict[str, str], bytes]:
