@@ -79,6 +79,42 @@ def measure_decision_costs(client: "DynamoDBClient", table: str, *, decisions: i
         return prune.acquire(f"bench-prune-{run_id}")
 
     costs.append(_cost("admit after the window (prune)", counter, decisions, after_window, expect=True))
+    costs += _two_step_costs(client, table, counter, run_id, decisions)
+    return costs
+
+
+def _two_step_costs(
+    client: "DynamoDBClient", table: str, counter: CallCounter, run_id: str, decisions: int
+) -> list[DecisionCost]:
+    """As the crop endpoints decide: `check` before the body, `acquire` with what it read once the request is valid."""
+    admit = DynamoDBRateLimiter(client, table, limit=decisions + 1, window_seconds=3600)
+    key = f"bench-two-step-admit-{run_id}"
+    costs = [
+        _cost("check, then acquire", counter, decisions, lambda: admit.acquire(key, admit.check(key)), expect=True)
+    ]
+
+    refuse = DynamoDBRateLimiter(client, table, limit=1, window_seconds=3600)
+    refuse.acquire(f"bench-two-step-refuse-{run_id}")
+    costs.append(
+        _cost(
+            "check refuses (before the body)",
+            counter,
+            decisions,
+            lambda: refuse.check(f"bench-two-step-refuse-{run_id}").decision,
+            expect=False,
+        )
+    )
+
+    clock = _Clock()
+    prune = DynamoDBRateLimiter(client, table, limit=1, window_seconds=1, clock=clock)
+    prune_key = f"bench-two-step-prune-{run_id}"
+    prune.acquire(prune_key)
+
+    def after_window() -> RateLimitDecision:
+        clock.now += 2
+        return prune.acquire(prune_key, prune.check(prune_key))
+
+    costs.append(_cost("check, then acquire after the window (prune)", counter, decisions, after_window, expect=True))
     return costs
 
 

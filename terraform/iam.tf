@@ -34,10 +34,18 @@ data "aws_iam_policy_document" "api" {
     resources = ["${aws_cloudwatch_log_group.api[0].arn}:*"]
   }
 
+  # check: GetItem; acquire: UpdateItem (append), PutItem (prune).
   statement {
     sid       = "RateLimitState"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.this["rate_limit"].arn]
+  }
+
+  # Answers to requests sent with an Idempotency-Key (ids prefixed api-request#).
+  statement {
+    sid       = "IdempotencyKeys"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    resources = [aws_dynamodb_table.this["idempotency"].arn]
   }
 
   statement {

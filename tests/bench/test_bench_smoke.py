@@ -84,7 +84,14 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
     assert_sane(smart.acceptance, requests=2)
     assert smart.succeeded == smart.jobs == 3  # the warm-up request is a job too
     calls = {cost.path: cost.api_calls_per_decision for cost in decisions}
-    assert calls == {"admit": 1, "refuse": 1, "admit after the window (prune)": 2}
+    assert calls == {
+        "admit": 1,
+        "refuse": 1,
+        "admit after the window (prune)": 2,
+        "check, then acquire": 2,
+        "check refuses (before the body)": 1,
+        "check, then acquire after the window (prune)": 2,
+    }
 
     results = Results(
         machine=machine_info(),

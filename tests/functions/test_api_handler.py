@@ -1,14 +1,17 @@
 """functions/api driven by recorded API Gateway REST proxy events, as Lambda would call it."""
 
 import base64
+import copy
 import io
 import json
 from typing import Any
 
+import pytest
 from PIL import Image
 
+from functions.api import app as api_app
 from functions.api.app import handler
-from image_processor.settings import Settings
+from image_processor.settings import Settings, get_settings
 from tests.functions.conftest import (
     RecordedInvoke,
     lambda_context,
@@ -112,6 +115,81 @@ def test_rate_limit_counts_the_api_gateway_source_ip_not_x_forwarded_for(
     other["multiValueHeaders"]["X-Forwarded-For"] = ["198.51.100.23"]
     assert invoke(other)["statusCode"] == 202
     assert len(worker_invokes) == limit + 1
+
+
+def reconfigure(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Settings:
+    """Another environment for the function, as a new deployment would give it (a cold start)."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    api_app._asgi_handler.cache_clear()
+    return get_settings()
+
+
+def with_headers(event: dict[str, Any], **headers: list[str]) -> dict[str, Any]:
+    event = copy.deepcopy(event)
+    for name, values in headers.items():
+        name = name.replace("_", "-")
+        event["headers"][name] = values[-1]
+        event["multiValueHeaders"][name] = values
+    return event
+
+
+def test_forwarded_for_lines_cannot_replace_the_source_ip_even_with_trusted_proxies(
+    lambda_settings: Settings, worker_invokes: list[RecordedInvoke], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: every X-Forwarded-For line is read; API Gateway's sourceIp, not a trusted proxy, stays the client."""
+    assert reconfigure(monkeypatch, TRUSTED_PROXIES="10.0.0.0/8").trusted_proxies
+    event = with_source_ip(load_event("smart_crop"), "198.51.100.23")
+    statuses = []
+    for attempt in range(lambda_settings.rate_limit_requests + 1):
+        forged = with_headers(event, X_Forwarded_For=[f"203.0.113.{attempt}", "10.0.0.1", f"203.0.113.{attempt}:443"])
+        statuses.append(invoke(forged)["statusCode"])
+    assert statuses == [202] * lambda_settings.rate_limit_requests + [429]
+
+
+def test_the_api_gateway_page_may_post_and_a_foreign_page_may_not(
+    lambda_settings: Settings, worker_invokes: list[RecordedInvoke]
+) -> None:
+    event = load_event("manual_crop")
+    own = with_headers(event, Origin=["https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"])
+    foreign = with_headers(event, Origin=["https://evil.example"])
+
+    assert invoke(own)["statusCode"] == 200
+    refused = invoke(foreign)
+    assert refused["statusCode"] == 403
+    assert json_body(refused)["error"]["code"] == "origin_not_allowed"
+
+
+def test_manual_crop_is_limited_per_api_gateway_key(
+    lambda_settings: Settings, worker_invokes: list[RecordedInvoke], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind a usage plan API Gateway checks the key; the function counts by its id, not by address."""
+    reconfigure(monkeypatch, MANUAL_CROP_RATE_LIMIT_REQUESTS="1")
+    event = load_event("manual_crop")
+
+    def with_key_id(key_id: str) -> dict[str, Any]:
+        keyed = copy.deepcopy(event)
+        keyed["requestContext"]["identity"]["apiKeyId"] = key_id
+        return keyed
+
+    assert invoke(with_key_id("a1b2c3"))["statusCode"] == 200
+    assert invoke(with_key_id("a1b2c3"))["statusCode"] == 429
+    assert invoke(with_key_id("d4e5f6"))["statusCode"] == 200  # same address, another key
+
+
+def test_a_retried_smart_crop_event_with_an_idempotency_key_queues_one_job(
+    lambda_settings: Settings, worker_invokes: list[RecordedInvoke]
+) -> None:
+    event = with_headers(load_event("smart_crop"), Idempotency_Key=["3f0c2b1e-retry"])
+
+    first, retry = invoke(event), invoke(event)
+
+    assert first["statusCode"] == retry["statusCode"] == 202
+    assert json_body(retry) == json_body(first)
+    assert header(retry, "idempotent-replayed") == "true"
+    assert header(retry, "location") == header(first, "location")
+    assert len(worker_invokes) == 1
 
 
 def test_the_request_id_is_api_gateways_not_the_clients(lambda_settings: Settings) -> None:

@@ -203,3 +203,86 @@ def test_an_unreachable_table_is_reported_as_unavailable(settings: Settings) -> 
     limiter = DynamoDBRateLimiter(aws.dynamodb_client(settings), "no-such-table", limit=LIMIT, window_seconds=WINDOW)
     with pytest.raises(DependencyUnavailable):
         limiter.acquire("k")
+
+
+# --- Two steps: a read-only check before the body, the slot taken once the request is valid -------------
+
+
+def test_a_check_takes_no_slot(limiter: DynamoDBRateLimiter) -> None:
+    for _ in range(3 * LIMIT):
+        checked = limiter.check("k")
+        assert checked.decision.allowed and checked.decision.remaining == LIMIT
+    for _ in range(LIMIT):
+        assert limiter.acquire("k", limiter.check("k")).allowed
+    refused = limiter.check("k")
+    assert not refused.decision.allowed and refused.decision.remaining == 0
+    assert refused.decision.reset_after_seconds == WINDOW
+
+
+def test_check_then_acquire_costs_two_calls_pruning_included(
+    counted: tuple[DynamoDBRateLimiter, CallCounter], clock: ManualClock
+) -> None:
+    limiter, counter = counted
+    for used in range(LIMIT):
+        counter.reset()
+        decision = limiter.acquire("k", limiter.check("k"))
+        assert decision.allowed and decision.remaining == LIMIT - used - 1
+        assert counter.operations == ["GetItem", "UpdateItem"]
+    counter.reset()
+    assert not limiter.check("k").decision.allowed
+    assert counter.operations == ["GetItem"]
+
+    clock.advance(WINDOW)  # every stored time has expired, and together they fill the item
+    counter.reset()
+    decision = limiter.acquire("k", limiter.check("k"))
+    assert decision.allowed and decision.remaining == LIMIT - 1
+    assert counter.operations == ["GetItem", "PutItem"]
+
+
+def test_slots_taken_between_check_and_acquire_still_count(limiter: DynamoDBRateLimiter) -> None:
+    """Every request passes the check while one slot is left; only one of them may take it."""
+    for _ in range(LIMIT - 1):
+        limiter.acquire("k")
+    checks = [limiter.check("k") for _ in range(5)]
+    assert all(checked.decision.allowed for checked in checks)
+    assert [limiter.acquire("k", checked).allowed for checked in checks] == [True, False, False, False, False]
+
+
+def test_a_prune_that_lost_the_race_is_decided_again(limiter: DynamoDBRateLimiter, clock: ManualClock) -> None:
+    for _ in range(LIMIT):
+        limiter.acquire("k")
+    clock.advance(WINDOW)
+    first, second = limiter.check("k"), limiter.check("k")  # both read the same full, expired item
+    assert limiter.acquire("k", first).allowed
+    decision = limiter.acquire("k", second)  # its version is stale: the append path decides instead
+    assert decision.allowed and decision.remaining == LIMIT - 2
+
+
+def test_check_then_acquire_admits_exactly_the_limit_under_concurrency(
+    dynamodb_client: Any, settings: Settings
+) -> None:
+    limiter = DynamoDBRateLimiter(dynamodb_client, settings.rate_limit_table, limit=5, window_seconds=WINDOW)
+
+    def request(_: int) -> bool:
+        checked = limiter.check("198.51.100.9")
+        return checked.decision.allowed and limiter.acquire("198.51.100.9", checked).allowed
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        assert sum(pool.map(request, range(30))) == 5
+
+
+def test_limiters_with_different_prefixes_keep_separate_budgets(
+    dynamodb_client: Any, settings: Settings, clock: ManualClock
+) -> None:
+    smart = DynamoDBRateLimiter(dynamodb_client, settings.rate_limit_table, limit=1, window_seconds=WINDOW)
+    manual = DynamoDBRateLimiter(
+        dynamodb_client, settings.rate_limit_table, limit=1, window_seconds=WINDOW, key_prefix="manual-crop:"
+    )
+    assert smart.acquire("198.51.100.3").allowed
+    assert manual.acquire("198.51.100.3").allowed
+    assert not smart.check("198.51.100.3").decision.allowed
+    assert not manual.check("198.51.100.3").decision.allowed
+    stored = dynamodb_client.get_item(
+        TableName=settings.rate_limit_table, Key={"ip_address": {"S": "manual-crop:198.51.100.3"}}
+    )
+    assert "Item" in stored

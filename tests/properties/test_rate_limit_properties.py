@@ -71,3 +71,46 @@ def test_the_limiter_decides_exactly_as_a_sliding_window(
     for stamps in admitted.values():
         for stamp in stamps:
             assert sum(stamp - WINDOW_SECONDS * 1000 < other <= stamp for other in stamps) <= LIMIT
+
+
+# Each request: its client, the gap before its check, and the time its body takes to arrive before the slot is taken.
+checked_requests = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=1),
+        st.integers(min_value=0, max_value=WINDOW_SECONDS * 1500),
+        st.integers(min_value=0, max_value=WINDOW_SECONDS * 500),
+    ),
+    min_size=1,
+    max_size=14,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(requests=checked_requests)
+def test_check_then_acquire_decides_exactly_as_a_sliding_window(
+    dynamodb_client: Any, limiter_settings: Settings, requests: list[tuple[int, int, int]]
+) -> None:
+    """The check refuses only a client at its limit; the slot taken later is decided at that later time."""
+    clock = Clock()
+    limiter = DynamoDBRateLimiter(
+        dynamodb_client, limiter_settings.rate_limit_table, limit=LIMIT, window_seconds=WINDOW_SECONDS, clock=clock
+    )
+    run = uuid.uuid4().hex
+    admitted: dict[int, list[int]] = defaultdict(list)
+
+    def live(client: int, now_ms: int) -> int:
+        return sum(stamp > now_ms - WINDOW_SECONDS * 1000 for stamp in admitted[client])
+
+    for client, gap_ms, body_ms in requests:
+        clock.now += gap_ms / 1000
+        checked = limiter.check(f"{run}-{client}")
+        assert checked.decision.allowed == (live(client, int(clock.now * 1000)) < LIMIT)
+        if not checked.decision.allowed:
+            continue
+        clock.now += body_ms / 1000
+        now_ms = int(clock.now * 1000)
+        decision = limiter.acquire(f"{run}-{client}", checked)
+        assert decision.allowed == (live(client, now_ms) < LIMIT)
+        if decision.allowed:
+            admitted[client].append(now_ms)
+            assert decision.remaining == LIMIT - live(client, now_ms)

@@ -217,6 +217,10 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
     api_policy = _statements(iam, f"{outputs['api_function_name']}-role")
     worker_policy = _statements(iam, f"{outputs['worker_function_name']}-role")
     assert api_policy["QueueSmartCropJobs"] == (["lambda:InvokeFunction"], [worker_arn])
+    # Every call the API function's limiter and Idempotency-Key store make (tests/image_processor count them).
+    limiter_calls = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    assert api_policy["RateLimitState"][0] == limiter_calls
+    assert api_policy["IdempotencyKeys"][0] == sorted([*limiter_calls, "dynamodb:DeleteItem"])
     for policy in (api_policy, worker_policy):
         assert all(resource != "*" for _, resources in policy.values() for resource in resources)
     assert "lambda:InvokeFunction" not in {action for actions, _ in worker_policy.values() for action in actions}

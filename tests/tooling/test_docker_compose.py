@@ -164,3 +164,9 @@ def test_the_built_services_use_targets_the_dockerfile_defines() -> None:
         build = SERVICES[name]["build"]
         assert build["context"] == "."
         assert build["target"] in targets
+
+
+def test_manual_crop_is_limited_in_the_compose_stack() -> None:
+    """Issue 14: the manual-crop budget is on by default in compose (it is off only for `make run`)."""
+    assert int(APP["environment"]["MANUAL_CROP_RATE_LIMIT_REQUESTS"]) > 0
+    assert APP["environment"]["API_KEYS"] == "${API_KEYS:-}"  # keys come from the operator's environment

@@ -311,6 +311,29 @@ def test_forwarded_for_from_a_trusted_proxy_names_the_client(limited: Settings, 
         assert smart_crop(client, forwarded_for="198.51.100.2").status_code == 202
 
 
+def test_a_client_cannot_choose_its_address_with_a_second_forwarded_for_line(
+    limited: Settings, clock: ManualClock
+) -> None:
+    """Issue 14: a proxy that appends its own X-Forwarded-For line leaves the client's forged line first."""
+    trusted = limited.model_copy(update={"trusted_proxies": [ip_network("127.0.0.1/32")]})
+    services = assemble(trusted, clock=clock, dispatcher=RecordingDispatcher()).services
+    with api(services, peer="127.0.0.1") as client:
+        statuses = []
+        for attempt in range(LIMIT + 1):
+            # The client's own line (a new address each time), then the line the proxy appended.
+            lines = [("X-Forwarded-For", f"6.6.6.{attempt}"), ("X-Forwarded-For", "198.51.100.1:40000")]
+            response = client.post(
+                "/images/smart-crop",
+                files={"source_image": ("photo.jpg", images.solid_jpeg(64, 48), "image/jpeg")},
+                data={"product_info": json.dumps({"product_id": "ABC-123"})},
+                headers=httpx.Headers(lines),
+            )
+            statuses.append(response.status_code)
+        other = smart_crop(client, forwarded_for="198.51.100.2:40000").status_code
+    assert statuses == [202] * LIMIT + [429]
+    assert other == 202
+
+
 def test_ipv6_clients_in_one_64_share_a_budget(queued: tuple[Services, RecordingDispatcher]) -> None:
     services, _ = queued
     with api(services, peer="2001:db8:0:1::1") as first, api(services, peer="2001:db8:0:1:ffff::2") as second:

@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import aws, imaging
 from .dispatch import Dispatcher, LambdaDispatcher, LocalWorkerPool
+from .idempotency_keys import DynamoDBAnswerStore
 from .jobs import DynamoDBJobStore
 from .manual_crop import ImageService
 from .object_locator import HttpObjectLocator, MockObjectLocator, ObjectLocator
@@ -91,6 +92,20 @@ def build_services(settings: Settings) -> Services:
             window_seconds=settings.rate_limit_window_seconds,
         ),
         dispatcher=dispatcher,
+        manual_crop_rate_limiter=_build_manual_crop_limiter(settings, dynamodb),
+        answers=DynamoDBAnswerStore(dynamodb, settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds),
+    )
+
+
+def _build_manual_crop_limiter(settings: Settings, dynamodb: "DynamoDBClient") -> DynamoDBRateLimiter | None:
+    if settings.manual_crop_rate_limit_requests == 0:
+        return None
+    return DynamoDBRateLimiter(
+        dynamodb,
+        settings.rate_limit_table,
+        limit=settings.manual_crop_rate_limit_requests,
+        window_seconds=settings.manual_crop_rate_limit_window_seconds,
+        key_prefix="manual-crop:",
     )
 
 

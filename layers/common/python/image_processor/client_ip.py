@@ -8,8 +8,12 @@ from .settings import IPNetwork
 IPAddress = IPv4Address | IPv6Address
 
 
-def client_address(peer: str | None, forwarded_for: str | None, trusted_proxies: Sequence[IPNetwork]) -> str | None:
+def client_address(peer: str | None, forwarded_for: list[str], trusted_proxies: Sequence[IPNetwork]) -> str | None:
     """The socket peer, or, when the peer is a trusted proxy, the right-most untrusted X-Forwarded-For hop.
+
+    `forwarded_for` is every X-Forwarded-For line in the order received: a proxy that appends its own
+    line rather than extending the client's makes the lines one list (RFC 9110, 5.3), and the client's
+    line is then the left part, which is never believed.
 
     Under Lambda the peer is API Gateway's `requestContext.identity.sourceIp` (Mangum puts it in
     the ASGI scope), so a header sent by the client can never replace it.
@@ -17,15 +21,20 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted_proxies:
     peer_address = _parse(peer)
     if peer_address is None:
         return None
-    if not forwarded_for or not _is_trusted(peer_address, trusted_proxies):
+    hops = [_parse(hop) for line in forwarded_for for hop in line.split(",")]
+    if not hops or not _is_trusted(peer_address, trusted_proxies):
         return str(peer_address)
-    hops = [_parse(hop) for hop in forwarded_for.split(",")]
     for hop in reversed(hops):
         if hop is None:
             break
         if not _is_trusted(hop, trusted_proxies):
             return str(hop)
     return str(peer_address)
+
+
+def is_trusted_proxy(peer: str | None, trusted_proxies: Sequence[IPNetwork]) -> bool:
+    address = _parse(peer)
+    return address is not None and _is_trusted(address, trusted_proxies)
 
 
 def rate_limit_key(address: str) -> str:
@@ -37,15 +46,31 @@ def rate_limit_key(address: str) -> str:
 
 
 def _parse(value: str | None) -> IPAddress | None:
+    """An address alone, with a port (`192.0.2.1:5555`), or IPv6 in brackets, with or without one (`[::1]:443`)."""
     if not value:
         return None
+    host = _without_port(value.strip())
     try:
-        parsed = ip_address(value.strip().strip("[]"))
+        parsed = ip_address(host)
     except ValueError:
         return None
     if isinstance(parsed, IPv6Address) and parsed.ipv4_mapped is not None:
         return parsed.ipv4_mapped
     return parsed
+
+
+def _without_port(hop: str) -> str:
+    if hop.startswith("["):
+        host, bracket, rest = hop[1:].partition("]")
+        return host if bracket and (not rest or _is_port(rest)) else hop
+    if hop.count(":") == 1:  # IPv4 with a port; a bare IPv6 address has at least two colons
+        host, _, port = hop.partition(":")
+        return host if _is_port(":" + port) else hop
+    return hop
+
+
+def _is_port(suffix: str) -> bool:
+    return suffix.startswith(":") and suffix[1:].isdigit() and int(suffix[1:]) <= 65535
 
 
 def _is_trusted(address: IPAddress, trusted_proxies: Sequence[IPNetwork]) -> bool:

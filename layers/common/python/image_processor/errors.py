@@ -98,3 +98,23 @@ class UnsupportedMediaType(ServiceError):
 
 class JobRetryLater(Exception):
     """A smart-crop attempt hit a transient failure; the job should be delivered again later."""
+
+
+class Unauthorized(ServiceError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class OriginNotAllowed(ServiceError):
+    status_code = 403
+    code = "origin_not_allowed"
+
+
+class IdempotencyKeyInProgress(ServiceError):
+    status_code = 409
+    code = "idempotency_key_in_progress"
+
+
+class IdempotencyKeyReused(ServiceError):
+    status_code = 422
+    code = "idempotency_key_reused"

@@ -5,6 +5,12 @@ decision is one conditional append ("fewer than `limit` times stored"), so calle
 the last slot cannot both win, in one process or across many, and a burst from one client costs
 one call per request rather than a storm of retries. Only when expired times fill the item is a
 second call made: a write of the pruned list, conditioned on the version read.
+
+A request can also be decided in two steps, so that only valid requests are counted: `check`
+reads the item (refusing a client already at its limit before its body is read), and
+`acquire(key, checked)` then takes the slot with one conditional write once the request has been
+validated; it uses what `check` read to prune, so both steps together cost two calls, and the
+write's condition keeps the count exact when other requests took slots in between.
 """
 
 import math
@@ -34,8 +40,19 @@ class RateLimitDecision:
     reset_after_seconds: int
 
 
+@dataclass(frozen=True)
+class RateLimitCheck:
+    """A read-only decision, and the item as it was read, for the `acquire` that may follow."""
+
+    decision: RateLimitDecision
+    stamps: tuple[int, ...] = ()
+    version: int = 0
+
+
 class RateLimiter(Protocol):
-    def acquire(self, key: str) -> RateLimitDecision: ...
+    def check(self, key: str) -> RateLimitCheck: ...
+
+    def acquire(self, key: str, checked: RateLimitCheck | None = None) -> RateLimitDecision: ...
 
 
 class DynamoDBRateLimiter:
@@ -48,26 +65,66 @@ class DynamoDBRateLimiter:
         window_seconds: int,
         clock: Callable[[], float] = time.time,
         max_attempts: int = 25,
+        key_prefix: str = "",
     ) -> None:
         self._client = client
         self._table = table_name
+        self._prefix = key_prefix
         self._limit = limit
         self._window_ms = window_seconds * 1000
         self._clock = clock
         self._max_attempts = max_attempts
 
-    def acquire(self, key: str) -> RateLimitDecision:
+    def check(self, key: str) -> RateLimitCheck:
+        """Whether `key` has room now, taking nothing: one consistent read."""
+        key = self._prefix + key
+        now_ms = int(self._clock() * 1000)
         try:
+            item = self._client.get_item(
+                TableName=self._table, Key={"ip_address": {"S": key}}, ConsistentRead=True
+            ).get("Item", {})
+        except (BotoCoreError, ClientError) as exc:
+            raise self._unavailable(key, exc) from exc
+        stamps = tuple(self._stamps(item))
+        live = self._live(item, now_ms)
+        if len(live) >= self._limit:
+            decision = self._decision(False, 0, live[len(live) - self._limit], now_ms)
+        else:
+            decision = self._decision(True, self._limit - len(live), live[0] if live else now_ms, now_ms)
+        return RateLimitCheck(decision=decision, stamps=stamps, version=int(item.get("version", {}).get("N", "0")))
+
+    def acquire(self, key: str, checked: RateLimitCheck | None = None) -> RateLimitDecision:
+        """Take a slot for `key` if there is one. With the result of an earlier `check`, that is one write."""
+        key = self._prefix + key
+        try:
+            if checked is not None:
+                decision = self._acquire_checked(key, checked)
+                if decision is not None:
+                    return decision
             for attempt in range(self._max_attempts):
                 decision = self._try_acquire(key)
                 if decision is not None:
                     return decision
                 time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 - jitter, not security
         except (BotoCoreError, ClientError) as exc:
-            logger.error("rate limit store unavailable", extra={"rate_limit_key": key, "reason": str(exc)})
-            raise DependencyUnavailable("Rate limiting is temporarily unavailable; retry shortly.") from exc
+            raise self._unavailable(key, exc) from exc
         logger.error("rate limit contention did not settle", extra={"rate_limit_key": key})
         raise DependencyUnavailable("Rate limiting is temporarily unavailable; retry shortly.")
+
+    def _unavailable(self, key: str, exc: Exception) -> DependencyUnavailable:
+        logger.error("rate limit store unavailable", extra={"rate_limit_key": key, "reason": str(exc)})
+        return DependencyUnavailable("Rate limiting is temporarily unavailable; retry shortly.")
+
+    def _acquire_checked(self, key: str, checked: RateLimitCheck) -> RateLimitDecision | None:
+        """When the item read by `check` was full of times (expired ones among them), write it pruned,
+        conditioned on the version read; otherwise append. None: another writer came first, decide afresh."""
+        if len(checked.stamps) < self._limit:
+            return self._try_acquire(key)
+        item = {
+            "accepted_at": {"L": [{"N": str(stamp)} for stamp in checked.stamps]},
+            "version": {"N": str(checked.version)},
+        }
+        return self._refuse_or_prune(key, item, int(self._clock() * 1000))
 
     def _try_acquire(self, key: str) -> RateLimitDecision | None:
         """Append this request's time if the item holds fewer than `limit` times: one call to admit or refuse.
@@ -129,8 +186,11 @@ class DynamoDBRateLimiter:
         return self._decision(True, self._limit - len(accepted), accepted[0], now_ms)
 
     def _live(self, item: dict[str, Any], now_ms: int) -> list[int]:
-        stamps = sorted(int(entry["N"]) for entry in item.get("accepted_at", {}).get("L", []))
-        return [stamp for stamp in stamps if stamp > now_ms - self._window_ms]
+        return [stamp for stamp in self._stamps(item) if stamp > now_ms - self._window_ms]
+
+    @staticmethod
+    def _stamps(item: dict[str, Any]) -> list[int]:
+        return sorted(int(entry["N"]) for entry in item.get("accepted_at", {}).get("L", []))
 
     def _expires_at(self, now_ms: int) -> int:
         return math.ceil((now_ms + self._window_ms) / 1000)

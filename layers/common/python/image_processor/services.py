@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from .dispatch import Dispatcher
+from .idempotency_keys import AnswerStore
 from .manual_crop import ImageService
 from .rate_limit import RateLimiter
 from .settings import Settings
@@ -18,3 +19,7 @@ class Services:
     smart_crop: SmartCropService
     rate_limiter: RateLimiter
     dispatcher: Dispatcher
+    # None: manual crop is not limited (MANUAL_CROP_RATE_LIMIT_REQUESTS=0).
+    manual_crop_rate_limiter: RateLimiter | None = None
+    # None: Idempotency-Key headers are not honoured.
+    answers: AnswerStore | None = None

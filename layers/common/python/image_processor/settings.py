@@ -6,8 +6,10 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, HttpUrl, field_validator, model_validator
+from pydantic import AliasChoices, Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .origins import normalise_origin
 
 IPNetwork = IPv4Network | IPv6Network
 
@@ -37,6 +39,16 @@ class Settings(BaseSettings):
     rate_limit_requests: int = Field(default=20, ge=1)
     rate_limit_window_seconds: int = Field(default=3600, ge=1)
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = []
+    # Manual crop's own budget per client (API key, else address); 0 leaves manual crop unlimited.
+    manual_crop_rate_limit_requests: int = Field(default=0, ge=0)
+    manual_crop_rate_limit_window_seconds: int = Field(default=3600, ge=1)
+
+    # When any key is set, every POST needs one in X-API-Key. API_KEYS_FILE names a file (a mounted
+    # secret) holding more, one per line or comma-separated.
+    api_keys: Annotated[list[SecretStr], NoDecode] = []
+    api_keys_file: Path | None = None
+    # Web origins (scheme://host[:port]) whose pages may POST; the service's own origin always may.
+    cors_allowed_origins: Annotated[list[str], NoDecode] = []
 
     dispatcher: Literal["local", "lambda"] = "local"
     worker_function_name: str = "product-image-processor-smart-crop-worker"
@@ -62,6 +74,26 @@ class Settings(BaseSettings):
             return [ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        return _split(value) if isinstance(value, str) else value
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        return [_origin(part) for part in _split(value)] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _read_api_keys_file(self) -> "Settings":
+        if self.api_keys_file is not None:
+            try:
+                text = self.api_keys_file.read_text()
+            except OSError as exc:
+                raise ValueError(f"API_KEYS_FILE {self.api_keys_file} cannot be read: {exc.strerror}") from exc
+            self.api_keys = [*self.api_keys, *(SecretStr(key) for key in _split(text))]
+        return self
+
     @model_validator(mode="after")
     def _budget_holds_one_upload(self) -> "Settings":
         if self.upload_budget_bytes < self.max_upload_bytes:
@@ -76,6 +108,17 @@ class Settings(BaseSettings):
         if self.ai_backend == "http" and self.ai_service_url is None:
             raise ValueError("AI_BACKEND=http needs AI_SERVICE_URL")
         return self
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
+
+
+def _origin(value: str) -> str:
+    origin = normalise_origin(value)
+    if origin is None:
+        raise ValueError(f"CORS_ALLOWED_ORIGINS entry {value!r} is not an origin such as https://app.example.com")
+    return origin
 
 
 @lru_cache

@@ -2,7 +2,7 @@
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 from aws_lambda_powertools import Logger
@@ -36,9 +36,16 @@ class SmartCropService:
         self._deadline = deadline_seconds
         self._clock = clock
 
-    async def accept(self, source: bytes, product_id: str) -> Job:
-        """Check the upload is an image, stage it, record the job and queue it. The crop happens later."""
+    async def accept(
+        self, source: bytes, product_id: str, *, admit: Callable[[], Awaitable[None]] | None = None
+    ) -> Job:
+        """Check the upload is an image, stage it, record the job and queue it. The crop happens later.
+
+        `admit` runs once the upload is known to be an image, before anything is written (the quota slot).
+        """
         await self._images.probe(source)
+        if admit is not None:
+            await admit()
         job = Job(image_id=new_image_id(), product_id=product_id, status="pending", created_at=self._clock())
         await self._stage_and_record(job, source)
         try:

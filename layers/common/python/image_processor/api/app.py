@@ -2,13 +2,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from ..observability import service_logger
 from ..services import Services
+from .admission import ReplayAnswer
 from .body_guard import RequestBodyGuard, UploadBudget
 from .errors import install_error_handlers
+from .idempotency import AnswerRecorderMiddleware, replay_response
 from .middleware import RequestContextMiddleware, ResponseHeadersMiddleware
 from .openapi import route_name, with_common_headers
+from .origin_guard import OriginGuardMiddleware
 from .routes import health, images, jobs
 
 
@@ -33,17 +37,46 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
+    app.add_exception_handler(ReplayAnswer, replay_response)
     app.include_router(images.router)
     app.include_router(jobs.router)
     app.include_router(health.router)
     settings = services.settings
+    # The last added runs first: ids and logs, common headers, CORS answers, the origin check (before any
+    # body byte is reserved or read), the body guard, then the keeping of Idempotency-Key answers.
+    app.add_middleware(AnswerRecorderMiddleware, answers=services.answers)
     app.add_middleware(
         RequestBodyGuard,
         max_upload_bytes=settings.max_upload_bytes,
         budget=UploadBudget(settings.upload_budget_bytes),
         read_timeout_seconds=settings.body_read_timeout_seconds,
     )
+    _add_origin_checks(app, services)
     app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
     with_common_headers(app)
     return app
+
+
+def _add_origin_checks(app: FastAPI, services: Services) -> None:
+    settings = services.settings
+    app.add_middleware(
+        OriginGuardMiddleware, allowed_origins=settings.cors_allowed_origins, trusted_proxies=settings.trusted_proxies
+    )
+    if settings.cors_allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allowed_origins,
+            allow_methods=["GET", "HEAD", "POST"],
+            allow_headers=["Content-Type", "X-API-Key", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=[
+                "Location",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+                "X-Request-ID",
+                "Idempotent-Replayed",
+            ],
+            max_age=600,
+        )

@@ -1,13 +1,15 @@
-from typing import Annotated
+import hashlib
+import hmac
+from typing import Annotated, Any
 
-import anyio
 from aws_lambda_powertools import Logger
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+from pydantic import SecretStr
 
 from ..client_ip import client_address, rate_limit_key
-from ..errors import InvalidRequest, RateLimited
+from ..errors import InvalidRequest, Unauthorized
 from ..observability import SERVICE_NAME
-from ..rate_limit import RateLimitDecision
 from ..services import Services
 
 logger = Logger(service=SERVICE_NAME, child=True)
@@ -22,41 +24,61 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def get_client_address(request: Request, services: ServicesDep) -> str:
-    peer = request.client.host if request.client else None
-    address = client_address(peer, request.headers.get("x-forwarded-for"), services.settings.trusted_proxies)
+    address = _resolve_address(request, services)
     if address is None:
         raise InvalidRequest("The client address could not be determined.")
-    request.state.client_ip = address
-    logger.thread_safe_append_keys(client_ip=address)
+    return address
+
+
+def _resolve_address(request: Request, services: Services) -> str | None:
+    peer = request.client.host if request.client else None
+    address = client_address(peer, request.headers.getlist("x-forwarded-for"), services.settings.trusted_proxies)
+    if address is not None:
+        request.state.client_ip = address
+        logger.thread_safe_append_keys(client_ip=address)
     return address
 
 
 ClientAddressDep = Annotated[str, Depends(get_client_address)]
 
-
-async def enforce_smart_crop_rate_limit(
-    response: Response, services: ServicesDep, address: ClientAddressDep
-) -> RateLimitDecision:
-    """Runs before the body is read, so a refused request costs no parsing and no image work."""
-    decision = await anyio.to_thread.run_sync(services.rate_limiter.acquire, rate_limit_key(address))
-    if not decision.allowed:
-        raise RateLimited(
-            f"Smart crop is limited to {decision.limit} requests per "
-            f"{services.settings.rate_limit_window_seconds} seconds per client; "
-            f"retry in {decision.reset_after_seconds} seconds.",
-            retry_after_seconds=decision.reset_after_seconds,
-            limit=decision.limit,
-        )
-    response.headers.update(rate_limit_headers(decision))
-    return decision
+_api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="Needed on every POST when the service has API keys (API_KEYS); not otherwise.",
+)
 
 
-def rate_limit_headers(decision: RateLimitDecision) -> dict[str, str]:
-    return {
-        "RateLimit-Limit": str(decision.limit),
-        "RateLimit-Remaining": str(decision.remaining),
-        "RateLimit-Reset": str(decision.reset_after_seconds),
-    }
+def get_client_identity(
+    request: Request, services: ServicesDep, api_key: Annotated[str | None, Security(_api_key_header)]
+) -> str:
+    """Who is asking: the API key when keys are on (refusing a request without a known one), the key
+    API Gateway checked for its usage plan, or else the client's address (its /64 for IPv6); clients
+    without one (a Unix socket peer) share one identity."""
+    keys = services.settings.api_keys
+    if keys:
+        if api_key is None or not _is_known(api_key, keys):
+            raise Unauthorized("Send a valid API key in the X-API-Key header.")
+        return "key:" + hashlib.sha256(api_key.encode()).hexdigest()[:32]
+    gateway_key_id = _api_gateway_key_id(request.scope.get("aws.event"))
+    if gateway_key_id:
+        return f"key-id:{gateway_key_id}"
+    address = _resolve_address(request, services)
+    return f"ip:{rate_limit_key(address)}" if address is not None else "ip:unknown"
 
 
-SmartCropQuotaDep = Annotated[RateLimitDecision, Depends(enforce_smart_crop_rate_limit)]
+ClientIdentityDep = Annotated[str, Depends(get_client_identity)]
+
+
+def _is_known(candidate: str, keys: list[SecretStr]) -> bool:
+    # Digests have one length, so the comparison takes the same time whatever the candidate; every key is compared.
+    digest = hashlib.sha256(candidate.encode()).digest()
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(digest, hashlib.sha256(key.get_secret_value().encode()).digest())
+    return found
+
+
+def _api_gateway_key_id(event: Any) -> str | None:
+    identity = ((event or {}).get("requestContext") or {}).get("identity") or {}
+    key_id = identity.get("apiKeyId")
+    return key_id if isinstance(key_id, str) and key_id else None

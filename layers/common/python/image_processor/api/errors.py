@@ -21,12 +21,16 @@ logger = Logger(service=SERVICE_NAME, child=True)
 
 _DESCRIPTIONS = {
     400: "Malformed multipart body",
+    401: "API keys are on (API_KEYS) and X-API-Key is missing or unknown",
+    403: "Sent by a web page whose origin is not in CORS_ALLOWED_ORIGINS",
     404: "No such resource",
     405: "Method not allowed; Allow lists the methods the path answers",
     408: "The request body did not arrive within BODY_READ_TIMEOUT_SECONDS",
+    409: "A request with this Idempotency-Key is still running; retry shortly",
     413: "Upload larger than MAX_UPLOAD_BYTES",
     415: "Not multipart/form-data, or not a supported image format",
-    422: "A field is missing, malformed or out of range; `field` names it",
+    422: "A field is missing, malformed or out of range (`field` names it), or the Idempotency-Key was used "
+    "for a different request",
     429: "Rate limit exceeded; see Retry-After",
     503: "Busy (the upload budget is full; see Retry-After), or DynamoDB or the job queue is unavailable",
 }

@@ -5,7 +5,8 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from ...errors import NotFound
 from ...models import ImageCreated, SmartCropAccepted
-from ..deps import ServicesDep, SmartCropQuotaDep
+from ..admission import ManualCropAdmissionDep, SmartCropAdmissionDep
+from ..deps import ServicesDep
 from ..errors import error_responses
 from ..forms import parse_crop_box, parse_product_info, read_upload
 from ..openapi import ETAG, LOCATION, RATE_LIMIT
@@ -33,33 +34,40 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 
 @router.post(
     "/manual-crop",
-    responses=error_responses(400, 408, 413, 415, 422, 503),
+    responses=error_responses(400, 401, 403, 408, 409, 413, 415, 422, 429, 503),
     openapi_extra=multipart_body(with_crop_box=True),
 )
-async def create_manual_crop(request: Request, services: ServicesDep) -> ImageCreated:
+async def create_manual_crop(
+    request: Request, services: ServicesDep, admission: ManualCropAdmissionDep
+) -> ImageCreated:
     """Crop the upload to `crop_box` now and store it as a JPEG."""
     upload = await read_upload(
         request, max_upload_bytes=services.settings.max_upload_bytes, text_fields=("product_info", "crop_box")
     )
     product, box = parse_product_info(upload), parse_crop_box(upload)
+    await admission.admit(upload)
     return await services.images.crop_and_store(upload.source, product.product_id, box)
 
 
 @router.post(
     "/smart-crop",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={202: {"headers": {**LOCATION, **RATE_LIMIT}}, **error_responses(400, 408, 413, 415, 422, 429, 503)},
+    responses={
+        202: {"headers": {**LOCATION, **RATE_LIMIT}},
+        **error_responses(400, 401, 403, 408, 409, 413, 415, 422, 429, 503),
+    },
     openapi_extra=multipart_body(with_crop_box=False),
 )
 async def create_smart_crop(
-    request: Request, response: Response, services: ServicesDep, _quota: SmartCropQuotaDep
+    request: Request, response: Response, services: ServicesDep, admission: SmartCropAdmissionDep
 ) -> SmartCropAccepted:
     """Accept the upload for an AI crop in the background; poll `retrieval_url` or `status_url`."""
     upload = await read_upload(
         request, max_upload_bytes=services.settings.max_upload_bytes, text_fields=("product_info",)
     )
     product = parse_product_info(upload)
-    job = await services.smart_crop.accept(upload.source, product.product_id)
+    await admission.claim(upload)
+    job = await services.smart_crop.accept(upload.source, product.product_id, admit=admission.spend)
     status_url = f"/jobs/{job.image_id}"
     response.headers["Location"] = status_url
     return SmartCropAccepted(image_id=job.image_id, retrieval_url=job.retrieval_url, status_url=status_url)

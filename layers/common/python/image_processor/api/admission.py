@@ -1,0 +1,190 @@
+"""What a POST must pass before its work starts, in the order that spends nothing on a request that fails.
+
+Before the body is read: an Idempotency-Key already answered skips the quota check (its retry needs no
+slot), one still running is refused, and a client over its limit is refused. Once the body is valid:
+the key is claimed (or the first answer replayed) and only then is a quota slot taken.
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Annotated
+
+import anyio
+from fastapi import Depends, Header, Request, Response
+
+from ..client_ip import rate_limit_key
+from ..errors import IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidRequest, RateLimited
+from ..idempotency_keys import Claim, StoredAnswer
+from ..rate_limit import RateLimitCheck, RateLimitDecision, RateLimiter
+from .deps import ClientAddressDep, ClientIdentityDep, ServicesDep
+from .forms import Upload
+
+CLAIM_STATE = "idempotency_claim"
+_IDEMPOTENCY_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as for a UUID or ULID
+
+
+class ReplayAnswer(Exception):
+    """The request repeats one already answered under its Idempotency-Key; send that answer again."""
+
+    def __init__(self, answer: StoredAnswer) -> None:
+        super().__init__("replay")
+        self.answer = answer
+
+
+@dataclass
+class Quota:
+    limiter: RateLimiter
+    key: str
+    operation: str
+    window_seconds: int
+    checked: RateLimitCheck | None = None
+
+
+def get_idempotency_key(
+    request: Request,
+    declared: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Any unique text (a UUID): a retry with the same key and request gets the first answer.",
+        ),
+    ] = None,
+) -> str | None:
+    if declared is None:
+        return None
+    values = request.headers.getlist("idempotency-key")
+    if len(values) > 1 or not _IDEMPOTENCY_KEY_RE.fullmatch(declared):
+        raise InvalidRequest("Idempotency-Key must be sent once, as 1 to 255 visible ASCII characters.")
+    return declared
+
+
+IdempotencyKeyDep = Annotated[str | None, Depends(get_idempotency_key)]
+
+
+class Admission:
+    def __init__(
+        self,
+        request: Request,
+        response: Response,
+        services: ServicesDep,
+        identity: str,
+        quota: Quota | None,
+        idempotency_key: str | None,
+    ) -> None:
+        self._request = request
+        self._response = response
+        self._answers = services.answers
+        self._identity = identity
+        self._quota = quota
+        self._key = idempotency_key
+
+    async def check(self) -> None:
+        """Before the body: refuse what can be refused without it."""
+        answered = False
+        if self._key is not None and self._answers is not None:
+            record = await anyio.to_thread.run_sync(self._answers.lookup, self._identity, self._key)
+            if record is not None and record.answer is None:
+                raise _in_progress()
+            answered = record is not None
+        if self._quota is not None and not answered:
+            self._quota.checked = await anyio.to_thread.run_sync(self._quota.limiter.check, self._quota.key)
+            _refuse_if_over(self._quota, self._quota.checked.decision)
+
+    async def claim(self, upload: Upload) -> None:
+        """Once the body is valid: take the Idempotency-Key for this request, or answer as the first time."""
+        if self._key is None or self._answers is None:
+            return
+        fingerprint = _fingerprint(self._request, upload)
+        result = await anyio.to_thread.run_sync(self._answers.claim, self._identity, self._key, fingerprint)
+        if isinstance(result, Claim):
+            setattr(self._request.state, CLAIM_STATE, result)
+            return
+        if result.answer is None:
+            raise _in_progress()
+        if result.fingerprint != fingerprint:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was used for a different request; use a new key for a new request."
+            )
+        raise ReplayAnswer(result.answer)
+
+    async def spend(self) -> None:
+        """Once the request is valid: take a quota slot (exact under races, so it may still refuse)."""
+        if self._quota is None:
+            return
+        quota = self._quota
+        decision = await anyio.to_thread.run_sync(quota.limiter.acquire, quota.key, quota.checked)
+        _refuse_if_over(quota, decision)
+        self._response.headers.update(rate_limit_headers(decision))
+
+    async def admit(self, upload: Upload) -> None:
+        await self.claim(upload)
+        await self.spend()
+
+
+def rate_limit_headers(decision: RateLimitDecision) -> dict[str, str]:
+    return {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(decision.reset_after_seconds),
+    }
+
+
+async def smart_crop_admission(
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    address: ClientAddressDep,
+    identity: ClientIdentityDep,
+    idempotency_key: IdempotencyKeyDep,
+) -> Admission:
+    """Smart crop is limited per source address (the contract's 20 an hour per IP), whatever the API key."""
+    quota = Quota(
+        services.rate_limiter, rate_limit_key(address), "Smart crop", services.settings.rate_limit_window_seconds
+    )
+    admission = Admission(request, response, services, identity, quota, idempotency_key)
+    await admission.check()
+    return admission
+
+
+async def manual_crop_admission(
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    identity: ClientIdentityDep,
+    idempotency_key: IdempotencyKeyDep,
+) -> Admission:
+    """Manual crop is limited per client (API key, else address) when MANUAL_CROP_RATE_LIMIT_REQUESTS is set."""
+    limiter = services.manual_crop_rate_limiter
+    window = services.settings.manual_crop_rate_limit_window_seconds
+    quota = Quota(limiter, identity, "Manual crop", window) if limiter is not None else None
+    admission = Admission(request, response, services, identity, quota, idempotency_key)
+    await admission.check()
+    return admission
+
+
+SmartCropAdmissionDep = Annotated[Admission, Depends(smart_crop_admission)]
+ManualCropAdmissionDep = Annotated[Admission, Depends(manual_crop_admission)]
+
+
+def _refuse_if_over(quota: Quota, decision: RateLimitDecision) -> None:
+    if not decision.allowed:
+        raise RateLimited(
+            f"{quota.operation} is limited to {decision.limit} requests per {quota.window_seconds} seconds "
+            f"per client; retry in {decision.reset_after_seconds} seconds.",
+            retry_after_seconds=decision.reset_after_seconds,
+            limit=decision.limit,
+        )
+
+
+def _in_progress() -> IdempotencyKeyInProgress:
+    return IdempotencyKeyInProgress("A request with this Idempotency-Key is still running; retry in a second.")
+
+
+def _fingerprint(request: Request, upload: Upload) -> str:
+    """The request as the service understood it: a retry with a new multipart boundary is the same request."""
+    digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())
+    for name in sorted(upload.fields):
+        digest.update(f"{name}={len(upload.fields[name])}:{upload.fields[name]}\n".encode())
+    digest.update(hashlib.sha256(upload.source).digest())
+    return digest.hexdigest()

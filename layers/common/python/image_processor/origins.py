@@ -1,0 +1,21 @@
+"""Web origins (scheme://host[:port]) in one spelling, so that a configured origin, a browser's Origin
+header and the service's own address compare equal exactly when a browser would call them the same."""
+
+from urllib.parse import urlsplit
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalise_origin(value: str) -> str | None:
+    """`scheme://host[:port]` lower-cased without a default port, or None if `value` is not an origin."""
+    try:
+        parts = urlsplit(value.strip().lower())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or parts.path.strip("/") or parts.query:
+        return None
+    if parts.username is not None or parts.fragment:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in {None, _DEFAULT_PORTS[parts.scheme]} else "")
