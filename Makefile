@@ -27,12 +27,10 @@ TERRAFORM ?= terraform
 TF_DIR := terraform
 TF_WORKSPACE ?= default
 BUILD := build
-LAMBDA_PYTHON := 3.12
-# Pillow ships manylinux_2_28 wheels only; the python3.12 runtime (Amazon Linux 2023, glibc 2.34) runs both.
-LAMBDA_PLATFORMS := --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64
-LAYER_ZIPS := $(BUILD)/layers/common.zip $(BUILD)/layers/deps.zip
 FUNCTION_ZIPS := $(BUILD)/functions/api.zip $(BUILD)/functions/smart_crop_worker.zip
-COMMON_SOURCES := $(shell find layers/common/python/image_processor -name '*.py')
+# Everything a function zip is made of (tools/build_lambda.py: handler, library, pinned dependencies).
+PACKAGE_SOURCES := $(shell find layers/common/python/image_processor -name '*.py') tools/build_lambda.py \
+	requirements/runtime.txt requirements/constraints.txt
 # Deferred (=): a wrong TF_PLUGIN_DIR stops only the targets that use it.
 TF_PLUGIN_ROOT = $(if $(TF_PLUGIN_DIR),$(or $(shell $(PYTHON) tools/plugin_dir.py "$(TF_PLUGIN_DIR)"),$(error TF_PLUGIN_DIR: see the line above)))
 TF_INIT_FLAGS = -input=false $(if $(TF_PLUGIN_ROOT),-plugin-dir=$(TF_PLUGIN_ROOT))
@@ -41,7 +39,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: help install run test lint fmt clean layers package deploy destroy checkov require-terraform bench
+.PHONY: help install run test lint fmt clean package deploy destroy checkov require-terraform bench
 
 help: ## Show this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -113,27 +111,16 @@ down: require-compose ## Stop and remove the containers (volumes, so the process
 logs: require-compose ## Follow the containers' logs
 	$(DOCKER) compose logs --follow
 
-layers: install $(LAYER_ZIPS) ## Build the Lambda layers (shared library; dependencies for the Lambda platform)
+package: install $(FUNCTION_ZIPS) ## Build the self-contained Lambda function zips (no layers) into build/functions/
 
-package: install $(FUNCTION_ZIPS) ## Build the Lambda function zips
-
-$(BUILD)/layers/common.zip: $(COMMON_SOURCES) tools/build_lambda.py
-	$(PY) -m tools.build_lambda layers/common $@ --include python/image_processor
-
-$(BUILD)/layers/deps.zip: requirements/runtime.txt requirements/constraints.txt tools/build_lambda.py
-	rm -rf $(BUILD)/layers/deps
-	$(PY) -m pip install --quiet --no-compile --only-binary=:all: $(LAMBDA_PLATFORMS) --implementation cp \
-		--python-version $(LAMBDA_PYTHON) -t $(BUILD)/layers/deps/python -r requirements/runtime.txt -c requirements/constraints.txt
-	rm -rf $(BUILD)/layers/deps/python/bin
-	$(PY) -m tools.build_lambda $(BUILD)/layers/deps $@
-
-$(BUILD)/functions/%.zip: functions/%/app.py tools/build_lambda.py
-	$(PY) -m tools.build_lambda functions/$* $@ --include app.py
+# Dependencies for the Lambda platform, without what the runtime provides (boto3) or uvicorn; Python 3.12 bytecode.
+$(BUILD)/functions/%.zip: functions/%/app.py $(PACKAGE_SOURCES)
+	$(PY) -m tools.build_lambda $* $@ --work $(BUILD)/functions/$*.build
 
 require-terraform:
 	@command -v $(TERRAFORM) >/dev/null || { echo "Terraform is not installed: get it from https://developer.hashicorp.com/terraform/install (or set TERRAFORM=/path/to/terraform)." >&2; exit 1; }
 
-deploy: require-terraform layers package ## Deploy tables, functions and API Gateway to AWS_ENDPOINT_URL (LocalStack; empty = AWS)
+deploy: require-terraform package ## Deploy tables, functions and API Gateway to AWS_ENDPOINT_URL (LocalStack; empty = AWS)
 	@test -z "$(AWS_ENDPOINT_URL)" || $(PY) -c 'import sys, httpx; httpx.get(sys.argv[1], timeout=3)' "$(AWS_ENDPOINT_URL)" 2>/dev/null || { echo "Nothing answers at $(AWS_ENDPOINT_URL): start LocalStack first, or set AWS_ENDPOINT_URL= to deploy to AWS." >&2; exit 1; }
 	TF_WORKSPACE=$(TF_WORKSPACE) $(TERRAFORM) -chdir=$(TF_DIR) init $(TF_INIT_FLAGS)
 	TF_WORKSPACE=$(TF_WORKSPACE) $(TERRAFORM) -chdir=$(TF_DIR) apply -auto-approve -input=false $(TF_VARS)

@@ -25,6 +25,17 @@ resource "aws_iam_role" "worker" {
   assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
 }
 
+locals {
+  # Key patterns of the storage layout (identical on the file system and S3). Product ids never start
+  # with a dot, so results never fall under the two dot folders.
+  images_bucket_arn = var.create_functions ? aws_s3_bucket.images[0].arn : ""
+  results_objects   = "${local.images_bucket_arn}/*/*.jpg"
+  staged_objects    = "${local.images_bucket_arn}/.staging/*"
+  uploaded_objects  = "${local.images_bucket_arn}/.uploads/*"
+}
+
+# Each statement names the calls that need it (image_processor modules). A test applies this to an
+# emulator and checks the statements as deployed.
 data "aws_iam_policy_document" "api" {
   count = local.functions
 
@@ -34,7 +45,7 @@ data "aws_iam_policy_document" "api" {
     resources = ["${aws_cloudwatch_log_group.api[0].arn}:*"]
   }
 
-  # check: GetItem; acquire: UpdateItem (append), PutItem (prune).
+  # rate_limit: check before the body (GetItem); acquire with one conditional UpdateItem; a PutItem prunes an expired window.
   statement {
     sid       = "RateLimitState"
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
@@ -48,6 +59,7 @@ data "aws_iam_policy_document" "api" {
     resources = [aws_dynamodb_table.this["idempotency"].arn]
   }
 
+  # jobs: create (PutItem), status (GetItem), fail on a dispatch error or past the deadline (UpdateItem).
   statement {
     sid       = "JobRecords"
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
@@ -58,6 +70,37 @@ data "aws_iam_policy_document" "api" {
     sid       = "QueueSmartCropJobs"
     actions   = ["lambda:InvokeFunction"]
     resources = [aws_lambda_function.worker[0].arn]
+  }
+
+  # Manual crops store results; presigned GETs (the 307) and HEAD are signed with this role, so it
+  # must be allowed to read what it links to.
+  statement {
+    sid       = "StoreAndLinkResults"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = [local.results_objects]
+  }
+
+  # Smart crop stages the original for the worker.
+  statement {
+    sid       = "StageSmartCropOriginals"
+    actions   = ["s3:PutObject"]
+    resources = [local.staged_objects]
+  }
+
+  # Direct uploads: the presigned POST is signed with this role (PutObject); consuming an upload reads
+  # it back to check size and content (GetObject), then removes it, so it is used once (DeleteObject).
+  statement {
+    sid       = "DirectUploads"
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
+    resources = [local.uploaded_objects]
+  }
+
+  # Without ListBucket, S3 answers a missing key with 403 instead of 404, and an unknown image or
+  # upload id would look like a permission failure.
+  statement {
+    sid       = "MissingKeysAre404"
+    actions   = ["s3:ListBucket"]
+    resources = [local.images_bucket_arn]
   }
 }
 
@@ -70,16 +113,38 @@ data "aws_iam_policy_document" "worker" {
     resources = ["${aws_cloudwatch_log_group.worker[0].arn}:*"]
   }
 
+  # jobs: read the job (GetItem), count the attempt and record the outcome (UpdateItem).
   statement {
     sid       = "JobRecords"
     actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.this["jobs"].arn]
   }
 
+  # Powertools idempotency: its DynamoDB persistence layer uses all four.
   statement {
     sid       = "IdempotencyRecords"
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
     resources = [aws_dynamodb_table.this["idempotency"].arn]
+  }
+
+  # Read the staged original, and remove it once the job has ended.
+  statement {
+    sid       = "ConsumeStagedOriginals"
+    actions   = ["s3:GetObject", "s3:DeleteObject"]
+    resources = [local.staged_objects]
+  }
+
+  statement {
+    sid       = "StoreResults"
+    actions   = ["s3:PutObject"]
+    resources = [local.results_objects]
+  }
+
+  # A staged original already removed (a retried event) reads as missing (404), not as denied (403).
+  statement {
+    sid       = "MissingKeysAre404"
+    actions   = ["s3:ListBucket"]
+    resources = [local.images_bucket_arn]
   }
 }
 

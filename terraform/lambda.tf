@@ -1,40 +1,5 @@
-# The two functions, their layers and logs, and the worker's asynchronous invocation settings.
-
-resource "aws_lambda_layer_version" "common" {
-  count = local.functions
-
-  layer_name               = "${var.name_prefix}-common"
-  description              = "The image_processor library shared by both functions."
-  filename                 = local.common_layer_path
-  source_code_hash         = fileexists(local.common_layer_path) ? filebase64sha256(local.common_layer_path) : null
-  compatible_runtimes      = ["python3.12"]
-  compatible_architectures = [var.lambda_architecture]
-
-  lifecycle {
-    precondition {
-      condition     = fileexists(local.common_layer_path)
-      error_message = "The shared library layer zip is missing; build it with `make layers`."
-    }
-  }
-}
-
-resource "aws_lambda_layer_version" "deps" {
-  count = local.functions
-
-  layer_name               = "${var.name_prefix}-deps"
-  description              = "Third-party dependencies (requirements/runtime.txt) built for the Lambda platform."
-  filename                 = local.deps_layer_path
-  source_code_hash         = fileexists(local.deps_layer_path) ? filebase64sha256(local.deps_layer_path) : null
-  compatible_runtimes      = ["python3.12"]
-  compatible_architectures = [var.lambda_architecture]
-
-  lifecycle {
-    precondition {
-      condition     = fileexists(local.deps_layer_path)
-      error_message = "The dependency layer zip is missing; build it with `make layers`."
-    }
-  }
-}
+# The two functions, each one self-contained zip (no layers: a paid-only feature on LocalStack), their logs,
+# and the worker's asynchronous invocation settings.
 
 resource "aws_cloudwatch_log_group" "api" {
   #checkov:skip=CKV_AWS_158:Logs are encrypted by CloudWatch by default; they hold no secrets that would justify a customer-managed key.
@@ -57,8 +22,8 @@ resource "aws_cloudwatch_log_group" "worker" {
 resource "aws_lambda_function" "api" {
   #checkov:skip=CKV_AWS_116:Invoked synchronously by API Gateway, which returns errors to the client; a dead-letter queue only applies to asynchronous invocations.
   #checkov:skip=CKV_AWS_115:Concurrency is bounded by the API Gateway stage throttling instead, so that reserving it cannot starve the account's unreserved pool.
-  #checkov:skip=CKV_AWS_117:Runs outside a VPC unless enable_efs is set; it reaches only AWS APIs, which need no VPC.
-  #checkov:skip=CKV_AWS_173:The environment holds table and function names only, no secrets.
+  #checkov:skip=CKV_AWS_117:It reaches only AWS APIs (DynamoDB, S3, Lambda), which need no VPC; a VPC would need endpoints or a NAT for each.
+  #checkov:skip=CKV_AWS_173:The environment holds table, bucket and function names only, no secrets.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile per account; out of scope for this service.
   #checkov:skip=CKV_AWS_50:Tracing is off; Powertools logs carry the request id as the correlation id.
   count = local.functions
@@ -71,31 +36,14 @@ resource "aws_lambda_function" "api" {
   handler          = "app.handler"
   filename         = local.api_package_path
   source_code_hash = fileexists(local.api_package_path) ? filebase64sha256(local.api_package_path) : null
-  layers           = [aws_lambda_layer_version.deps[0].arn, aws_lambda_layer_version.common[0].arn]
   memory_size      = var.api_memory_mb
   timeout          = var.api_timeout_seconds
 
   environment {
-    variables = local.common_environment
+    variables = local.api_environment
   }
 
-  dynamic "vpc_config" {
-    for_each = local.efs == 1 ? [1] : []
-    content {
-      subnet_ids         = var.efs_subnet_ids
-      security_group_ids = [aws_security_group.lambda[0].id]
-    }
-  }
-
-  dynamic "file_system_config" {
-    for_each = local.efs == 1 ? [1] : []
-    content {
-      arn              = aws_efs_access_point.this[0].arn
-      local_mount_path = var.processed_images_dir
-    }
-  }
-
-  depends_on = [aws_cloudwatch_log_group.api, aws_iam_role_policy.api, aws_efs_mount_target.this]
+  depends_on = [aws_cloudwatch_log_group.api, aws_iam_role_policy.api]
 
   lifecycle {
     precondition {
@@ -107,46 +55,30 @@ resource "aws_lambda_function" "api" {
 
 resource "aws_lambda_function" "worker" {
   #checkov:skip=CKV_AWS_116:Failed asynchronous events go to the SQS on-failure destination of aws_lambda_function_event_invoke_config.worker, which supersedes a dead-letter config.
-  #checkov:skip=CKV_AWS_117:Runs outside a VPC unless enable_efs is set; it reaches only AWS APIs, which need no VPC.
-  #checkov:skip=CKV_AWS_173:The environment holds table and function names only, no secrets.
+  #checkov:skip=CKV_AWS_117:It reaches only AWS APIs (DynamoDB, S3) and the AI service, which need no VPC.
+  #checkov:skip=CKV_AWS_173:The environment holds table, bucket and function names only, no secrets.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile per account; out of scope for this service.
   #checkov:skip=CKV_AWS_50:Tracing is off; Powertools logs carry the image id as the correlation id.
   count = local.functions
 
-  function_name                  = local.worker_function_name
-  description                    = "Smart-crop worker: AI object location, crop and store, invoked asynchronously per job."
-  role                           = aws_iam_role.worker[0].arn
-  runtime                        = "python3.12"
-  architectures                  = [var.lambda_architecture]
-  handler                        = "app.handler"
-  filename                       = local.worker_package_path
-  source_code_hash               = fileexists(local.worker_package_path) ? filebase64sha256(local.worker_package_path) : null
-  layers                         = [aws_lambda_layer_version.deps[0].arn, aws_lambda_layer_version.common[0].arn]
-  memory_size                    = var.worker_memory_mb
-  timeout                        = var.worker_timeout_seconds
+  function_name    = local.worker_function_name
+  description      = "Smart-crop worker: AI object location, crop and store, invoked asynchronously per job."
+  role             = aws_iam_role.worker[0].arn
+  runtime          = "python3.12"
+  architectures    = [var.lambda_architecture]
+  handler          = "app.handler"
+  filename         = local.worker_package_path
+  source_code_hash = fileexists(local.worker_package_path) ? filebase64sha256(local.worker_package_path) : null
+  memory_size      = var.worker_memory_mb
+  timeout          = var.worker_timeout_seconds
+  # A cost guard: a burst of smart crops queues up instead of multiplying concurrent AI calls.
   reserved_concurrent_executions = var.worker_reserved_concurrency
 
   environment {
-    variables = local.common_environment
+    variables = local.worker_environment
   }
 
-  dynamic "vpc_config" {
-    for_each = local.efs == 1 ? [1] : []
-    content {
-      subnet_ids         = var.efs_subnet_ids
-      security_group_ids = [aws_security_group.lambda[0].id]
-    }
-  }
-
-  dynamic "file_system_config" {
-    for_each = local.efs == 1 ? [1] : []
-    content {
-      arn              = aws_efs_access_point.this[0].arn
-      local_mount_path = var.processed_images_dir
-    }
-  }
-
-  depends_on = [aws_cloudwatch_log_group.worker, aws_iam_role_policy.worker, aws_efs_mount_target.this]
+  depends_on = [aws_cloudwatch_log_group.worker, aws_iam_role_policy.worker]
 
   lifecycle {
     precondition {
@@ -167,9 +99,10 @@ resource "aws_sqs_queue" "worker_dlq" {
 resource "aws_lambda_function_event_invoke_config" "worker" {
   count = local.functions
 
-  function_name                = aws_lambda_function.worker[0].function_name
-  maximum_retry_attempts       = var.worker_maximum_retry_attempts
-  maximum_event_age_in_seconds = var.worker_maximum_event_age_seconds
+  function_name          = aws_lambda_function.worker[0].function_name
+  maximum_retry_attempts = var.worker_maximum_retry_attempts
+  # The job deadline: once the API would report the job failed, Lambda no longer delivers it either.
+  maximum_event_age_in_seconds = var.job_deadline_seconds
 
   destination_config {
     on_failure {
@@ -179,4 +112,11 @@ resource "aws_lambda_function_event_invoke_config" "worker" {
 
   # Lambda checks that the role may send to the destination when the config is saved.
   depends_on = [aws_iam_role_policy.worker_dead_letter]
+
+  lifecycle {
+    precondition {
+      condition     = var.job_deadline_seconds >= var.worker_timeout_seconds
+      error_message = "job_deadline_seconds must be at least worker_timeout_seconds, or no attempt could finish before the deadline."
+    }
+  }
 }

@@ -32,7 +32,18 @@ output "dynamodb_table_names" {
   value       = { for role, table in aws_dynamodb_table.this : role => table.name }
 }
 
-output "efs_file_system_id" {
-  description = "ID of the EFS file system holding processed images, when enable_efs is true."
-  value       = one(aws_efs_file_system.this[*].id)
+output "images_bucket" {
+  description = "Name of the private images bucket (S3_BUCKET of both functions)."
+  value       = one(aws_s3_bucket.images[*].bucket)
+}
+
+output "api_key" {
+  description = "The API key to send as x-api-key, when enable_api_keys is true."
+  value       = one(aws_api_gateway_api_key.this[*].value)
+  sensitive   = true
+}
+
+output "alarm_names" {
+  description = "CloudWatch alarms: dead-letter queue depth, worker errors, API 5xx."
+  value       = [for alarm in aws_cloudwatch_metric_alarm.this : alarm.alarm_name]
 }

@@ -20,11 +20,10 @@ provider "aws" {
     apigateway = local.endpoint
     cloudwatch = local.endpoint
     dynamodb   = local.endpoint
-    ec2        = local.endpoint
-    efs        = local.endpoint
     iam        = local.endpoint
     lambda     = local.endpoint
     logs       = local.endpoint
+    s3         = local.endpoint
     sqs        = local.endpoint
     sts        = local.endpoint
   }

@@ -37,7 +37,7 @@ variable "tags" {
 }
 
 variable "create_functions" {
-  description = "Create the Lambda functions, API Gateway, IAM roles and queue. False creates only the DynamoDB tables (used by `make run`)."
+  description = "Create the bucket, the Lambda functions, API Gateway, IAM roles, queue and alarms. False creates only the DynamoDB tables (used by `make run`)."
   type        = bool
   default     = true
 }
@@ -54,25 +54,14 @@ variable "worker_package_path" {
   default     = null
 }
 
-variable "common_layer_path" {
-  description = "Zip of the shared library layer. Null means build/layers/common.zip (made by `make layers`)."
-  type        = string
-  default     = null
-}
-
-variable "deps_layer_path" {
-  description = "Zip of the third-party dependency layer. Null means build/layers/deps.zip (made by `make layers`)."
-  type        = string
-  default     = null
-}
-
 variable "lambda_architecture" {
-  description = "Instruction set of the functions; the dependency layer is built for manylinux x86_64."
+  description = "Instruction set of the functions; `make package` builds the dependencies for manylinux x86_64."
   type        = string
   default     = "x86_64"
 }
 
 variable "api_memory_mb" {
+  # Size from a measured peak: the image engine is changing, and with it the peak of a 12-megapixel crop.
   description = "Memory of the API function. Manual crops of 12-megapixel images decode about 36 MB of pixels per copy."
   type        = number
   default     = 1024
@@ -85,6 +74,7 @@ variable "api_timeout_seconds" {
 }
 
 variable "worker_memory_mb" {
+  # As for api_memory_mb: re-measure the peak when the image engine changes.
   description = "Memory of the smart-crop worker (CPU scales with memory)."
   type        = number
   default     = 1536
@@ -113,17 +103,6 @@ variable "worker_maximum_retry_attempts" {
   }
 }
 
-variable "worker_maximum_event_age_seconds" {
-  description = "Age after which Lambda stops retrying a queued worker event and dead-letters it."
-  type        = number
-  default     = 3600
-
-  validation {
-    condition     = var.worker_maximum_event_age_seconds >= 60 && var.worker_maximum_event_age_seconds <= 21600
-    error_message = "Lambda allows a maximum event age of 60 to 21600 seconds."
-  }
-}
-
 variable "idempotency_ttl_seconds" {
   description = "How long the worker remembers a processed job; longer than the retry window so a late retry is not run twice."
   type        = number
@@ -148,14 +127,8 @@ variable "mock_ai_latency_seconds" {
   default     = 2
 }
 
-variable "processed_images_dir" {
-  description = "Path where the functions read and write processed images: the EFS mount on AWS, a folder mounted into Lambda containers on LocalStack."
-  type        = string
-  default     = "/mnt/processed_images"
-}
-
 variable "api_stage_name" {
-  description = "Name of the API Gateway stage."
+  description = "Name of the API Gateway stage (the first path segment of the execute-api URL)."
   type        = string
   default     = "v1"
 }
@@ -172,20 +145,73 @@ variable "api_throttling_burst_limit" {
   default     = 100
 }
 
-variable "enable_efs" {
-  description = "Mount an EFS file system at processed_images_dir in both functions (real AWS; on LocalStack, docker compose mounts a shared volume into the Lambda containers instead)."
+
+variable "job_deadline_seconds" {
+  description = "Age after which a smart-crop job is failed (JOB_DEADLINE_SECONDS) and Lambda stops delivering its queued event (the worker's maximum event age): one value, so a job marked failed is never run later."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.job_deadline_seconds >= 60 && var.job_deadline_seconds <= 21600
+    error_message = "The job deadline is also the worker's maximum event age, which Lambda allows from 60 to 21600 seconds."
+  }
+}
+
+variable "images_bucket_name" {
+  description = "Name of the images bucket. Null means <name_prefix>-images-<account id>-<region> (bucket names are global)."
+  type        = string
+  default     = null
+}
+
+variable "staging_expiration_days" {
+  description = "Days after which S3 deletes staged smart-crop originals (.staging/) and unconsumed direct uploads (.uploads/) that the service did not remove itself."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.staging_expiration_days >= 1
+    error_message = "S3 lifecycle expiration is counted in whole days, at least 1."
+  }
+}
+
+variable "presigned_url_ttl_seconds" {
+  description = "Lifetime of the presigned GET URLs the API redirects image requests to (PRESIGNED_URL_TTL_SECONDS)."
+  type        = number
+  default     = 300
+}
+
+variable "upload_ttl_seconds" {
+  description = "Lifetime of a direct upload's presigned POST (UPLOAD_TTL_SECONDS); the lifecycle rule removes uploads never consumed."
+  type        = number
+  default     = 900
+}
+
+variable "enable_api_keys" {
+  description = "Require an API key (x-api-key header) on every method, through a usage plan with one key; its value is the sensitive output api_key. Off by default: the contract's API is public."
   type        = bool
   default     = false
 }
 
-variable "efs_subnet_ids" {
-  description = "Private subnets for the EFS mount targets and the functions when enable_efs is true."
-  type        = list(string)
-  default     = []
+variable "api_quota_per_day" {
+  description = "Requests per day the usage plan allows the API key, when enable_api_keys is true."
+  type        = number
+  default     = 10000
 }
 
-variable "efs_vpc_id" {
-  description = "VPC of efs_subnet_ids, for the security groups, when enable_efs is true."
+variable "alarm_sns_topic_arn" {
+  description = "SNS topic that the alarms (dead-letter queue depth, worker errors, API 5xx) notify. Null: the alarms change state without notifying anyone."
   type        = string
   default     = null
+}
+
+variable "api_5xx_alarm_threshold" {
+  description = "5xx answers from API Gateway within 5 minutes that set off the API alarm."
+  type        = number
+  default     = 5
+}
+
+variable "cors_allowed_origins" {
+  description = "Origins whose browser scripts may POST direct uploads to the bucket and fetch redirected images."
+  type        = list(string)
+  default     = ["*"]
 }

@@ -1,26 +1,136 @@
-"""Deterministic zips for Lambda layers and function packages (`make layers package`).
+"""Self-contained, reproducible Lambda function zips (`make package`); no layers.
 
-Entries are sorted and carry a fixed timestamp, so an unchanged source gives a byte-identical
-zip, Terraform sees the same `source_code_hash`, and a second `make deploy` changes nothing.
+`python -m tools.build_lambda api build/functions/api.zip` stages, in a fresh folder:
+
+- the handler, `functions/<name>/app.py`, at the root (handler `app.handler`);
+- the shared library, `image_processor/`;
+- the third-party dependencies from requirements/runtime.txt, installed by pip for the Lambda
+  platform (manylinux x86_64, CPython 3.12), minus what the python3.12 runtime already provides
+  (boto3, botocore, s3transfer), minus the local web server (uvicorn), and for the worker minus
+  the web framework it never imports;
+- bytecode compiled by Python 3.12 in unchecked-hash mode: the task root is read-only on Lambda, so
+  without it every cold start would compile every module again, and hash-based .pyc files carry no
+  timestamp, so they stay valid in a zip whose entries all have one fixed date.
+
+Entries are sorted and carry a fixed timestamp, so an unchanged source gives a byte-identical zip,
+Terraform sees the same `source_code_hash`, and a second `make deploy` changes nothing.
 """
 
 import argparse
+import compileall
+import py_compile
+import re
+import shutil
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RUNTIME_REQUIREMENTS = REPO_ROOT / "requirements" / "runtime.txt"
+CONSTRAINTS = REPO_ROOT / "requirements" / "constraints.txt"
+LIBRARY = REPO_ROOT / "layers" / "common" / "python" / "image_processor"
+
+LAMBDA_PYTHON = (3, 12)
+# Pillow ships manylinux_2_28 wheels only; the python3.12 runtime (Amazon Linux 2023, glibc 2.34) runs both.
+LAMBDA_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
+# Where the code lives on Lambda: compiled code names its source there, not where it was built.
+TASK_ROOT = "/var/task"
+
+# The python3.12 runtime provides the AWS SDK; a copy in the zip would only add size and cold-start time.
+RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
+# uvicorn serves the app locally and in the container; on Lambda, API Gateway and Mangum do.
+LOCAL_ONLY = frozenset({"uvicorn"})
+# Requirements each function leaves out, beyond the two sets above.
+FUNCTION_EXCLUDES: dict[str, frozenset[str]] = {
+    "api": frozenset(),
+    # The worker imports no web framework (a test checks sys.modules).
+    "smart_crop_worker": frozenset({"fastapi", "mangum", "python-multipart"}),
+}
+
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _SKIPPED_DIRS = {"__pycache__"}
 _SKIPPED_SUFFIXES = {".pyc", ".pyo"}
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
-def _files(root: Path, include: list[str]) -> Iterator[Path]:
+def normalise(name: str) -> str:
+    """PEP 503 name: `Python_Multipart` and `python-multipart` are one distribution."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lambda_requirements(function: str, runtime_requirements: Path = RUNTIME_REQUIREMENTS) -> list[str]:
+    """The pinned requirement lines `function` ships: runtime.txt minus what Lambda provides or it never uses."""
+    excluded = {normalise(name) for name in RUNTIME_PROVIDED | LOCAL_ONLY | FUNCTION_EXCLUDES[function]}
+    kept = []
+    for line in runtime_requirements.read_text().splitlines():
+        match = _REQUIREMENT_NAME.match(line.split("#", 1)[0])
+        if match and normalise(match.group(1)) not in excluded:
+            kept.append(line.strip())
+    return kept
+
+
+def install_dependencies(requirements: list[str], target: Path) -> None:
+    """pip-install `requirements` (with the constraints) for the Lambda platform into `target`; wheels only."""
+    target.mkdir(parents=True)
+    requirements_file = target.parent / f"{target.name}-requirements.txt"
+    requirements_file.write_text("".join(f"{line}\n" for line in requirements))
+    platforms = [argument for platform in LAMBDA_PLATFORMS for argument in ("--platform", platform)]
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--only-binary=:all:"]
+    command += [*platforms, "--implementation", "cp", "--python-version", ".".join(map(str, LAMBDA_PYTHON))]
+    command += ["--target", str(target), "-r", str(requirements_file), "-c", str(CONSTRAINTS)]
+    subprocess.run(command, check=True)  # noqa: S603
+    shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: nothing runs them on Lambda
+
+
+def installed_distributions(tree: Path) -> set[str]:
+    """Normalised names of the distributions pip installed into `tree` (from their .dist-info folders)."""
+    return {normalise(path.name.removesuffix(".dist-info").rsplit("-", 1)[0]) for path in tree.glob("*.dist-info")}
+
+
+def check_exclusions(tree: Path, function: str) -> None:
+    """Fail if a dependency pulled in, transitively, something the function must not ship."""
+    unwanted = {normalise(name) for name in RUNTIME_PROVIDED | LOCAL_ONLY | FUNCTION_EXCLUDES[function]}
+    shipped = installed_distributions(tree) & unwanted
+    if shipped:
+        raise SystemExit(f"{function}: the dependencies pull in {', '.join(sorted(shipped))}, which it must not ship.")
+
+
+def stage_function(function: str, dependencies: Path, tree: Path) -> None:
+    """Lay out the task root: dependencies, then the library and the handler (which win on a clash)."""
+    handler = REPO_ROOT / "functions" / function / "app.py"
+    if not handler.is_file():
+        raise SystemExit(f"No function {function!r}: {handler.relative_to(REPO_ROOT)} does not exist.")
+    shutil.copytree(dependencies, tree, dirs_exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+    shutil.copytree(LIBRARY, tree / "image_processor", ignore=ignore, dirs_exist_ok=True)
+    shutil.copy2(handler, tree / "app.py")
+
+
+def compile_tree(tree: Path) -> None:
+    """Compile every module for the Lambda runtime's Python, naming sources by their path on Lambda."""
+    if sys.version_info[:2] != LAMBDA_PYTHON:
+        raise SystemExit(f"Bytecode must be compiled by Python {'.'.join(map(str, LAMBDA_PYTHON))}, the runtime's.")
+    compiled = compileall.compile_dir(
+        tree,
+        quiet=2,
+        workers=1,
+        stripdir=str(tree),
+        prependdir=TASK_ROOT,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+    if not compiled:
+        raise SystemExit(f"Some modules under {tree} do not compile with Python 3.12.")
+
+
+def _files(root: Path, include: list[str], keep_bytecode: bool) -> Iterator[Path]:
     starts = [root / name for name in include] if include else [root]
     for start in starts:
         candidates = [start] if start.is_file() else sorted(start.rglob("*"))
         for path in candidates:
             relative = path.relative_to(root)
-            if path.is_file() and not _skipped(relative):
+            if path.is_file() and (keep_bytecode or not _skipped(relative)):
                 yield path
 
 
@@ -31,31 +141,61 @@ def _skipped(relative: Path) -> bool:
     )
 
 
-def build_zip(root: Path, output: Path, include: list[str]) -> int:
+def build_zip(root: Path, output: Path, include: list[str], *, keep_bytecode: bool = False) -> int:
     """Zip the files under `root` (or only `include`, relative to it) into `output`; returns the count."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    paths = sorted(set(_files(root, include)), key=lambda path: path.relative_to(root).as_posix())
+    paths = sorted(
+        set(_files(root, include, keep_bytecode)),
+        key=lambda path: path.relative_to(root).as_posix(),
+    )
     if not paths:
         raise SystemExit(f"Nothing to package under {root}.")
     temporary = output.with_suffix(".zip.tmp")
     with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         for path in paths:
             info = zipfile.ZipInfo(path.relative_to(root).as_posix(), date_time=_FIXED_TIME)
-            info.external_attr = 0o644 << 16
+            # Lambda runs code as another user than the one that unpacks it: everything world-readable.
+            info.external_attr = (0o755 if path.stat().st_mode & 0o111 else 0o644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, path.read_bytes())
     temporary.replace(output)
     return len(paths)
 
 
+def package_function(function: str, output: Path, work: Path, dependencies: Path | None = None) -> Path:
+    """Build `output` for `function` in the scratch folder `work` (emptied first); returns the staged tree.
+
+    `dependencies` is an already-installed dependency folder; None installs them with pip.
+    """
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    if dependencies is None:
+        dependencies = work / "dependencies"
+        install_dependencies(lambda_requirements(function), dependencies)
+    check_exclusions(dependencies, function)
+    tree = work / "task"
+    stage_function(function, dependencies, tree)
+    compile_tree(tree)
+    build_zip(tree, output, [], keep_bytecode=True)
+    return tree
+
+
+def unzipped_size(archive: Path) -> int:
+    with zipfile.ZipFile(archive) as opened:
+        return sum(info.file_size for info in opened.infolist())
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("root", type=Path, help="folder whose contents become the zip's top level")
-    parser.add_argument("output", type=Path)
-    parser.add_argument("--include", action="append", default=[], help="path under root to take (repeatable)")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("function", choices=sorted(FUNCTION_EXCLUDES), help="folder name under functions/")
+    parser.add_argument("output", type=Path, help="the zip to write")
+    parser.add_argument("--work", type=Path, help="scratch folder (emptied); default: <output without .zip>.build")
+    parser.add_argument("--dependencies", type=Path, help="use this installed dependency folder instead of pip")
     args = parser.parse_args()
-    count = build_zip(args.root, args.output, args.include)
-    print(f"{args.output}: {count} files")
+    work = args.work or args.output.with_suffix(".build")
+    package_function(args.function, args.output, work, args.dependencies)
+    zipped, unzipped = args.output.stat().st_size, unzipped_size(args.output)
+    print(f"{args.output}: {zipped / 2**20:.1f} MiB zipped, {unzipped / 2**20:.1f} MiB unzipped")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """terraform/: formatted, valid, and applied for real against moto's server, then destroyed.
 
 The configuration is copied to a temporary folder with its own data dir and state, so the tests
-never touch a developer's `.terraform` or state. Known moto gaps: it stores no
-`binary_media_types` on a REST API (read from `terraform show -json` instead) and never runs a
-function, so retries and dead-lettering are checked as configuration only.
+never touch a developer's `.terraform` or state. moto never runs a function, so retries,
+dead-lettering and alarms are checked as configuration only; tools/aws_emulator makes its
+CreateRestApi keep `binaryMediaTypes`, which moto alone drops.
 """
 
 import json
@@ -16,9 +16,9 @@ import pytest
 
 from image_processor.settings import Settings
 from tests.support.terraform import TERRAFORM, TERRAFORM_DIR, Terraform, client, initialised
-from tools.build_lambda import build_zip
+from tools.build_lambda import package_function
 from tools.local_tables import TABLE_SCHEMAS
-from tools.processes import REPO_ROOT, running_emulator
+from tools.processes import running_emulator
 
 pytestmark = pytest.mark.skipif(TERRAFORM is None, reason="Terraform is not installed, so terraform/ cannot be checked")
 
@@ -30,20 +30,14 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
 
 @pytest.fixture(scope="module")
 def packages(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """The real function code and shared-library layer; a stand-in for the dependency layer, which needs PyPI."""
+    """The function zips as `make package` builds them, with a stand-in for pip's dependencies (PyPI)."""
     out = tmp_path_factory.mktemp("packages")
-    build_zip(REPO_ROOT / "functions" / "api", out / "api.zip", ["app.py"])
-    build_zip(REPO_ROOT / "functions" / "smart_crop_worker", out / "worker.zip", ["app.py"])
-    build_zip(REPO_ROOT / "layers" / "common", out / "common.zip", ["python/image_processor"])
-    (out / "deps" / "python").mkdir(parents=True)
-    (out / "deps" / "python" / "README").write_text("stand-in for the dependency layer\n")
-    build_zip(out / "deps", out / "deps.zip", [])
-    return [
-        f"api_package_path={out / 'api.zip'}",
-        f"worker_package_path={out / 'worker.zip'}",
-        f"common_layer_path={out / 'common.zip'}",
-        f"deps_layer_path={out / 'deps.zip'}",
-    ]
+    dependencies = out / "dependencies"
+    dependencies.mkdir()
+    (dependencies / "README").write_text("stand-in for the third-party dependencies\n")
+    package_function("api", out / "api.zip", out / "api", dependencies)
+    package_function("smart_crop_worker", out / "worker.zip", out / "worker", dependencies)
+    return [f"api_package_path={out / 'api.zip'}", f"worker_package_path={out / 'worker.zip'}"]
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +88,42 @@ def test_table_names_are_the_service_defaults() -> None:
     )
 
 
+# The provider endpoint (and LocalStack service) each resource type's API belongs to.
+_SERVICE_OF_TYPE = {
+    "aws_api_gateway_": "apigateway",
+    "aws_cloudwatch_log_group": "logs",
+    "aws_cloudwatch_metric_alarm": "cloudwatch",
+    "aws_dynamodb_": "dynamodb",
+    "aws_iam_role": "iam",
+    "aws_lambda_": "lambda",
+    "aws_s3_": "s3",
+    "aws_sqs_": "sqs",
+    "aws_caller_identity": "sts",
+}
+
+
+def test_every_resource_goes_to_an_endpoint_the_emulator_is_given() -> None:
+    """On an emulator a resource whose service has no endpoint would be created on real AWS."""
+    sources = "".join(path.read_text() for path in TERRAFORM_DIR.glob("*.tf"))
+    used = set(re.findall(r'^(?:resource|data) "(aws_\w+)"', sources, re.MULTILINE)) - {"aws_iam_policy_document"}
+    providers = (TERRAFORM_DIR / "providers.tf").read_text()
+    block = re.search(r"endpoints \{(.*?)\}", providers, re.DOTALL)
+    assert block is not None
+    endpoints = set(re.findall(r"^\s*(\w+)\s*=", block.group(1), re.MULTILINE))
+
+    services = set()
+    for resource_type in used:
+        matches = [service for prefix, service in _SERVICE_OF_TYPE.items() if resource_type.startswith(prefix)]
+        assert matches, f"{resource_type}: which service's endpoint does it use?"
+        services.add(matches[0])
+    assert services == endpoints
+
+
 def assert_tables(endpoint: str, names: dict[str, str]) -> None:
-    """Key schema, TTL, billing, encryption and PITR as created, and in agreement with tools/local_tables."""
+    """Key schema, TTL, billing, encryption and PITR as created, and in agreement with tools/local_tables.
+
+    Encryption at rest uses the AWS-owned key: DescribeTable reports no KMS key, so LocalStack needs no KMS.
+    """
     dynamodb = client("dynamodb", endpoint)
     assert names.keys() == TABLE_SCHEMAS.keys()
     for role, name in names.items():
@@ -104,7 +132,7 @@ def assert_tables(endpoint: str, names: dict[str, str]) -> None:
         assert table["KeySchema"] == [{"AttributeName": schema["key"], "KeyType": "HASH"}]
         assert table["AttributeDefinitions"] == [{"AttributeName": schema["key"], "AttributeType": "S"}]
         assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-        assert table["SSEDescription"]["Status"] == "ENABLED"
+        assert table.get("SSEDescription", {}).get("SSEType") != "KMS"
         ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": schema["ttl"]}
         backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
@@ -133,9 +161,11 @@ def test_tables_only_then_the_whole_stack_apply_and_destroy(
         plan = terraform.apply(*whole_stack)
         outputs = terraform.outputs()
         assert_tables(emulator, outputs["dynamodb_table_names"])
+        assert_bucket(emulator, outputs["images_bucket"])
         assert_functions(emulator, outputs)
         assert_worker_async_config(emulator, outputs)
         assert_api(emulator, outputs, plan)
+        assert_alarms(emulator, outputs)
         assert_roles(emulator, outputs)
         assert_second_apply_changes_nothing(terraform, whole_stack)
     finally:
@@ -143,47 +173,86 @@ def test_tables_only_then_the_whole_stack_apply_and_destroy(
     assert client("dynamodb", emulator).list_tables()["TableNames"] == []
     assert client("lambda", emulator).list_functions()["Functions"] == []
     assert client("apigateway", emulator).get_rest_apis()["items"] == []
+    assert client("s3", emulator).list_buckets()["Buckets"] == []
 
 
 def assert_second_apply_changes_nothing(terraform: Terraform, variables: tuple[str, ...]) -> None:
-    """`make deploy` twice changes nothing; moto alone forgets binary_media_types, so that one update remains."""
-    streamed = terraform.run("plan", "-input=false", "-json", *(f"-var={v}" for v in variables)).stdout
-    changes = {
-        message["change"]["resource"]["addr"]: message["change"]["action"]
-        for message in map(json.loads, streamed.splitlines())
-        if message.get("type") == "planned_change"
-    }
-    assert changes == {"aws_api_gateway_rest_api.this[0]": "update"}
+    """`make deploy` twice changes nothing."""
+    assert _planned_changes(terraform, variables) == {}
+
+
+def assert_bucket(endpoint: str, bucket: str) -> None:
+    """Private, SSE-S3 (no KMS), TLS only, owner-enforced, and staged or uploaded originals expire."""
+    s3 = client("s3", endpoint)
+    assert bucket.startswith("product-image-processor-images-")
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert block == dict.fromkeys(
+        ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
+    )
+    (rule,) = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    ownership = s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
+    assert ownership == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    (statement,) = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert sorted(_as_list(statement["Resource"])) == [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
+    rules = {rule["ID"]: rule for rule in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
+    for rule_id, prefix in (("expire-staged-originals", ".staging/"), ("expire-direct-uploads", ".uploads/")):
+        assert rules[rule_id]["Status"] == "Enabled"
+        assert rules[rule_id]["Filter"]["Prefix"] == prefix
+        assert rules[rule_id]["Expiration"]["Days"] == 1
+    assert "POST" in s3.get_bucket_cors(Bucket=bucket)["CORSRules"][0]["AllowedMethods"]
 
 
 def assert_functions(endpoint: str, outputs: dict[str, Any]) -> None:
+    """Audit issue 10, defect 2: the functions got a read-only PROCESSED_IMAGES_DIR; storage is S3 now."""
     lambda_ = client("lambda", endpoint)
     tables = outputs["dynamodb_table_names"]
-    for name in (outputs["api_function_name"], outputs["worker_function_name"]):
+    environments = {}
+    for role, name in (("api", outputs["api_function_name"]), ("worker", outputs["worker_function_name"])):
         config = lambda_.get_function_configuration(FunctionName=name)
         assert config["Runtime"] == "python3.12"
         assert config["Handler"] == "app.handler"
-        assert len(config["Layers"]) == 2
+        assert config.get("Layers", []) == []  # self-contained zips: layers are paid-only on LocalStack
+        assert config.get("VpcConfig", {}).get("SubnetIds", []) == []
+        assert config.get("FileSystemConfigs", []) == []
         assert config["MemorySize"] >= 1024
         environment = config["Environment"]["Variables"]
-        assert environment["DISPATCHER"] == "lambda"
+        assert environment["STORAGE_BACKEND"] == "s3"
+        assert environment["S3_BUCKET"] == outputs["images_bucket"]
         assert environment["WORKER_FUNCTION_NAME"] == outputs["worker_function_name"]
         assert environment["RATE_LIMIT_TABLE"] == tables["rate_limit"]
         assert environment["JOBS_TABLE"] == tables["jobs"]
         assert environment["IDEMPOTENCY_TABLE"] == tables["idempotency"]
-        assert environment["PROCESSED_IMAGES_DIR"] == "/mnt/processed_images"
+        assert environment["JOB_DEADLINE_SECONDS"] == "900"
+        assert environment["LOG_LEVEL"] == "INFO"
+        assert "PROCESSED_IMAGES_DIR" not in environment
+        environments[role] = environment
+    assert environments["api"]["DISPATCHER"] == "lambda"
+    assert environments["api"]["IMAGE_DELIVERY"] == "redirect"
+    assert {"PRESIGNED_URL_TTL_SECONDS", "UPLOAD_TTL_SECONDS"} <= set(environments["api"])
+    # ...and every name the functions read is a setting the service knows.
+    settings = {name.upper() for name in Settings.model_fields} | {"POWERTOOLS_SERVICE_NAME"}
+    contract = {"STORAGE_BACKEND", "S3_BUCKET", "IMAGE_DELIVERY", "PRESIGNED_URL_TTL_SECONDS", "UPLOAD_TTL_SECONDS"}
+    assert set(environments["api"]) | set(environments["worker"]) <= settings | contract
     worker = lambda_.get_function(FunctionName=outputs["worker_function_name"])
     assert worker["Concurrency"]["ReservedConcurrentExecutions"] == 10
     assert worker["Configuration"]["Timeout"] >= 60
 
 
 def assert_worker_async_config(endpoint: str, outputs: dict[str, Any]) -> None:
+    """The job deadline and the event's maximum age are one value: no event outlives its job."""
     queue_arn = client("sqs", endpoint).get_queue_attributes(
         QueueUrl=outputs["worker_dead_letter_queue_url"], AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
-    config = client("lambda", endpoint).get_function_event_invoke_config(FunctionName=outputs["worker_function_name"])
+    lambda_ = client("lambda", endpoint)
+    config = lambda_.get_function_event_invoke_config(FunctionName=outputs["worker_function_name"])
+    deadline = lambda_.get_function_configuration(FunctionName=outputs["api_function_name"])["Environment"][
+        "Variables"
+    ]["JOB_DEADLINE_SECONDS"]
     assert config["MaximumRetryAttempts"] == 2
-    assert config["MaximumEventAgeInSeconds"] == 3600
+    assert config["MaximumEventAgeInSeconds"] == int(deadline) == 900
     assert config["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn
 
 
@@ -191,39 +260,116 @@ def assert_api(endpoint: str, outputs: dict[str, Any], plan: dict[str, Any]) -> 
     api_id = outputs["api_rest_api_id"]
     assert outputs["api_url"] == f"{endpoint}/restapis/{api_id}/v1/_user_request_"
     apigateway = client("apigateway", endpoint)
+    # Explicit types: LocalStack ignores */*.
+    assert sorted(apigateway.get_rest_api(restApiId=api_id)["binaryMediaTypes"]) == [
+        "application/octet-stream",
+        "image/*",
+        "image/jpeg",
+        "multipart/form-data",
+    ]
     resources = {item["path"]: item for item in apigateway.get_resources(restApiId=api_id)["items"]}
     assert set(resources) == {"/", "/{proxy+}"}
     api_arn = client("lambda", endpoint).get_function(FunctionName=outputs["api_function_name"])["Configuration"][
         "FunctionArn"
     ]
     for resource in resources.values():
+        method = apigateway.get_method(restApiId=api_id, resourceId=resource["id"], httpMethod="ANY")
+        assert method["apiKeyRequired"] is False
         integration = apigateway.get_integration(restApiId=api_id, resourceId=resource["id"], httpMethod="ANY")
         assert integration["type"] == "AWS_PROXY"
         assert api_arn in integration["uri"]
     assert apigateway.get_stage(restApiId=api_id, stageName="v1")["deploymentId"]
-    # moto keeps no binary media types, so check what Terraform planned to send.
-    rest_api = planned_values(plan, "aws_api_gateway_rest_api.this[0]")
-    assert {"multipart/form-data", "image/jpeg", "*/*"} <= set(rest_api["binary_media_types"])
+    settings = planned_values(plan, "aws_api_gateway_method_settings.all[0]")["settings"][0]
+    assert (settings["throttling_rate_limit"], settings["throttling_burst_limit"]) == (50, 100)
+    assert_gateway_responses(apigateway, api_id)
     permission = planned_values(plan, "aws_lambda_permission.api_gateway[0]")
     assert permission["principal"] == "apigateway.amazonaws.com"
     assert permission["function_name"] == outputs["api_function_name"]
 
 
+def assert_gateway_responses(apigateway: Any, api_id: str) -> None:
+    """What API Gateway answers by itself (a body over 6 MB, throttling, its own 5xx) is the service's JSON shape."""
+    responses = {item["responseType"]: item for item in apigateway.get_gateway_responses(restApiId=api_id)["items"]}
+    assert {"REQUEST_TOO_LARGE", "THROTTLED", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+    assert responses["REQUEST_TOO_LARGE"]["statusCode"] == "413"
+    for response_type in ("REQUEST_TOO_LARGE", "THROTTLED", "DEFAULT_4XX", "DEFAULT_5XX"):
+        template = responses[response_type]["responseTemplates"]["application/json"]
+        # $context.error.messageString is a quoted JSON string; substitute one to check the shape.
+        body = json.loads(template.replace("$context.error.messageString", json.dumps("Too Many Requests")))
+        assert set(body) == {"error"}
+        assert set(body["error"]) == {"code", "message"}
+        assert re.fullmatch(r"[a-z_]+", body["error"]["code"])
+        assert responses[response_type]["responseParameters"] == {
+            "gatewayresponse.header.Content-Type": "'application/json'"
+        }
+    too_large = json.loads(responses["REQUEST_TOO_LARGE"]["responseTemplates"]["application/json"])
+    assert too_large["error"]["code"] == "payload_too_large"
+    assert "/uploads" in too_large["error"]["message"]
+
+
+def assert_alarms(endpoint: str, outputs: dict[str, Any]) -> None:
+    alarms = {
+        alarm["AlarmName"]: alarm
+        for alarm in client("cloudwatch", endpoint).describe_alarms(AlarmNames=outputs["alarm_names"])["MetricAlarms"]
+    }
+    watched = {
+        (alarm["Namespace"], alarm["MetricName"], tuple(sorted((d["Name"], d["Value"]) for d in alarm["Dimensions"])))
+        for alarm in alarms.values()
+    }
+    queue_name = outputs["worker_dead_letter_queue_url"].rsplit("/", 1)[1]
+    assert watched == {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", (("QueueName", queue_name),)),
+        ("AWS/Lambda", "Errors", (("FunctionName", outputs["worker_function_name"]),)),
+        ("AWS/ApiGateway", "5XXError", (("ApiName", "product-image-processor"), ("Stage", "v1"))),
+    }
+    assert all(alarm["ComparisonOperator"] == "GreaterThanThreshold" for alarm in alarms.values())
+    assert all(alarm["AlarmActions"] == [] for alarm in alarms.values())  # no topic given
+
+
 def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
+    """Audit issue 10, defect 1: the rate limiter calls UpdateItem, which the API role was not granted.
+
+    Every statement as deployed: the exact actions on the exact tables, function, queue and key prefixes.
+    """
     iam = client("iam", endpoint)
-    worker_arn = client("lambda", endpoint).get_function(FunctionName=outputs["worker_function_name"])["Configuration"][
-        "FunctionArn"
-    ]
-    api_policy = _statements(iam, f"{outputs['api_function_name']}-role")
-    worker_policy = _statements(iam, f"{outputs['worker_function_name']}-role")
-    assert api_policy["QueueSmartCropJobs"] == (["lambda:InvokeFunction"], [worker_arn])
-    # Every call the API function's limiter and Idempotency-Key store make (tests/image_processor count them).
-    limiter_calls = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
-    assert api_policy["RateLimitState"][0] == limiter_calls
-    assert api_policy["IdempotencyKeys"][0] == sorted([*limiter_calls, "dynamodb:DeleteItem"])
-    for policy in (api_policy, worker_policy):
-        assert all(resource != "*" for _, resources in policy.values() for resource in resources)
-    assert "lambda:InvokeFunction" not in {action for actions, _ in worker_policy.values() for action in actions}
+    lambda_ = client("lambda", endpoint)
+    worker_arn = lambda_.get_function(FunctionName=outputs["worker_function_name"])["Configuration"]["FunctionArn"]
+    tables = {
+        role: client("dynamodb", endpoint).describe_table(TableName=name)["Table"]["TableArn"]
+        for role, name in outputs["dynamodb_table_names"].items()
+    }
+    bucket = f"arn:aws:s3:::{outputs['images_bucket']}"
+    log_groups = {
+        role: client("logs", endpoint)
+        .describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"][0]["arn"]
+        .removesuffix(":*")
+        for role, name in (("api", outputs["api_function_name"]), ("worker", outputs["worker_function_name"]))
+    }
+    assert _statements(iam, f"{outputs['api_function_name']}-role") == {
+        "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_groups['api']}:*"]),
+        "RateLimitState": (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [tables["rate_limit"]]),
+        "IdempotencyKeys": (
+            ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            [tables["idempotency"]],
+        ),
+        "JobRecords": (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [tables["jobs"]]),
+        "QueueSmartCropJobs": (["lambda:InvokeFunction"], [worker_arn]),
+        "StoreAndLinkResults": (["s3:GetObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
+        "StageSmartCropOriginals": (["s3:PutObject"], [f"{bucket}/.staging/*"]),
+        "DirectUploads": (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{bucket}/.uploads/*"]),
+        "MissingKeysAre404": (["s3:ListBucket"], [bucket]),
+    }
+    assert _statements(iam, f"{outputs['worker_function_name']}-role") == {
+        "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_groups['worker']}:*"]),
+        "JobRecords": (["dynamodb:GetItem", "dynamodb:UpdateItem"], [tables["jobs"]]),
+        "IdempotencyRecords": (
+            ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            [tables["idempotency"]],
+        ),
+        "ConsumeStagedOriginals": (["s3:DeleteObject", "s3:GetObject"], [f"{bucket}/.staging/*"]),
+        "StoreResults": (["s3:PutObject"], [f"{bucket}/*/*.jpg"]),
+        "MissingKeysAre404": (["s3:ListBucket"], [bucket]),
+    }
     queue_arn = client("sqs", endpoint).get_queue_attributes(
         QueueUrl=outputs["worker_dead_letter_queue_url"], AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
@@ -245,30 +391,51 @@ def _as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else sorted(value)
 
 
+def _planned_changes(terraform: Terraform, variables: tuple[str, ...]) -> dict[str, str]:
+    streamed = terraform.run("plan", "-input=false", "-json", *(f"-var={v}" for v in variables)).stdout
+    return {
+        message["change"]["resource"]["addr"]: message["change"]["action"]
+        for message in map(json.loads, streamed.splitlines())
+        if message.get("type") == "planned_change"
+    }
+
+
 @pytest.mark.slow
-def test_enable_efs_plans_a_shared_file_system_for_both_functions(
+def test_enable_api_keys_requires_a_key_on_every_method(
     terraform: Terraform, emulator: str, packages: list[str]
 ) -> None:
-    variables = (
-        f"aws_endpoint_url={emulator}",
-        *packages,
-        "enable_efs=true",
-        "efs_vpc_id=vpc-0123456789abcdef0",
-        'efs_subnet_ids=["subnet-0aaaaaaaaaaaaaaaa","subnet-0bbbbbbbbbbbbbbbb"]',
+    variables = (f"aws_endpoint_url={emulator}", *packages, "enable_api_keys=true")
+    terraform.run("plan", "-input=false", "-out=keys.tfplan", *(f"-var={v}" for v in variables))
+    plan = json.loads(terraform.run("show", "-json", "keys.tfplan").stdout)
+
+    assert planned_values(plan, 'aws_api_gateway_method.any["root"]')["api_key_required"] is True
+    assert planned_values(plan, 'aws_api_gateway_method.any["proxy"]')["api_key_required"] is True
+    assert planned_values(plan, "aws_api_gateway_usage_plan_key.this[0]")["key_type"] == "API_KEY"
+    usage_plan = planned_values(plan, "aws_api_gateway_usage_plan.this[0]")
+    assert usage_plan["quota_settings"][0]["period"] == "DAY"
+    assert planned_values(plan, "aws_api_gateway_api_key.this[0]")["enabled"] is True
+
+
+def test_a_job_deadline_shorter_than_the_worker_timeout_is_refused(
+    terraform: Terraform, emulator: str, packages: list[str]
+) -> None:
+    variables = (f"aws_endpoint_url={emulator}", *packages, "job_deadline_seconds=60", "worker_timeout_seconds=120")
+    assert TERRAFORM is not None
+    result = subprocess.run(
+        [
+            TERRAFORM,
+            f"-chdir={terraform.workdir}",
+            "plan",
+            "-input=false",
+            "-no-color",
+            *(f"-var={v}" for v in variables),
+        ],
+        env=terraform.env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
-    streamed = terraform.run("plan", "-input=false", "-json", *(f"-var={v}" for v in variables)).stdout
-    planned = {
-        message["change"]["resource"]["addr"]
-        for message in map(json.loads, streamed.splitlines())
-        if message.get("type") == "planned_change" and message["change"]["action"] == "create"
-    }
-    assert {
-        "aws_efs_file_system.this[0]",
-        "aws_efs_access_point.this[0]",
-        'aws_efs_mount_target.this["subnet-0aaaaaaaaaaaaaaaa"]',
-        'aws_efs_mount_target.this["subnet-0bbbbbbbbbbbbbbbb"]',
-        'aws_iam_role_policy.efs_client["api"]',
-        'aws_iam_role_policy.efs_client["worker"]',
-        'aws_iam_role_policy_attachment.vpc_access["api"]',
-        'aws_iam_role_policy_attachment.vpc_access["worker"]',
-    } <= planned
+
+    assert result.returncode != 0
+    assert "job_deadline_seconds must be at least worker_timeout_seconds" in " ".join(result.stderr.split())

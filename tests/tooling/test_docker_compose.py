@@ -74,33 +74,29 @@ def test_the_localstack_auth_token_comes_from_the_environment() -> None:
     assert len(re.findall(r"^\s*-?\s*LOCALSTACK_AUTH_TOKEN\s*[:=]", COMPOSE_FILE.read_text(), re.MULTILINE)) == 1
 
 
-def test_localstack_runs_the_services_the_stack_needs_and_starts_lambda_containers() -> None:
-    environment = LOCALSTACK["environment"]
+def _terraform_endpoints() -> set[str]:
+    """The services the Terraform provider is pointed at on an emulator (the `endpoints` block)."""
+    providers = (REPO_ROOT / "terraform" / "providers.tf").read_text()
+    block = re.search(r"endpoints \{(.*?)\}", providers, re.DOTALL)
+    assert block is not None
+    return set(re.findall(r"^\s*(\w+)\s*=", block.group(1), re.MULTILINE))
 
-    assert {"dynamodb", "lambda", "apigateway", "iam", "sqs", "logs", "sts"} <= set(environment["SERVICES"].split(","))
+
+def test_localstack_runs_every_service_terraform_touches_and_starts_lambda_containers() -> None:
+    """Audit issue 10: kms was missing from SERVICES while the tables used a KMS key."""
+    services = set(LOCALSTACK["environment"]["SERVICES"].split(","))
+
+    assert _terraform_endpoints() <= services, _terraform_endpoints() - services
+    assert {"s3", "dynamodb", "lambda", "apigateway", "iam", "sqs", "logs", "cloudwatch", "sts"} <= services
     assert "/var/run/docker.sock:/var/run/docker.sock" in LOCALSTACK["volumes"]
     assert LOCALSTACK["ports"] == ["127.0.0.1:4566:4566"]
 
 
-def test_lambda_containers_share_a_declared_volume_at_the_functions_images_path() -> None:
-    flags = LOCALSTACK["environment"]["LAMBDA_DOCKER_FLAGS"]
-    mount = re.fullmatch(r"-v (\S+):(\S+)", flags)
-    declared = {spec.get("name", key) if spec else key: key for key, spec in COMPOSE["volumes"].items()}
-    terraform_default = re.search(
-        r'variable "processed_images_dir" \{.*?default\s*=\s*"([^"]+)"',
-        (REPO_ROOT / "terraform" / "variables.tf").read_text(),
-        re.DOTALL,
-    )
-
-    assert mount is not None
-    assert terraform_default is not None
-    assert mount.group(2) == terraform_default.group(1) == "/mnt/processed_images"
-    assert mount.group(1) in declared
-    # ...handed to the Lambda runtime user before LocalStack starts any function.
-    storage = SERVICES["lambda-storage"]
-    assert _named_volumes(storage) == {"/mnt/processed_images": declared[mount.group(1)]}
-    assert storage["entrypoint"] == ["chown", "993:990", "/mnt/processed_images"]
-    assert LOCALSTACK["depends_on"]["lambda-storage"]["condition"] == "service_completed_successfully"
+def test_the_lambda_functions_need_no_shared_folder() -> None:
+    """Storage on Lambda is S3: no EFS stand-in volume, no one-shot that hands it to the Lambda user."""
+    assert "LAMBDA_DOCKER_FLAGS" not in LOCALSTACK["environment"]
+    assert "lambda-storage" not in SERVICES
+    assert "depends_on" not in LOCALSTACK
 
 
 @pytest.mark.parametrize("name", ["app", "localstack"])

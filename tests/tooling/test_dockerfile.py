@@ -137,7 +137,7 @@ def test_the_builder_installs_the_pinned_requirements_and_the_package_without_it
         ".venv-checkov/bin/python",
         "tests/conftest.py",
         "bench/runner.py",
-        "build/layers/deps.zip",
+        "build/functions/api.zip",
         "terraform/terraform.tfstate",
         "terraform/.terraform/providers",
         "processed_images/ABC-123/x.jpg",

@@ -149,7 +149,7 @@ def test_deploy_fails_when_terraform_fails(tmp_path: Path) -> None:
     terraform = fake_tool(tmp_path / "bin", "terraform", "exit 1")
 
     # -o: take the Lambda zips as built, so the test needs neither pip nor the network.
-    result = run_make("deploy", "-o", "layers", "-o", "package", TERRAFORM=str(terraform), AWS_ENDPOINT_URL="")
+    result = run_make("deploy", "-o", "package", TERRAFORM=str(terraform), AWS_ENDPOINT_URL="")
 
     assert result.returncode != 0
     assert [call.split()[1] for call in calls(terraform)] == ["init"]

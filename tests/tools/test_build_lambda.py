@@ -1,20 +1,106 @@
+import marshal
 import zipfile
 from pathlib import Path
 
-from tools.build_lambda import build_zip
+import pytest
+
+from tools.build_lambda import (
+    build_zip,
+    check_exclusions,
+    installed_distributions,
+    lambda_requirements,
+    package_function,
+)
 from tools.processes import REPO_ROOT
 
+RUNTIME_LINES = [
+    line for line in (REPO_ROOT / "requirements" / "runtime.txt").read_text().splitlines() if line and line[0] != "#"
+]
 
-def test_layer_zip_has_the_lambda_layout_and_no_bytecode(tmp_path: Path) -> None:
-    output = tmp_path / "common.zip"
 
-    build_zip(REPO_ROOT / "layers" / "common", output, ["python/image_processor"])
+def _names(requirements: list[str]) -> set[str]:
+    return {line.split("==")[0].lower() for line in requirements}
 
-    names = zipfile.ZipFile(output).namelist()
-    assert "python/image_processor/__init__.py" in names
-    assert "python/image_processor/api/app.py" in names
-    assert all(name.startswith("python/image_processor/") for name in names)
-    assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc") or ".egg-info" in name]
+
+def test_the_functions_ship_neither_the_runtimes_sdk_nor_the_local_web_server() -> None:
+    runtime = _names(RUNTIME_LINES)
+
+    api, worker = _names(lambda_requirements("api")), _names(lambda_requirements("smart_crop_worker"))
+
+    assert {"boto3", "uvicorn"} <= runtime
+    assert api == runtime - {"boto3", "uvicorn"}
+    assert worker == api - {"fastapi", "mangum", "python-multipart"}
+    # ...and the pins are runtime.txt's own lines, so the container and Lambda run the same versions.
+    assert set(lambda_requirements("api")) <= set(RUNTIME_LINES)
+
+
+def test_a_dependency_that_pulls_in_an_excluded_distribution_fails_the_build(tmp_path: Path) -> None:
+    (tmp_path / "botocore-1.43.127.dist-info").mkdir()
+    (tmp_path / "pydantic_core-2.50.5.dist-info").mkdir()
+
+    assert installed_distributions(tmp_path) == {"botocore", "pydantic-core"}
+    with pytest.raises(SystemExit, match="botocore"):
+        check_exclusions(tmp_path, "api")
+
+
+def test_the_worker_refuses_the_web_framework(tmp_path: Path) -> None:
+    (tmp_path / "python_multipart-0.0.34.dist-info").mkdir()
+
+    check_exclusions(tmp_path, "api")
+    with pytest.raises(SystemExit, match="python-multipart"):
+        check_exclusions(tmp_path, "smart_crop_worker")
+
+
+@pytest.fixture
+def dependencies(tmp_path: Path) -> Path:
+    """A stand-in for pip's output (the real install needs the package index)."""
+    folder = tmp_path / "deps"
+    (folder / "somelib").mkdir(parents=True)
+    (folder / "somelib" / "__init__.py").write_text("VALUE = 1\n")
+    (folder / "somelib-1.0.dist-info").mkdir()
+    (folder / "somelib-1.0.dist-info" / "METADATA").write_text("Name: somelib\n")
+    return folder
+
+
+def test_a_function_zip_is_self_contained_with_the_handler_at_its_root(tmp_path: Path, dependencies: Path) -> None:
+    output = tmp_path / "api.zip"
+
+    package_function("api", output, tmp_path / "work", dependencies)
+
+    names = set(zipfile.ZipFile(output).namelist())
+    assert {"app.py", "image_processor/__init__.py", "image_processor/settings.py", "somelib/__init__.py"} <= names
+    assert "somelib-1.0.dist-info/METADATA" in names
+    assert not [name for name in names if name.startswith(("python/", "layers/", "functions/"))]
+    assert zipfile.ZipFile(output).read("app.py") == (REPO_ROOT / "functions" / "api" / "app.py").read_bytes()
+
+
+def test_every_module_ships_bytecode_that_never_checks_its_source(tmp_path: Path, dependencies: Path) -> None:
+    """Lambda's task root is read-only: without valid .pyc files every cold start compiles every module."""
+    output = tmp_path / "worker.zip"
+
+    package_function("smart_crop_worker", output, tmp_path / "work", dependencies)
+
+    archive = zipfile.ZipFile(output)
+    names = set(archive.namelist())
+    sources = [name for name in names if name.endswith(".py")]
+    assert sources
+    for source in sources:
+        folder, _, module = source.rpartition("/")
+        compiled = f"{folder + '/' if folder else ''}__pycache__/{module[:-3]}.cpython-312.pyc"
+        assert compiled in names, source
+    pyc = archive.read("__pycache__/app.cpython-312.pyc")
+    # PEP 552: flags 0b01 = hash-based and unchecked, so the fixed zip timestamps cannot invalidate it.
+    assert int.from_bytes(pyc[4:8], "little") == 0b01
+    # Tracebacks name the file where Lambda runs it, not the build folder.
+    assert marshal.loads(pyc[16:]).co_filename == "/var/task/app.py"
+
+
+def test_an_unchanged_function_gives_a_byte_identical_zip(tmp_path: Path, dependencies: Path) -> None:
+    package_function("api", tmp_path / "first.zip", tmp_path / "work", dependencies)
+    # A second build in another folder: no build path may leak into the bytecode.
+    package_function("api", tmp_path / "second.zip", tmp_path / "other-work", dependencies)
+
+    assert (tmp_path / "first.zip").read_bytes() == (tmp_path / "second.zip").read_bytes()
 
 
 def test_an_unchanged_source_gives_a_byte_identical_zip(tmp_path: Path) -> None:
@@ -29,11 +115,3 @@ def test_an_unchanged_source_gives_a_byte_identical_zip(tmp_path: Path) -> None:
 
     assert (tmp_path / "first.zip").read_bytes() == (tmp_path / "second.zip").read_bytes()
     assert zipfile.ZipFile(tmp_path / "first.zip").namelist() == ["app.py", "pkg/a.py"]
-
-
-def test_a_function_zip_holds_the_handler_at_its_root(tmp_path: Path) -> None:
-    output = tmp_path / "api.zip"
-
-    build_zip(REPO_ROOT / "functions" / "api", output, ["app.py"])
-
-    assert zipfile.ZipFile(output).namelist() == ["app.py"]
