@@ -40,3 +40,9 @@ def test_the_functions_run_with_the_deployed_configuration(
         given = {name: environment.environment[name] for name in deployed.environment}
         assert given == deployed.environment
         assert environment.environment["AWS_ENDPOINT_URL"] == deployment.endpoint
+
+
+def test_the_worker_does_not_import_the_web_framework(worker: ExecutionEnvironment) -> None:
+    """Cold start (issue point 9): the smart-crop worker's import leaves FastAPI, Starlette and Mangum out."""
+    web = {name for name in worker.modules if name.split(".")[0] in {"fastapi", "starlette", "mangum", "uvicorn"}}
+    assert web == set()
