@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import json
 import re
 import subprocess
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ def deploy(terraform: Terraform, endpoint: str) -> Deployment:
         variables.append("mock_ai_latency_seconds=0")
     plan = terraform.apply(*variables)
     outputs = terraform.outputs()
+    lift_tls_only_bucket_policies(endpoint)
     rest_api = _one(plan["planned_values"]["root_module"]["resources"], "aws_api_gateway_rest_api")
     rest_api_id = outputs.get("api_rest_api_id") or client("apigateway", endpoint).get_rest_apis()["items"][0]["id"]
     stages = client("apigateway", endpoint).get_stages(restApiId=rest_api_id)["item"]
@@ -102,6 +104,25 @@ def read_function(endpoint: str, name: str, artifacts: dict[str, Path]) -> Deplo
 def _artifacts() -> dict[str, Path]:
     """The zips `make` built, by the base64 SHA-256 Lambda reports as CodeSha256."""
     return {_sha256(path): path for path in sorted((REPO_ROOT / "build").glob("*/*.zip"))}
+
+
+def lift_tls_only_bucket_policies(endpoint: str) -> None:
+    """moto applies a bucket policy's Deny without its Condition, so a TLS-only policy would refuse every
+    request; the functions talk HTTPS to S3, where it never applies. Each policy is checked to deny
+    nothing but plain-HTTP requests, then removed from the emulator."""
+    s3 = client("s3", endpoint)
+    for bucket in s3.list_buckets()["Buckets"]:
+        try:
+            policy = json.loads(s3.get_bucket_policy(Bucket=bucket["Name"])["Policy"])
+        except s3.exceptions.ClientError:
+            continue
+        statements = policy["Statement"] if isinstance(policy["Statement"], list) else [policy["Statement"]]
+        for statement in statements:
+            assert statement["Effect"] == "Deny", f"{bucket['Name']}: a bucket policy that allows {statement}"
+            condition = statement.get("Condition", {})
+            assert list(condition) == ["Bool"] and list(condition["Bool"]) == ["aws:SecureTransport"], statement
+            assert str(condition["Bool"]["aws:SecureTransport"]).strip("[]\"' ").lower() == "false", statement
+        s3.delete_bucket_policy(Bucket=bucket["Name"])
 
 
 def _gateway_responses(endpoint: str, rest_api_id: str) -> dict[str, GatewayResponse]:
