@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -89,6 +90,8 @@ class Recorder:
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
+        # botocore resolves a presigned POST's endpoint through CreateBucket's model; that is no call.
+        self._posting = threading.local()
 
     def install(self) -> None:
         import botocore.session
@@ -115,11 +118,17 @@ class Recorder:
                     "presigned": True,
                 }
             )
-            return presign_post(client, Bucket, Key, *args, **kwargs)
+            self._posting.active = True
+            try:
+                return presign_post(client, Bucket, Key, *args, **kwargs)
+            finally:
+                self._posting.active = False
 
         botocore.signers.generate_presigned_post = recording_presign_post  # type: ignore[assignment]
 
     def parameters(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        if getattr(self._posting, "active", False):
+            return
         call = {
             "service": model.service_model.signing_name,
             "operation": model.name,

@@ -9,6 +9,7 @@ import io
 import json
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,8 +90,21 @@ def async_event(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes, str]]) -> tuple[dict[str, str], bytes]:
-    request = httpx.Request("POST", "http://multipart.invalid/", data=fields, files=files)
-    return {"Content-Type": request.headers["content-type"]}, request.read()
+    """A multipart/form-data body (also when it holds text fields only, which httpx would url-encode)."""
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts += [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n".encode()
+        + content
+        + b"\r\n"
+        for name, (filename, content, content_type) in files.items()
+    ]
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return {"Content-Type": f"multipart/form-data; boundary={boundary}"}, body
 
 
 def crop_form(product_id: str, *, box: dict[str, int] | None, source: dict[str, Any]) -> tuple[dict[str, str], bytes]:
@@ -133,6 +147,10 @@ def manual_crop(journey: Journey) -> None:
     created = response.json()
     cropped = assert_jpeg(journey, url, created["retrieval_url"])
     assert Image.open(io.BytesIO(cropped)).size == (BOX["width"], BOX["height"])
+    # An unknown image is the service's JSON 404, also when images are delivered by redirect.
+    missing_url, missing = journey.follow(url, created["retrieval_url"].rsplit("/", 1)[0] + "/missing.jpg")
+    assert missing.status == 404, f"GET {missing_url}: {missing.describe()}"
+    assert missing.json()["error"]["code"], missing.describe()
 
 
 def upload_then_crop(journey: Journey) -> None:
