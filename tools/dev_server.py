@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -102,7 +103,16 @@ def provision_tables(mode: str, endpoint: str, plugin_dir: str | None) -> str:
     return "terraform"
 
 
+def exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM ends the program like Ctrl-C does: by unwinding, so the emulator started here is stopped.
+
+    uvicorn catches SIGTERM while it serves, shuts down, then raises the signal again; by then this
+    handler is back in place, so the re-raised signal unwinds too instead of killing the process."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", default="8000")

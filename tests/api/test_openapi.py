@@ -28,6 +28,7 @@ def test_operation_ids_are_the_handler_names(schema: dict[str, Any]) -> None:
         ("head", "/images/{image_path}"): "read_image_headers",
         ("get", "/jobs/{image_id}"): "read_job",
         ("get", "/health"): "read_health",
+        ("get", "/ready"): "read_readiness",
     }
 
 

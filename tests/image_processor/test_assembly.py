@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from pydantic import ValidationError
 
 from image_processor.api import create_app
@@ -59,8 +60,31 @@ def test_the_default_ai_runs_in_process() -> None:
 
 
 def test_the_http_ai_is_only_what_ai_service_url_names() -> None:
-    locator = build_locator(Settings(ai_backend="http", ai_service_url="http://ai.internal:9000/locate"))
+    locator = build_locator(Settings(ai_backend="http", ai_service_url="https://ai.internal:9000/locate"))
     assert isinstance(locator, HttpObjectLocator)
+
+
+def test_ai_service_url_alone_selects_the_http_ai(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AI_BACKEND", raising=False)
+    monkeypatch.setenv("AI_SERVICE_URL", "https://ai.internal/locate")
+    settings = Settings()
+    assert settings.ai_backend == "http"
+    assert isinstance(build_locator(settings), HttpObjectLocator)
+
+
+def test_ai_service_url_with_the_mock_named_is_refused_with_what_to_set() -> None:
+    with pytest.raises(ValidationError, match=r"unset AI_BACKEND \(or set it to http\) to use the URL"):
+        Settings(ai_backend="mock", ai_service_url="https://ai.internal/locate")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://ai.internal/locate", "http://10.0.0.5/locate", "http://127.0.0.1.example.com/x"]
+)
+def test_the_ai_is_reached_over_https_unless_on_loopback(url: str) -> None:
+    with pytest.raises(ValidationError, match="must be https"):
+        Settings(ai_service_url=url)
+    for loopback in ("http://127.0.0.1:9000/locate", "http://localhost/locate", "http://[::1]:9000/locate"):
+        assert Settings(ai_service_url=loopback).ai_backend == "http"
 
 
 def test_an_http_ai_without_a_url_is_refused_at_start() -> None:
@@ -92,3 +116,13 @@ def test_smart_crop_through_an_external_ai_on_any_host_and_port(settings: Settin
     assert scenes.object_share(crop.content) > 0.95
     assert [(path, content_type) for path, content_type, _ in AiStub.received] == [("/v1/locate", "image/jpeg")]
     assert AiStub.received[0][2] > 0
+
+
+def test_the_http_ai_ignores_proxy_variables(monkeypatch: pytest.MonkeyPatch, ai_service: str) -> None:
+    """trust_env=False: a proxy in the environment never sees the image (here it would refuse the connection)."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    locator = build_locator(Settings(ai_service_url=ai_service, ai_max_attempts=1))
+    assert locator.locate(Image.new("RGB", (40, 30))).object_found

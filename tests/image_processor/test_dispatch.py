@@ -4,13 +4,14 @@ import asyncio
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from image_processor import aws
 from image_processor.dispatch import LambdaDispatcher, LocalWorkerPool
-from image_processor.errors import DependencyUnavailable, JobRetryLater
+from image_processor.errors import DependencyUnavailable, JobRetryLater, ServerBusy
 from image_processor.settings import Settings
 from tools.processes import free_port
 
@@ -39,6 +40,19 @@ class Recorder:
                 self.running -= 1
 
 
+def make_pool(process: Recorder, **options: Any) -> tuple[LocalWorkerPool, list[tuple[str, str]]]:
+    """A pool with room for 100 jobs whose given-up jobs are recorded instead of marked failed."""
+    given_up: list[tuple[str, str]] = []
+    settings: dict[str, Any] = {
+        "recover": list,
+        "concurrency": 2,
+        "max_jobs": 100,
+        "retry_delay_seconds": 0.05,
+        "give_up": lambda image_id, reason: given_up.append((image_id, reason)),
+    }
+    return LocalWorkerPool(process, **(settings | options)), given_up
+
+
 async def run_until_idle(pool: LocalWorkerPool, image_ids: list[str], *, settle: float = 0.0) -> None:
     await pool.start()
     try:
@@ -54,7 +68,7 @@ async def run_until_idle(pool: LocalWorkerPool, image_ids: list[str], *, settle:
 
 def test_the_pool_runs_every_job_with_bounded_concurrency() -> None:
     process = Recorder(work_seconds=0.05)
-    pool = LocalWorkerPool(process, recover=list, concurrency=3)
+    pool, _ = make_pool(process, concurrency=3)
     ids = [f"job{i}" for i in range(12)]
 
     asyncio.run(run_until_idle(pool, ids))
@@ -69,21 +83,72 @@ def test_the_pool_runs_every_job_with_bounded_concurrency() -> None:
 )
 def test_a_job_that_asks_for_a_retry_is_delivered_again(failure: Exception) -> None:
     process = Recorder(fail_first={"job1": failure})
-    pool = LocalWorkerPool(process, recover=list, concurrency=2, retry_delay_seconds=0.05)
+    pool, given_up = make_pool(process)
 
     asyncio.run(run_until_idle(pool, ["job1", "job2"], settle=0.2))
 
     assert process.calls == Counter({"job1": 2, "job2": 1})
+    assert given_up == []
 
 
 def test_staged_jobs_are_resumed_at_start() -> None:
     """Audit 15: BackgroundTasks lost accepted work on a restart; staged jobs are queued again."""
     process = Recorder()
-    pool = LocalWorkerPool(process, recover=lambda: ["left1", "left2"], concurrency=2)
+    pool, _ = make_pool(process, recover=lambda: ["left1", "left2"])
 
     asyncio.run(run_until_idle(pool, []))
 
     assert process.calls == Counter({"left1": 1, "left2": 1})
+
+
+@pytest.mark.parametrize(
+    "failure", [IdempotencyAlreadyInProgressError("another worker has it"), DependencyUnavailable("DynamoDB is down")]
+)
+def test_a_job_that_never_makes_progress_is_given_up_after_its_last_delivery(failure: Exception) -> None:
+    """Not requeued forever: after max_deliveries the job is handed to give_up (which marks it failed)."""
+
+    class AlwaysFailing(Recorder):
+        def __call__(self, image_id: str) -> None:
+            super().__call__(image_id)
+            raise failure
+
+    process = AlwaysFailing()
+    pool, given_up = make_pool(process, max_deliveries=4, retry_delay_seconds=0.01)
+
+    asyncio.run(run_until_idle(pool, ["stuck"]))
+
+    assert process.calls == Counter({"stuck": 4})
+    assert [image_id for image_id, _ in given_up] == ["stuck"]
+    assert str(failure) in given_up[0][1]
+    assert pool.held == 0
+
+
+def test_a_full_pool_refuses_new_jobs_until_one_ends() -> None:
+    gate = threading.Event()
+
+    class Gated(Recorder):
+        def __call__(self, image_id: str) -> None:
+            super().__call__(image_id)
+            gate.wait(10)
+
+    pool, _ = make_pool(Gated(), concurrency=1, max_jobs=2)
+
+    async def scenario() -> None:
+        await pool.start()
+        try:
+            await pool.dispatch("first")
+            await pool.dispatch("second")
+            with pytest.raises(ServerBusy) as refused:
+                await pool.dispatch("third")
+            assert refused.value.retry_after_seconds >= 1
+            gate.set()
+            await asyncio.wait_for(pool.join(), timeout=10)
+            await pool.dispatch("fourth")
+            await asyncio.wait_for(pool.join(), timeout=10)
+        finally:
+            await pool.stop()
+
+    asyncio.run(scenario())
 
 
 def test_a_lambda_dispatch_that_cannot_be_queued_is_unavailable(settings: Settings) -> None:
@@ -91,3 +156,19 @@ def test_a_lambda_dispatch_that_cannot_be_queued_is_unavailable(settings: Settin
     dispatcher = LambdaDispatcher(aws.lambda_client(unreachable), "product-image-processor-smart-crop-worker")
     with pytest.raises(DependencyUnavailable):
         asyncio.run(dispatcher.dispatch("0" * 32))
+
+
+def test_the_pool_sweeps_periodically_but_not_at_start() -> None:
+    sweeps: list[float] = []
+    pool, _ = make_pool(Recorder(), sweep=lambda: sweeps.append(time.monotonic()), sweep_interval_seconds=0.1)
+
+    async def scenario() -> float:
+        started = time.monotonic()
+        await pool.start()
+        await asyncio.sleep(0.35)
+        await pool.stop()
+        return started
+
+    started = asyncio.run(scenario())
+    assert len(sweeps) >= 2
+    assert sweeps[0] - started >= 0.1  # an upload whose job is missing at start-up gets one interval's grace

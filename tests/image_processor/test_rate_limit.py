@@ -286,3 +286,20 @@ def test_limiters_with_different_prefixes_keep_separate_budgets(
         TableName=settings.rate_limit_table, Key={"ip_address": {"S": "manual-crop:198.51.100.3"}}
     )
     assert "Item" in stored
+
+
+def test_contention_that_never_settles_is_unavailable_after_the_last_attempt(
+    dynamodb_client: Any, settings: Settings, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limiter = DynamoDBRateLimiter(
+        dynamodb_client, settings.rate_limit_table, limit=LIMIT, window_seconds=WINDOW, clock=clock, max_attempts=4
+    )
+    attempts: list[str] = []
+
+    def always_beaten(key: str) -> None:
+        attempts.append(key)
+
+    monkeypatch.setattr(limiter, "_try_acquire", always_beaten)
+    with pytest.raises(DependencyUnavailable):
+        limiter.acquire("k")
+    assert attempts == ["k"] * 4

@@ -1,24 +1,60 @@
 """The smart-crop worker: every job ends succeeded or failed, once, and its staged upload goes away."""
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
+from image_processor import aws
+from image_processor.assembly import WorkerRuntime, build_worker_runtime
 from image_processor.errors import JobRetryLater, ObjectLocatorError
 from image_processor.ids import new_image_id
-from image_processor.jobs import Job
+from image_processor.jobs import DynamoDBJobStore, Job
+from image_processor.object_locator import ObjectLocator
+from image_processor.observability import service_logger
 from image_processor.settings import Settings
+from image_processor.storage import ImageStore
+from image_processor.worker import SmartCropWorker
 from tests.support import images, scenes
-from tests.support.services import Assembled, RecordingLocator, assemble
+from tests.support.services import ManualClock, RecordingLocator
+
+
+@dataclass(frozen=True)
+class Assembled:
+    """The production worker runtime, with the store it writes to."""
+
+    runtime: WorkerRuntime
+    store: ImageStore
+    clock: ManualClock
+
+    def process(self, *, job: dict[str, str]) -> dict[str, Any]:
+        return self.runtime.process(job=job)
+
+    @property
+    def worker(self) -> SmartCropWorker:
+        return self.runtime.worker
+
+    @property
+    def jobs(self) -> DynamoDBJobStore:
+        return self.runtime.jobs
+
+
+def assemble(settings: Settings, *, locator: ObjectLocator | None = None) -> Assembled:
+    service_logger(settings.log_level)
+    store = ImageStore(settings.processed_images_dir)
+    clock = ManualClock()
+    runtime = build_worker_runtime(settings, aws.dynamodb_client(settings), store, locator=locator, clock=clock)
+    return Assembled(runtime=runtime, store=store, clock=clock)
 
 
 def accepted_job(assembled: Assembled, upload: bytes) -> Job:
     """What the API leaves behind for the worker: a staged upload and a pending job."""
-    job = Job(image_id=new_image_id(), product_id="ABC-123", status="pending", created_at=0)
-    assembled.services.store.ensure_ready()
-    assembled.services.store.stage(job.image_id, upload)
+    job = Job(image_id=new_image_id(), product_id="ABC-123", status="pending", created_at=assembled.clock())
+    assembled.store.ensure_ready()
+    assembled.store.stage(job.image_id, upload)
     assembled.jobs.create(job)
     return job
 
@@ -37,10 +73,14 @@ def test_a_job_crops_to_the_object_and_removes_its_staged_upload(settings: Setti
     assert assembled.process(job={"image_id": job.image_id})["status"] == "succeeded"
 
     assert status_of(assembled, job).status == "succeeded"
-    assert assembled.services.store.read_staged(job.image_id) is None
-    stored = assembled.services.store.open(job.relative_path)
+    assert assembled.store.read_staged(job.image_id) is None
+    stored = assembled.store.open(job.relative_path)
     assert stored is not None
     assert scenes.object_share(stored.path.read_bytes()) > 0.75
+    finished = status_of(assembled, job)
+    assert finished.object_found is True and finished.crop_box is not None
+    left, _, right, _ = scene.box
+    assert finished.crop_box.x <= left and finished.crop_box.right >= right
 
 
 def test_the_same_job_delivered_twice_is_processed_once(settings: Settings) -> None:
@@ -92,8 +132,8 @@ def test_a_permanent_ai_failure_fails_the_job_with_a_fixed_reason(
     assert failed.status == "failed"
     assert failed.error == "the AI service could not process this image"
     assert any(getattr(record, "reason", None) == _AI_TEXT for record in caplog.records)
-    assert assembled.services.store.read_staged(job.image_id) is None
-    assert assembled.services.store.open(job.relative_path) is None
+    assert assembled.store.read_staged(job.image_id) is None
+    assert assembled.store.open(job.relative_path) is None
     assert locator.calls == 1
 
 
@@ -105,7 +145,7 @@ def test_a_transient_ai_failure_is_retried_and_then_succeeds(settings: Settings)
     with pytest.raises(JobRetryLater):
         assembled.process(job={"image_id": job.image_id})
     assert status_of(assembled, job).status == "processing"
-    assert assembled.services.store.read_staged(job.image_id) is not None
+    assert assembled.store.read_staged(job.image_id) is not None
 
     assert assembled.process(job={"image_id": job.image_id})["status"] == "succeeded"
     assert locator.calls == 2
@@ -126,7 +166,7 @@ def test_transient_failures_give_up_after_the_last_attempt(settings: Settings) -
     failed = status_of(assembled, job)
     assert (failed.status, failed.attempts) == ("failed", 3)
     assert failed.error == "the AI service was unavailable in all 3 attempts"
-    assert assembled.services.store.read_staged(job.image_id) is None
+    assert assembled.store.read_staged(job.image_id) is None
 
 
 def test_an_undecodable_staged_upload_fails_the_job(settings: Settings) -> None:
@@ -139,13 +179,13 @@ def test_an_undecodable_staged_upload_fails_the_job(settings: Settings) -> None:
     failed = status_of(assembled, job)
     assert failed.status == "failed" and failed.error
     assert locator.calls == 0
-    assert assembled.services.store.read_staged(job.image_id) is None
+    assert assembled.store.read_staged(job.image_id) is None
 
 
 def test_a_job_whose_upload_vanished_fails(settings: Settings) -> None:
     assembled = assemble(settings)
     job = accepted_job(assembled, scenes.product_on_plain_background().jpeg)
-    assembled.services.store.discard_staged(job.image_id)
+    assembled.store.discard_staged(job.image_id)
 
     assert assembled.process(job={"image_id": job.image_id})["status"] == "failed"
     assert status_of(assembled, job).error == "the staged upload is missing"
@@ -159,9 +199,83 @@ def test_a_finished_job_delivered_again_only_cleans_up(settings: Settings) -> No
 
     assert assembled.worker.process(job.image_id)["status"] == "failed"
     assert locator.calls == 0
-    assert assembled.services.store.read_staged(job.image_id) is None
+    assert assembled.store.read_staged(job.image_id) is None
 
 
 def test_an_unknown_job_is_skipped(settings: Settings) -> None:
     assembled = assemble(settings)
     assert assembled.worker.process(new_image_id())["status"] == "missing"
+
+
+def test_a_plain_image_reports_the_centred_fallback(settings: Settings) -> None:
+    assembled = assemble(settings)
+    job = accepted_job(assembled, images.solid_jpeg(100, 50))
+
+    assert assembled.process(job={"image_id": job.image_id})["status"] == "succeeded"
+
+    finished = status_of(assembled, job)
+    assert finished.object_found is False
+    assert finished.crop_box is not None and finished.crop_box.model_dump() == {
+        "x": 10,
+        "y": 5,
+        "width": 80,
+        "height": 40,
+    }
+
+
+def run_until_the_ai_is_called(assembled: Assembled, locator: RecordingLocator, job: Job) -> "Future[dict[str, Any]]":
+    pool = ThreadPoolExecutor(max_workers=1)
+    running = pool.submit(assembled.process, job={"image_id": job.image_id})
+    pool.shutdown(wait=False)
+    for _ in range(500):
+        if locator.calls:
+            break
+        threading.Event().wait(0.01)
+    assert locator.calls == 1
+    return running
+
+
+def test_a_late_result_of_a_job_failed_at_its_deadline_is_discarded(settings: Settings) -> None:
+    """The deadline (a poll marks the job failed) races a slow AI: the late result is never published."""
+    locator = RecordingLocator(gate=threading.Event())
+    assembled = assemble(settings, locator=locator)
+    job = accepted_job(assembled, scenes.product_on_plain_background().jpeg)
+    running = run_until_the_ai_is_called(assembled, locator, job)
+
+    assembled.clock.advance(settings.job_deadline_seconds + 1)
+    assert assembled.jobs.fail(job.image_id, "timed out before it finished")  # what a poll does at the deadline
+    assert locator.gate is not None
+    locator.gate.set()
+
+    assert running.result(timeout=30)["status"] == "failed"
+    late = status_of(assembled, job)
+    assert (late.status, late.error, late.crop_box) == ("failed", "timed out before it finished", None)
+    assert assembled.store.open(job.relative_path) is None
+    assert assembled.store.read_staged(job.image_id) is None
+
+
+def test_a_result_after_the_deadline_fails_the_job_even_before_anyone_polls(settings: Settings) -> None:
+    locator = RecordingLocator(gate=threading.Event())
+    assembled = assemble(settings, locator=locator)
+    job = accepted_job(assembled, scenes.product_on_plain_background().jpeg)
+    running = run_until_the_ai_is_called(assembled, locator, job)
+
+    assembled.clock.advance(settings.job_deadline_seconds + 1)
+    assert locator.gate is not None
+    locator.gate.set()
+
+    assert running.result(timeout=30)["status"] == "failed"
+    assert status_of(assembled, job).error == "timed out before it finished"
+    assert assembled.store.open(job.relative_path) is None
+
+
+def test_a_failed_job_is_never_started_again(settings: Settings) -> None:
+    locator = RecordingLocator()
+    assembled = assemble(settings, locator=locator)
+    job = accepted_job(assembled, scenes.product_on_plain_background().jpeg)
+    assembled.jobs.fail(job.image_id, "timed out before it finished")
+
+    assert assembled.jobs.start_attempt(job.image_id, owner="someone") is None
+    assert assembled.process(job={"image_id": job.image_id})["status"] == "failed"
+    assert locator.calls == 0
+    assert status_of(assembled, job).status == "failed"

@@ -81,6 +81,49 @@ def test_accepted_smart_crops_survive_a_kill_9(service_env: dict[str, str], tmp_
     assert list(Path(env["PROCESSED_IMAGES_DIR"], ".staging").iterdir()) == []
 
 
+def test_jobs_in_flight_at_a_kill_9_resume_at_once_after_the_restart(
+    service_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The restarted server releases the claims its dead process held instead of waiting out their
+    lifetime (WORKER_TIMEOUT_SECONDS, left at its default of 120 s): the jobs end within 10 s plus the AI's latency."""
+    latency = 1.5
+    env = {**service_env, "MOCK_AI_LATENCY_SECONDS": str(latency), "LOCAL_WORKER_CONCURRENCY": "2"}
+    env.pop("WORKER_TIMEOUT_SECONDS", None)
+    port = free_port()
+    scene = scenes.product_on_plain_background()
+    with (
+        service_process(env, tmp_path / "before.log", port=port) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        accepted = [
+            client.post(
+                "/images/smart-crop",
+                files={"source_image": ("photo.jpg", scene.jpeg, "image/jpeg")},
+                data={"product_info": json.dumps({"product_id": "CRASH-3"})},
+            ).json()
+            for _ in range(2)
+        ]
+        status_urls = [body["status_url"] for body in accepted]
+        deadline = time.monotonic() + 10
+        while job_statuses(server.url, status_urls) != ["processing"] * 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(server.pid, signal.SIGKILL)
+
+    with service_process(env, tmp_path / "after.log", port=port) as server:
+        restarted = time.monotonic()
+        before = job_statuses(server.url, status_urls)
+        statuses = before
+        while any(status not in ("succeeded", "failed") for status in statuses) and time.monotonic() < restarted + 60:
+            time.sleep(0.1)
+            statuses = job_statuses(server.url, status_urls)
+        recovery_seconds = time.monotonic() - restarted
+
+    print(f"jobs at restart: {before}; all ended {recovery_seconds:.1f} s after the restart: {statuses}")
+    assert before == ["processing"] * 2, "the kill did not catch both jobs in flight"
+    assert statuses == ["succeeded"] * 2
+    assert recovery_seconds < 10 + latency
+
+
 def test_no_partial_or_temporary_file_is_served_after_a_kill_9_during_writes(
     service_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -5,10 +5,11 @@ import json
 from fastapi.testclient import TestClient
 
 from image_processor.api import create_app
+from image_processor.assembly import build_services
 from image_processor.ids import new_image_id
 from image_processor.settings import Settings
 from tests.support import images
-from tests.support.services import ManualClock, RecordingDispatcher, assemble
+from tests.support.services import ManualClock, RecordingDispatcher
 
 
 def accept(client: TestClient) -> dict[str, str]:
@@ -34,7 +35,7 @@ def test_read_job_with_a_malformed_id_is_not_found(client: TestClient) -> None:
 
 
 def test_read_job_pending(settings: Settings) -> None:
-    services = assemble(settings, dispatcher=RecordingDispatcher()).services
+    services = build_services(settings, dispatcher=RecordingDispatcher())
     with TestClient(create_app(services), client=("203.0.113.10", 50000)) as client:
         accepted = accept(client)
         view = client.get(accepted["status_url"]).json()
@@ -43,12 +44,14 @@ def test_read_job_pending(settings: Settings) -> None:
         "status": "pending",
         "retrieval_url": accepted["retrieval_url"],
         "error": None,
+        "crop_box": None,
+        "object_found": None,
     }
 
 
 def test_a_job_state_is_never_cached(settings: Settings) -> None:
     """Issue 14: a cached `pending` would hide the job's end from a client polling through a cache."""
-    services = assemble(settings, dispatcher=RecordingDispatcher()).services
+    services = build_services(settings, dispatcher=RecordingDispatcher())
     with TestClient(create_app(services), client=("203.0.113.10", 50000)) as client:
         response = client.get(accept(client)["status_url"])
     assert response.status_code == 200
@@ -58,7 +61,7 @@ def test_a_job_state_is_never_cached(settings: Settings) -> None:
 def test_a_job_past_its_deadline_reports_failed(settings: Settings) -> None:
     """Audit 17: no job stays pending forever."""
     clock = ManualClock()
-    services = assemble(settings, clock=clock, dispatcher=RecordingDispatcher()).services
+    services = build_services(settings, clock=clock, dispatcher=RecordingDispatcher())
     with TestClient(create_app(services), client=("203.0.113.10", 50000)) as client:
         accepted = accept(client)
         clock.advance(settings.job_deadline_seconds)

@@ -22,7 +22,7 @@ from image_processor.errors import DependencyUnavailable, ObjectLocatorError
 from image_processor.services import Services
 from image_processor.settings import Settings
 from tests.support import images, scenes
-from tests.support.services import ManualClock, RecordingDispatcher, RecordingLocator, assemble
+from tests.support.services import ManualClock, RecordingDispatcher, RecordingLocator
 from tools.processes import free_port
 
 LIMIT = 5  # the service's default is 20; a smaller limit keeps these tests quick
@@ -72,7 +72,7 @@ def limited(settings: Settings) -> Settings:
 def queued(limited: Settings, clock: ManualClock) -> tuple[Services, RecordingDispatcher]:
     """Services whose jobs are queued but not run: these tests are about the front door."""
     dispatcher = RecordingDispatcher()
-    return assemble(limited, clock=clock, dispatcher=dispatcher).services, dispatcher
+    return build_services(limited, clock=clock, dispatcher=dispatcher), dispatcher
 
 
 def wait_for_job(client: TestClient, status_url: str) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def test_smart_crop_is_accepted_at_once_and_later_serves_the_objects_region(sett
     """Audit 13: the prototype returned nothing; a 202 with the ids, then the crop."""
     locator = RecordingLocator(gate=threading.Event())
     scene = scenes.product_on_plain_background()
-    with api(assemble(settings, locator=locator).services) as client:
+    with api(build_services(settings, locator=locator, retry_delay_seconds=0.05)) as client:
         response = smart_crop(client, scene.jpeg)
 
         assert response.status_code == 202, response.text
@@ -104,17 +104,20 @@ def test_smart_crop_is_accepted_at_once_and_later_serves_the_objects_region(sett
 
         assert locator.gate is not None
         locator.gate.set()
-        assert wait_for_job(client, body["status_url"]) == {
-            "image_id": body["image_id"],
-            "status": "succeeded",
-            "retrieval_url": body["retrieval_url"],
-            "error": None,
-        }
+        view = wait_for_job(client, body["status_url"])
         result = client.get(body["retrieval_url"])
 
     assert result.status_code == 200
     assert result.headers["content-type"] == "image/jpeg"
     (box,) = locator.boxes
+    assert view == {
+        "image_id": body["image_id"],
+        "status": "succeeded",
+        "retrieval_url": body["retrieval_url"],
+        "error": None,
+        "crop_box": box.model_dump(),
+        "object_found": True,
+    }
     left, top, right, bottom = scene.box
     assert box.x <= left and box.y <= top and box.right >= right and box.bottom >= bottom
     assert box.width * box.height <= 1.3 * (right - left) * (bottom - top)
@@ -128,7 +131,7 @@ def test_an_ai_failure_shows_as_a_failed_job_with_a_fixed_reason(settings: Setti
     a fixed sentence; the AI's own text (here a pydantic error quoting its answer) stays in the logs."""
     ai_text = "AI service returned an unusable box: [input_value={'x': -5}]"
     locator = RecordingLocator(failures=[ObjectLocatorError(ai_text, transient=False)])
-    with api(assemble(settings, locator=locator).services) as client:
+    with api(build_services(settings, locator=locator, retry_delay_seconds=0.05)) as client:
         body = smart_crop(client, scenes.product_on_plain_background().jpeg).json()
         outcome = wait_for_job(client, body["status_url"])
         assert client.get(body["retrieval_url"]).status_code == 404
@@ -141,11 +144,33 @@ def test_an_ai_failure_shows_as_a_failed_job_with_a_fixed_reason(settings: Setti
 
 def test_a_transient_ai_failure_is_retried_until_the_job_succeeds(settings: Settings) -> None:
     locator = RecordingLocator(failures=[ObjectLocatorError("the model timed out", transient=True)])
-    with api(assemble(settings, locator=locator).services) as client:
+    with api(build_services(settings, locator=locator, retry_delay_seconds=0.05)) as client:
         body = smart_crop(client, scenes.product_on_plain_background().jpeg).json()
         assert wait_for_job(client, body["status_url"])["status"] == "succeeded"
         assert client.get(body["retrieval_url"]).status_code == 200
     assert locator.calls == 2
+
+
+def test_a_full_local_queue_answers_503_with_retry_after_and_keeps_nothing(settings: Settings) -> None:
+    locator = RecordingLocator(gate=threading.Event())
+    small = settings.model_copy(update={"local_queue_max_jobs": 1, "local_worker_concurrency": 1})
+    services = build_services(small, locator=locator)
+    try:
+        with api(services) as client:
+            first = smart_crop(client)
+            refused = smart_crop(client)
+            assert first.status_code == 202, first.text
+            assert refused.status_code == 503
+            assert refused.json()["error"]["code"] == "server_busy"
+            assert int(refused.headers["Retry-After"]) >= 1
+            assert services.store.staged_ids() == [first.json()["image_id"]]
+            assert locator.gate is not None
+            locator.gate.set()
+            assert wait_for_job(client, first.json()["status_url"])["status"] == "succeeded"
+            assert smart_crop(client).status_code == 202
+    finally:
+        assert locator.gate is not None
+        locator.gate.set()
 
 
 def test_an_upload_that_is_not_an_image_is_refused_before_a_job_exists(
@@ -180,9 +205,9 @@ def test_an_upload_that_cannot_be_staged_leaves_its_job_failed_not_pending(
     limited: Settings, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dispatcher = RecordingDispatcher()
-    assembled = assemble(limited, clock=clock, dispatcher=dispatcher)
+    services = build_services(limited, clock=clock, dispatcher=dispatcher)
     recorded: list[str] = []
-    create = assembled.jobs.create
+    create = services.smart_crop._jobs.create
 
     def record(job: Any) -> None:
         create(job)
@@ -191,9 +216,9 @@ def test_an_upload_that_cannot_be_staged_leaves_its_job_failed_not_pending(
     def disk_full(image_id: str, data: bytes) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(assembled.services.smart_crop._jobs, "create", record)
-    monkeypatch.setattr(assembled.services.store, "stage", disk_full)
-    app = create_app(assembled.services)
+    monkeypatch.setattr(services.smart_crop._jobs, "create", record)
+    monkeypatch.setattr(services.store, "stage", disk_full)
+    app = create_app(services)
     with TestClient(app, client=(PEER, 50000), raise_server_exceptions=False) as client:
         response = client.post(
             "/images/smart-crop",
@@ -302,7 +327,7 @@ def test_a_forged_forwarded_for_from_an_untrusted_peer_is_ignored(
 
 def test_forwarded_for_from_a_trusted_proxy_names_the_client(limited: Settings, clock: ManualClock) -> None:
     trusted = limited.model_copy(update={"trusted_proxies": [ip_network("127.0.0.1/32")]})
-    services = assemble(trusted, clock=clock, dispatcher=RecordingDispatcher()).services
+    services = build_services(trusted, clock=clock, dispatcher=RecordingDispatcher())
     with api(services, peer="127.0.0.1") as client:
         for _ in range(LIMIT):
             # The left hop is the client's own claim; the right-most hop the proxy did not add is the client.
@@ -316,7 +341,7 @@ def test_a_client_cannot_choose_its_address_with_a_second_forwarded_for_line(
 ) -> None:
     """Issue 14: a proxy that appends its own X-Forwarded-For line leaves the client's forged line first."""
     trusted = limited.model_copy(update={"trusted_proxies": [ip_network("127.0.0.1/32")]})
-    services = assemble(trusted, clock=clock, dispatcher=RecordingDispatcher()).services
+    services = build_services(trusted, clock=clock, dispatcher=RecordingDispatcher())
     with api(services, peer="127.0.0.1") as client:
         statuses = []
         for attempt in range(LIMIT + 1):

@@ -1,5 +1,7 @@
 """Builds the collaborators from settings: the one place that picks implementations."""
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -10,14 +12,16 @@ from . import aws, imaging
 from .dispatch import Dispatcher, LambdaDispatcher, LocalWorkerPool
 from .idempotency_keys import DynamoDBAnswerStore
 from .jobs import DynamoDBJobStore
+from .local_recovery import StagedUploads
 from .manual_crop import ImageService
 from .object_locator import HttpObjectLocator, MockObjectLocator, ObjectLocator
 from .rate_limit import DynamoDBRateLimiter
+from .readiness import Probe, Readiness, directory_probe, dynamodb_table_probe
 from .services import Services
 from .settings import Settings
 from .smart_crop import SmartCropService
 from .storage import ImageStore
-from .worker import JobProcessor, SmartCropWorker, idempotent_processor
+from .worker import JobProcessor, SmartCropWorker, claim_releaser, idempotent_processor
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -49,14 +53,39 @@ def build_locator(settings: Settings) -> ObjectLocator:
 class WorkerRuntime:
     process: JobProcessor
     idempotency: IdempotencyConfig
+    worker: SmartCropWorker
+    jobs: DynamoDBJobStore
+    release_claim: Callable[[str], None]
 
 
-def build_worker_runtime(settings: Settings, dynamodb: "DynamoDBClient", store: ImageStore) -> WorkerRuntime:
+def build_job_store(
+    settings: Settings, dynamodb: "DynamoDBClient", *, clock: Callable[[], float] = time.time
+) -> DynamoDBJobStore:
+    return DynamoDBJobStore(
+        dynamodb,
+        settings.jobs_table,
+        ttl_seconds=settings.job_ttl_seconds,
+        deadline_seconds=settings.job_deadline_seconds,
+        clock=clock,
+    )
+
+
+def build_worker_runtime(
+    settings: Settings,
+    dynamodb: "DynamoDBClient",
+    store: ImageStore,
+    *,
+    locator: ObjectLocator | None = None,
+    clock: Callable[[], float] = time.time,
+) -> WorkerRuntime:
+    """The smart-crop worker behind Powertools idempotency. `locator` and `clock` replace the
+    settings' AI and the wall clock (tests); everything else comes from `settings`."""
     imaging.keep_freed_blocks(settings.pillow_blocks_max)
+    jobs = build_job_store(settings, dynamodb, clock=clock)
     worker = SmartCropWorker(
         store=store,
-        jobs=DynamoDBJobStore(dynamodb, settings.jobs_table, ttl_seconds=settings.job_ttl_seconds),
-        locator=build_locator(settings),
+        jobs=jobs,
+        locator=locator or build_locator(settings),
         max_pixels=settings.max_image_pixels,
         jpeg_quality=settings.jpeg_quality,
         max_attempts=settings.job_max_attempts,
@@ -65,10 +94,26 @@ def build_worker_runtime(settings: Settings, dynamodb: "DynamoDBClient", store: 
     config = IdempotencyConfig(event_key_jmespath="image_id", expires_after_seconds=settings.idempotency_ttl_seconds)
     if settings.dispatcher == "local":
         config.register_lambda_context(cast(LambdaContext, _LocalInvocationBudget(settings.worker_timeout_seconds)))
-    return WorkerRuntime(process=idempotent_processor(worker, persistence, config), idempotency=config)
+    return WorkerRuntime(
+        process=idempotent_processor(worker, persistence, config),
+        idempotency=config,
+        worker=worker,
+        jobs=jobs,
+        release_claim=claim_releaser(persistence, config),
+    )
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(
+    settings: Settings,
+    *,
+    locator: ObjectLocator | None = None,
+    clock: Callable[[], float] = time.time,
+    dispatcher: Dispatcher | None = None,
+    retry_delay_seconds: float = 2.0,
+) -> Services:
+    """Everything the API needs. The keyword arguments exist for tests: a locator instead of the
+    settings' AI, a clock instead of the wall clock, a dispatcher instead of the settings' one, and
+    the local pool's first retry delay."""
     imaging.keep_freed_blocks(settings.pillow_blocks_max)
     dynamodb = aws.dynamodb_client(settings)
     store = ImageStore(settings.processed_images_dir)
@@ -78,26 +123,33 @@ def build_services(settings: Settings) -> Services:
         jpeg_quality=settings.jpeg_quality,
         concurrency=settings.image_concurrency,
     )
-    jobs = DynamoDBJobStore(dynamodb, settings.jobs_table, ttl_seconds=settings.job_ttl_seconds)
-    dispatcher = _build_dispatcher(settings, dynamodb, store)
+    jobs = build_job_store(settings, dynamodb, clock=clock)
+    if dispatcher is None:
+        dispatcher = _build_dispatcher(settings, dynamodb, store, locator, clock, retry_delay_seconds)
     return Services(
         settings=settings,
         store=store,
         images=images,
-        smart_crop=SmartCropService(images, store, jobs, dispatcher, deadline_seconds=settings.job_deadline_seconds),
+        smart_crop=SmartCropService(
+            images, store, jobs, dispatcher, deadline_seconds=settings.job_deadline_seconds, clock=clock
+        ),
         rate_limiter=DynamoDBRateLimiter(
             dynamodb,
             settings.rate_limit_table,
             limit=settings.rate_limit_requests,
             window_seconds=settings.rate_limit_window_seconds,
+            clock=clock,
         ),
         dispatcher=dispatcher,
-        manual_crop_rate_limiter=_build_manual_crop_limiter(settings, dynamodb),
+        readiness=build_readiness(settings, dynamodb, store),
+        manual_crop_rate_limiter=_build_manual_crop_limiter(settings, dynamodb, clock),
         answers=DynamoDBAnswerStore(dynamodb, settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds),
     )
 
 
-def _build_manual_crop_limiter(settings: Settings, dynamodb: "DynamoDBClient") -> DynamoDBRateLimiter | None:
+def _build_manual_crop_limiter(
+    settings: Settings, dynamodb: "DynamoDBClient", clock: Callable[[], float]
+) -> DynamoDBRateLimiter | None:
     if settings.manual_crop_rate_limit_requests == 0:
         return None
     return DynamoDBRateLimiter(
@@ -106,15 +158,42 @@ def _build_manual_crop_limiter(settings: Settings, dynamodb: "DynamoDBClient") -
         limit=settings.manual_crop_rate_limit_requests,
         window_seconds=settings.manual_crop_rate_limit_window_seconds,
         key_prefix="manual-crop:",
+        clock=clock,
     )
 
 
-def _build_dispatcher(settings: Settings, dynamodb: "DynamoDBClient", store: ImageStore) -> Dispatcher:
+def build_readiness(settings: Settings, dynamodb: "DynamoDBClient", store: ImageStore) -> Readiness:
+    """The API's dependencies: its three tables (the idempotency one holds Idempotency-Key answers) and storage."""
+    tables = {
+        "rate_limit": (settings.rate_limit_table, "ip_address"),
+        "jobs": (settings.jobs_table, "image_id"),
+        "idempotency": (settings.idempotency_table, "id"),
+    }
+    probes: dict[str, Probe] = {
+        f"dynamodb:{role}": dynamodb_table_probe(dynamodb, table, key) for role, (table, key) in tables.items()
+    }
+    probes["storage"] = directory_probe(store.root)
+    return Readiness(probes)
+
+
+def _build_dispatcher(
+    settings: Settings,
+    dynamodb: "DynamoDBClient",
+    store: ImageStore,
+    locator: ObjectLocator | None,
+    clock: Callable[[], float],
+    retry_delay_seconds: float,
+) -> Dispatcher:
     if settings.dispatcher == "lambda":
         return LambdaDispatcher(aws.lambda_client(settings), settings.worker_function_name)
-    runtime = build_worker_runtime(settings, dynamodb, store)
+    runtime = build_worker_runtime(settings, dynamodb, store, locator=locator, clock=clock)
+    staged = StagedUploads(store, runtime.jobs, runtime.release_claim)
     return LocalWorkerPool(
         lambda image_id: runtime.process(job={"image_id": image_id}),
-        recover=store.staged_ids,
+        recover=staged.recover,
+        sweep=staged.sweep,
+        give_up=runtime.jobs.fail,
         concurrency=settings.local_worker_concurrency,
+        max_jobs=settings.local_queue_max_jobs,
+        retry_delay_seconds=retry_delay_seconds,
     )

@@ -73,7 +73,8 @@ class DependencyUnavailable(ServiceError):
 
 
 class ServerBusy(ServiceError):
-    """The process holds as many upload bytes as it may (UPLOAD_BUDGET_BYTES); the client should retry soon."""
+    """The process is at capacity (upload bytes in flight, UPLOAD_BUDGET_BYTES, or smart-crop jobs held,
+    LOCAL_QUEUE_MAX_JOBS); the client should retry after Retry-After seconds."""
 
     status_code = 503
     code = "server_busy"

@@ -1,19 +1,31 @@
-"""Smart-crop job records in DynamoDB: pending -> processing -> succeeded | failed."""
+"""Smart-crop job records in DynamoDB: pending -> processing -> succeeded | failed.
+
+Every transition is one conditional write from the states it may leave, so a finished job is final:
+a worker that answers after the deadline cannot turn a `failed` job into `succeeded`, and a timeout
+cannot overwrite a success. The write that is refused says so (False / None) instead of raising.
+"""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .dynamo import marshal as _marshal
+from .dynamo import unmarshal as _unmarshal
 from .errors import DependencyUnavailable
-from .models import JobStatus
+from .models import CropBox, JobStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 TERMINAL_STATUSES: frozenset[JobStatus] = frozenset({"succeeded", "failed"})
+_UNFINISHED = "#status IN (:pending, :processing)"
+_REASON_MAX_CHARS = 500
+TIMED_OUT = "timed out before it finished"
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,11 @@ class Job:
     created_at: float
     attempts: int = 0
     error: str | None = None
+    crop_box: CropBox | None = None
+    # True: the locator found an object; False: it fell back to a centred box; None: not cropped yet.
+    object_found: bool | None = None
+    # The process that started the latest attempt (see worker_identity); lets a restart release its claim.
+    owner: str | None = None
 
     @property
     def relative_path(self) -> str:
@@ -41,125 +58,173 @@ class Job:
 class JobStore(Protocol):
     def create(self, job: Job) -> None: ...
     def get(self, image_id: str) -> Job | None: ...
-    def start_attempt(self, image_id: str) -> Job: ...
-    def succeed(self, image_id: str) -> None: ...
-    def fail(self, image_id: str, reason: str) -> None: ...
-    def fail_if_unfinished(self, image_id: str, reason: str) -> None: ...
+    def start_attempt(self, image_id: str, *, owner: str) -> Job | None: ...
+    def succeed(self, image_id: str, *, crop_box: CropBox, object_found: bool) -> bool: ...
+    def fail(self, image_id: str, reason: str) -> bool: ...
 
 
 class DynamoDBJobStore:
     def __init__(
-        self, client: "DynamoDBClient", table_name: str, *, ttl_seconds: int, clock: Callable[[], float] = time.time
+        self,
+        client: "DynamoDBClient",
+        table_name: str,
+        *,
+        ttl_seconds: int,
+        deadline_seconds: int | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
         self._table = table_name
         self._ttl = ttl_seconds
+        self._deadline = deadline_seconds
         self._clock = clock
 
     def create(self, job: Job) -> None:
         now = self._clock()
-        try:
-            self._put_new(job, now)
-        except ClientError as exc:
-            # A retried write whose first attempt landed (e.g. after a read timeout) finds its own item.
-            existing = cast(dict[str, Any], exc.response.get("Item") or {})
-            if existing.get("created_at", {}).get("N") != _number(job.created_at):
-                raise
-
-    def _put_new(self, job: Job, now: float) -> None:
-        self._call(
-            "put_item",
-            TableName=self._table,
-            Item={
-                "image_id": {"S": job.image_id},
-                "product_id": {"S": job.product_id},
-                "status": {"S": job.status},
-                "created_at": {"N": _number(job.created_at)},
-                "updated_at": {"N": _number(now)},
-                "attempts": {"N": str(job.attempts)},
-                "expires_at": {"N": str(int(now) + self._ttl)},
-            },
-            ConditionExpression="attribute_not_exists(image_id)",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        item = _marshal(
+            {
+                "image_id": job.image_id,
+                "product_id": job.product_id,
+                "status": job.status,
+                "created_at": _number(job.created_at),
+                "updated_at": _number(now),
+                "attempts": job.attempts,
+                "expires_at": int(now) + self._ttl,
+            }
         )
-
-    def get(self, image_id: str) -> Job | None:
-        item = self._call(
-            "get_item", TableName=self._table, Key={"image_id": {"S": image_id}}, ConsistentRead=True
-        ).get("Item")
-        return _job_from_item(item) if item else None
-
-    def start_attempt(self, image_id: str) -> Job:
-        response = self._call(
-            "update_item",
-            TableName=self._table,
-            Key={"image_id": {"S": image_id}},
-            UpdateExpression="SET #status = :processing, updated_at = :now ADD attempts :one",
-            ConditionExpression="attribute_exists(image_id)",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":processing": {"S": "processing"},
-                ":now": {"N": _number(self._clock())},
-                ":one": {"N": "1"},
-            },
-            ReturnValues="ALL_NEW",
-        )
-        return _job_from_item(response["Attributes"])
-
-    def succeed(self, image_id: str) -> None:
-        self._finish(image_id, "succeeded", None, only_if_unfinished=False)
-
-    def fail(self, image_id: str, reason: str) -> None:
-        self._finish(image_id, "failed", reason, only_if_unfinished=False)
-
-    def fail_if_unfinished(self, image_id: str, reason: str) -> None:
-        self._finish(image_id, "failed", reason, only_if_unfinished=True)
-
-    def _finish(self, image_id: str, status: JobStatus, reason: str | None, *, only_if_unfinished: bool) -> None:
-        values: dict[str, Any] = {":status": {"S": status}, ":now": {"N": _number(self._clock())}}
-        update = "SET #status = :status, updated_at = :now"
-        update += ", #error = :error" if reason else " REMOVE #error"
-        if reason:
-            values[":error"] = {"S": reason[:500]}
-        condition = "attribute_exists(image_id)"
-        if only_if_unfinished:
-            condition += " AND NOT #status IN (:succeeded, :failed)"
-            values |= {":succeeded": {"S": "succeeded"}, ":failed": {"S": "failed"}}
         try:
-            self._call(
-                "update_item",
+            self._client.put_item(
                 TableName=self._table,
-                Key={"image_id": {"S": image_id}},
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#status": "status", "#error": "error"},
-                ExpressionAttributeValues=values,
+                Item=item,
+                ConditionExpression="attribute_not_exists(image_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            # A retried write whose first attempt landed (e.g. after a read timeout) finds its own item.
+            if not _condition_failed(exc):
+                raise _unavailable() from exc
+            existing = _unmarshal(exc.response.get("Item") or {})  # type: ignore[arg-type]
+            if existing.get("created_at") != _number(job.created_at):
                 raise
-
-    def _call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self._client, operation)(**kwargs)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise
-            raise DependencyUnavailable("The job store is temporarily unavailable; retry shortly.") from exc
         except BotoCoreError as exc:
-            raise DependencyUnavailable("The job store is temporarily unavailable; retry shortly.") from exc
+            raise _unavailable() from exc
+
+    def get(self, image_id: str) -> Job | None:
+        try:
+            item = self._client.get_item(TableName=self._table, Key=self._key(image_id), ConsistentRead=True).get(
+                "Item"
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise _unavailable() from exc
+        return _job_from_item(item) if item else None
+
+    def start_attempt(self, image_id: str, *, owner: str) -> Job | None:
+        """pending|processing -> processing, counting the attempt; None if the job is finished or missing."""
+        attributes = self._transition(
+            image_id,
+            "SET #status = :processing, updated_at = :now, #owner = :owner ADD attempts :one",
+            {":now": _number(self._clock()), ":owner": owner, ":one": 1},
+            names={"#owner": "owner"},
+        )
+        return _job_from_item(attributes) if attributes is not None else None
+
+    def succeed(self, image_id: str, *, crop_box: CropBox, object_found: bool) -> bool:
+        """pending|processing -> succeeded, unless the job has outlived its deadline: False if refused."""
+        now = self._clock()
+        values: dict[str, Any] = {
+            ":succeeded": "succeeded",
+            ":now": _number(now),
+            ":box": crop_box.model_dump(),
+            ":found": object_found,
+        }
+        condition = None
+        if self._deadline is not None:
+            condition = "created_at >= :oldest"
+            values[":oldest"] = _number(now - self._deadline)
+        attributes = self._transition(
+            image_id,
+            "SET #status = :succeeded, updated_at = :now, crop_box = :box, object_found = :found REMOVE #error",
+            values,
+            extra_condition=condition,
+        )
+        return attributes is not None
+
+    def fail(self, image_id: str, reason: str) -> bool:
+        """pending|processing -> failed with the reason: False if the job had already finished."""
+        attributes = self._transition(
+            image_id,
+            "SET #status = :failed, updated_at = :now, #error = :error",
+            {":failed": "failed", ":now": _number(self._clock()), ":error": reason[:_REASON_MAX_CHARS]},
+        )
+        return attributes is not None
+
+    def _transition(
+        self,
+        image_id: str,
+        update: str,
+        values: Mapping[str, Any],
+        *,
+        names: Mapping[str, str] | None = None,
+        extra_condition: str | None = None,
+    ) -> "dict[str, AttributeValueTypeDef] | None":
+        """One conditional update from an unfinished state; the new item, or None when the condition refuses."""
+        condition = f"attribute_exists(image_id) AND {_UNFINISHED}"
+        if extra_condition:
+            condition += f" AND {extra_condition}"
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=self._key(image_id),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=_names_used(update, {"#status": "status", "#error": "error", **(names or {})}),
+                ExpressionAttributeValues=_marshal({":pending": "pending", ":processing": "processing", **values}),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return None
+            raise _unavailable() from exc
+        except BotoCoreError as exc:
+            raise _unavailable() from exc
+        return response["Attributes"]
+
+    @staticmethod
+    def _key(image_id: str) -> "dict[str, AttributeValueTypeDef]":
+        return _marshal({"image_id": image_id})
 
 
-def _number(value: float) -> str:
-    return f"{value:.3f}"
+def _names_used(update: str, names: Mapping[str, str]) -> dict[str, str]:
+    """DynamoDB refuses a name placeholder the expressions do not use; #status is in every condition."""
+    return {
+        placeholder: name for placeholder, name in names.items() if placeholder == "#status" or placeholder in update
+    }
 
 
-def _job_from_item(item: dict[str, Any]) -> Job:
+def _unavailable() -> DependencyUnavailable:
+    return DependencyUnavailable("The job store is temporarily unavailable; retry shortly.")
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _number(value: float) -> Decimal:
+    """Seconds with millisecond precision, as DynamoDB stores them exactly."""
+    return Decimal(f"{value:.3f}")
+
+
+def _job_from_item(item: "Mapping[str, Any]") -> Job:
+    values = _unmarshal(item)
+    box = values.get("crop_box")
     return Job(
-        image_id=item["image_id"]["S"],
-        product_id=item["product_id"]["S"],
-        status=item["status"]["S"],
-        created_at=float(item["created_at"]["N"]),
-        attempts=int(item.get("attempts", {}).get("N", "0")),
-        error=item.get("error", {}).get("S"),
+        image_id=values["image_id"],
+        product_id=values["product_id"],
+        status=values["status"],
+        created_at=float(values["created_at"]),
+        attempts=int(values.get("attempts", 0)),
+        error=values.get("error"),
+        crop_box=CropBox(**{key: int(value) for key, value in box.items()}) if box else None,
+        object_found=values.get("object_found"),
+        owner=values.get("owner"),
     )

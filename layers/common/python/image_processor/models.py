@@ -53,6 +53,11 @@ class JobView(BaseModel):
     status: JobStatus
     retrieval_url: str
     error: str | None = None
+    crop_box: CropBox | None = Field(default=None, description="The box the image was cropped to, once succeeded")
+    object_found: bool | None = Field(
+        default=None,
+        description="True if the locator found an object; false if it fell back to a centred box; null until done",
+    )
 
 
 class ErrorDetail(BaseModel):

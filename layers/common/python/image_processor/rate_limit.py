@@ -14,15 +14,16 @@ write's condition keeps the count exact when other requests took slots in betwee
 """
 
 import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_random_exponential
 
+from .dynamo import marshal, unmarshal
 from .errors import DependencyUnavailable
 from .observability import SERVICE_NAME
 
@@ -80,9 +81,11 @@ class DynamoDBRateLimiter:
         key = self._prefix + key
         now_ms = int(self._clock() * 1000)
         try:
-            item = self._client.get_item(
-                TableName=self._table, Key={"ip_address": {"S": key}}, ConsistentRead=True
-            ).get("Item", {})
+            item = unmarshal(
+                self._client.get_item(TableName=self._table, Key=marshal({"ip_address": key}), ConsistentRead=True).get(
+                    "Item", {}
+                )
+            )
         except (BotoCoreError, ClientError) as exc:
             raise self._unavailable(key, exc) from exc
         stamps = tuple(self._stamps(item))
@@ -91,7 +94,7 @@ class DynamoDBRateLimiter:
             decision = self._decision(False, 0, live[len(live) - self._limit], now_ms)
         else:
             decision = self._decision(True, self._limit - len(live), live[0] if live else now_ms, now_ms)
-        return RateLimitCheck(decision=decision, stamps=stamps, version=int(item.get("version", {}).get("N", "0")))
+        return RateLimitCheck(decision=decision, stamps=stamps, version=int(item.get("version", 0)))
 
     def acquire(self, key: str, checked: RateLimitCheck | None = None) -> RateLimitDecision:
         """Take a slot for `key` if there is one. With the result of an earlier `check`, that is one write."""
@@ -101,11 +104,16 @@ class DynamoDBRateLimiter:
                 decision = self._acquire_checked(key, checked)
                 if decision is not None:
                     return decision
-            for attempt in range(self._max_attempts):
-                decision = self._try_acquire(key)
-                if decision is not None:
-                    return decision
-                time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 - jitter, not security
+            # None means another writer won the conditional write: decide again after a short random wait.
+            contended = Retrying(
+                retry=retry_if_result(lambda decision: decision is None),
+                stop=stop_after_attempt(self._max_attempts),
+                wait=wait_random_exponential(multiplier=0.005, max=0.1),
+                retry_error_callback=lambda state: None,
+            )
+            decision = contended(self._try_acquire, key)
+            if decision is not None:
+                return decision
         except (BotoCoreError, ClientError) as exc:
             raise self._unavailable(key, exc) from exc
         logger.error("rate limit contention did not settle", extra={"rate_limit_key": key})
@@ -120,10 +128,7 @@ class DynamoDBRateLimiter:
         conditioned on the version read; otherwise append. None: another writer came first, decide afresh."""
         if len(checked.stamps) < self._limit:
             return self._try_acquire(key)
-        item = {
-            "accepted_at": {"L": [{"N": str(stamp)} for stamp in checked.stamps]},
-            "version": {"N": str(checked.version)},
-        }
+        item = {"accepted_at": list(checked.stamps), "version": checked.version}
         return self._refuse_or_prune(key, item, int(self._clock() * 1000))
 
     def _try_acquire(self, key: str) -> RateLimitDecision | None:
@@ -137,28 +142,30 @@ class DynamoDBRateLimiter:
         try:
             response = self._client.update_item(
                 TableName=self._table,
-                Key={"ip_address": {"S": key}},
+                Key=marshal({"ip_address": key}),
                 UpdateExpression=(
                     "SET accepted_at = list_append(if_not_exists(accepted_at, :empty), :now), "
                     "expires_at = :expires ADD version :one"
                 ),
                 ConditionExpression="attribute_not_exists(ip_address) OR size(accepted_at) < :limit",
-                ExpressionAttributeValues={
-                    ":empty": {"L": []},
-                    ":now": {"L": [{"N": str(now_ms)}]},
-                    ":expires": {"N": str(self._expires_at(now_ms))},
-                    ":one": {"N": "1"},
-                    ":limit": {"N": str(self._limit)},
-                },
+                ExpressionAttributeValues=marshal(
+                    {
+                        ":empty": [],
+                        ":now": [now_ms],
+                        ":expires": self._expires_at(now_ms),
+                        ":one": 1,
+                        ":limit": self._limit,
+                    }
+                ),
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            current = cast(dict[str, Any], exc.response.get("Item") or {})  # ReturnValuesOnConditionCheckFailure
+            current = unmarshal(exc.response.get("Item") or {})  # type: ignore[arg-type]  # ReturnValuesOnConditionCheckFailure
             return self._refuse_or_prune(key, current, now_ms)
-        live = self._live(response["Attributes"], now_ms)
+        live = self._live(unmarshal(response["Attributes"]), now_ms)
         return self._decision(True, self._limit - len(live), live[0], now_ms)
 
     def _refuse_or_prune(self, key: str, item: dict[str, Any], now_ms: int) -> RateLimitDecision | None:
@@ -166,18 +173,20 @@ class DynamoDBRateLimiter:
         if len(live) >= self._limit:
             return self._decision(False, 0, live[len(live) - self._limit], now_ms)
         accepted = [*live, now_ms]
-        version = int(item.get("version", {}).get("N", "0"))
+        version = int(item.get("version", 0))
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={
-                    "ip_address": {"S": key},
-                    "accepted_at": {"L": [{"N": str(stamp)} for stamp in accepted]},
-                    "version": {"N": str(version + 1)},
-                    "expires_at": {"N": str(self._expires_at(now_ms))},
-                },
+                Item=marshal(
+                    {
+                        "ip_address": key,
+                        "accepted_at": accepted,
+                        "version": version + 1,
+                        "expires_at": self._expires_at(now_ms),
+                    }
+                ),
                 ConditionExpression="version = :read",
-                ExpressionAttributeValues={":read": {"N": str(version)}},
+                ExpressionAttributeValues=marshal({":read": version}),
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
@@ -190,7 +199,7 @@ class DynamoDBRateLimiter:
 
     @staticmethod
     def _stamps(item: dict[str, Any]) -> list[int]:
-        return sorted(int(entry["N"]) for entry in item.get("accepted_at", {}).get("L", []))
+        return sorted(int(stamp) for stamp in item.get("accepted_at", []))
 
     def _expires_at(self, now_ms: int) -> int:
         return math.ceil((now_ms + self._window_ms) / 1000)

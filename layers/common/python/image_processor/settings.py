@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .object_locator import check_url
 from .origins import normalise_origin
 
 IPNetwork = IPv4Network | IPv6Network
@@ -53,13 +54,16 @@ class Settings(BaseSettings):
     dispatcher: Literal["local", "lambda"] = "local"
     worker_function_name: str = "product-image-processor-smart-crop-worker"
     local_worker_concurrency: int = Field(default=2, ge=1)
+    # Smart-crop jobs the local pool holds (queued, running or waiting to retry); beyond it a POST gets a 503.
+    local_queue_max_jobs: int = Field(default=100, ge=1)
     job_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     job_deadline_seconds: int = Field(default=900, ge=10)
     job_max_attempts: int = Field(default=3, ge=1)
     worker_timeout_seconds: int = Field(default=120, ge=1)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
 
-    ai_backend: Literal["mock", "http"] = "mock"
+    # Unset: `http` when AI_SERVICE_URL is set, else `mock`.
+    ai_backend: Literal["mock", "http"] | None = None
     ai_service_url: HttpUrl | None = None
     ai_timeout_seconds: float = Field(default=10.0, gt=0)
     ai_max_attempts: int = Field(default=3, ge=1)
@@ -104,9 +108,18 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _http_ai_needs_a_url(self) -> "Settings":
+    def _one_ai_backend(self) -> "Settings":
+        if self.ai_backend is None:
+            self.ai_backend = "http" if self.ai_service_url is not None else "mock"
         if self.ai_backend == "http" and self.ai_service_url is None:
             raise ValueError("AI_BACKEND=http needs AI_SERVICE_URL")
+        if self.ai_backend == "mock" and self.ai_service_url is not None:
+            raise ValueError(
+                "AI_SERVICE_URL is set but AI_BACKEND=mock: unset AI_BACKEND (or set it to http) to use the URL,"
+                " or unset AI_SERVICE_URL to keep the mock"
+            )
+        if self.ai_service_url is not None:
+            check_url(str(self.ai_service_url))
         return self
 
 

@@ -8,9 +8,9 @@ import anyio
 from aws_lambda_powertools import Logger
 
 from .dispatch import Dispatcher
-from .errors import DependencyUnavailable
+from .errors import DependencyUnavailable, ServerBusy
 from .ids import new_image_id
-from .jobs import Job, JobStore
+from .jobs import TIMED_OUT, Job, JobStore
 from .manual_crop import ImageService
 from .observability import SERVICE_NAME
 from .storage import ImageStore
@@ -50,7 +50,7 @@ class SmartCropService:
         await self._stage_and_record(job, source)
         try:
             await self._dispatcher.dispatch(job.image_id)
-        except DependencyUnavailable:
+        except (DependencyUnavailable, ServerBusy):
             await anyio.to_thread.run_sync(self._abandon, job.image_id)
             raise
         logger.info("smart-crop job accepted", extra={"image_id": job.image_id, "product_id": product_id})
@@ -86,7 +86,9 @@ class SmartCropService:
         job = await anyio.to_thread.run_sync(self._jobs.get, image_id)
         if job is None or job.is_terminal or self._clock() - job.created_at <= self._deadline:
             return job
-        await anyio.to_thread.run_sync(self._jobs.fail_if_unfinished, image_id, "timed out before it finished")
+        if await anyio.to_thread.run_sync(self._jobs.fail, image_id, TIMED_OUT):
+            # A worker that wrote the image and died before it could record success leaves it behind.
+            await anyio.to_thread.run_sync(self._store.delete, job.relative_path)
         return await anyio.to_thread.run_sync(self._jobs.get, image_id)
 
     def _abandon(self, image_id: str) -> None:

@@ -61,6 +61,11 @@ class ImageStore:
         _write_atomically(target, data)
         return target
 
+    def delete(self, relative_path: str) -> None:
+        """Remove a stored image (a result whose job did not succeed); nothing if it is not there."""
+        with contextlib.suppress(FileNotFoundError):
+            self._checked(relative_path).unlink()
+
     def open(self, requested_path: str) -> StoredFile | None:
         """The stored image at `requested_path`, or None for anything that is not one."""
         path = self._resolve_servable(requested_path)

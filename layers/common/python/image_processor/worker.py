@@ -1,7 +1,7 @@
 """The smart-crop worker: one job from staged upload to stored JPEG. Shared by Lambda and uvicorn."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -11,10 +11,10 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
-from . import imaging
+from . import imaging, ownership
 from .errors import CropOutOfBounds, ImageTooLarge, JobRetryLater, ObjectLocatorError, UnsupportedImage
-from .jobs import Job, JobStore
-from .object_locator import ObjectLocator
+from .jobs import TIMED_OUT, Job, JobStore
+from .object_locator import Location, ObjectLocator
 from .observability import SERVICE_NAME
 from .storage import ImageStore
 
@@ -22,6 +22,10 @@ logger = Logger(service=SERVICE_NAME, child=True)
 
 JobProcessor = Callable[..., dict[str, Any]]
 _PERMANENT_IMAGE_ERRORS = (UnsupportedImage, ImageTooLarge, CropOutOfBounds)
+
+
+# Powertools keys its records `<prefix>#<hash of the image id>`: a fixed prefix lets a restart release one.
+CLAIM_KEY_PREFIX = "smart-crop-job"
 
 
 @dataclass(frozen=True)
@@ -32,24 +36,28 @@ class SmartCropWorker:
     max_pixels: int
     jpeg_quality: int
     max_attempts: int
+    owner: str = field(default_factory=lambda: str(ownership.current()))
 
     def process(self, image_id: str) -> dict[str, Any]:
         logger.thread_safe_append_keys(image_id=image_id)
         job = self.jobs.get(image_id)
         if job is None:
+            # Left to the staged-upload sweeper: the record may still be on its way from the API.
             logger.warning("smart-crop job not found", extra={"image_id": image_id})
             return {"image_id": image_id, "status": "missing"}
         if job.is_terminal:
-            self.store.discard_staged(image_id)
-            return {"image_id": image_id, "status": job.status}
+            return self._finished(job)
         data = self.store.read_staged(image_id)
         if data is None:
             return self._fail(job, "the staged upload is missing")
-        job = self.jobs.start_attempt(image_id)
+        started = self.jobs.start_attempt(image_id, owner=self.owner)
+        if started is None:  # finished (e.g. timed out) since it was read
+            return self._finished(self.jobs.get(image_id) or job)
+        job = started
         try:
             image = imaging.decode(data, max_pixels=self.max_pixels)
-            box = self.locator.locate(image)
-            result = imaging.encode_jpeg(imaging.crop(image, box), quality=self.jpeg_quality)
+            location = self.locator.locate(image)
+            result = imaging.encode_jpeg(imaging.crop(image, location.box), quality=self.jpeg_quality)
             self.store.save(job.relative_path, result)
         except _PERMANENT_IMAGE_ERRORS as exc:
             if exc.details:
@@ -64,19 +72,45 @@ class SmartCropWorker:
             if exc.transient:
                 return self._fail(job, f"the AI service was unavailable in all {job.attempts} attempts")
             return self._fail(job, "the AI service could not process this image")
-        except Exception as exc:
+        except Exception as exc:  # any other failure spends one of JOB_MAX_ATTEMPTS, then fails the job
             if job.attempts < self.max_attempts:
-                logger.exception("smart-crop attempt failed, job will be retried", extra={"image_id": image_id})
+                logger.warning(
+                    "smart-crop attempt failed, job will be retried",
+                    extra={"image_id": image_id, "reason": f"{type(exc).__name__}: {exc}"},
+                )
                 raise JobRetryLater(str(exc)) from exc
             logger.exception("smart-crop job failed", extra={"image_id": image_id})
             return self._fail(job, "internal error while processing the image")
-        self.jobs.succeed(image_id)
-        self.store.discard_staged(image_id)
-        logger.info("smart-crop job succeeded", extra={"image_id": image_id, "crop_box": box.model_dump()})
-        return {"image_id": image_id, "status": "succeeded"}
+        return self._publish(job, location)
+
+    def _publish(self, job: Job, location: Location) -> dict[str, Any]:
+        """The image is already written; the job becomes `succeeded` only if it still can (unfinished,
+        within its deadline). If that is refused, the image is removed again, so a failed job never
+        leaves a result behind. Writing first means that a crash between the two steps leaves a job
+        still `processing` whose redelivery writes the same image again, or whose deadline fails it
+        and removes the image; never a `succeeded` job without its image."""
+        if self.jobs.succeed(job.image_id, crop_box=location.box, object_found=location.object_found):
+            self.store.discard_staged(job.image_id)
+            logger.info(
+                "smart-crop job succeeded",
+                extra={"image_id": job.image_id, "crop_box": location.box.model_dump(), "found": location.object_found},
+            )
+            return {"image_id": job.image_id, "status": "succeeded"}
+        self.jobs.fail(job.image_id, TIMED_OUT)  # refused for its deadline: record why, unless already failed
+        logger.warning("late smart-crop result discarded", extra={"image_id": job.image_id})
+        return self._finished(self.jobs.get(job.image_id) or job)
+
+    def _finished(self, job: Job) -> dict[str, Any]:
+        """A job that has already ended: drop its staged upload, and the image of one that did not succeed."""
+        if job.status == "failed":
+            self.store.delete(job.relative_path)
+        self.store.discard_staged(job.image_id)
+        return {"image_id": job.image_id, "status": job.status}
 
     def _fail(self, job: Job, reason: str) -> dict[str, Any]:
-        self.jobs.fail(job.image_id, reason)
+        if not self.jobs.fail(job.image_id, reason):
+            return self._finished(self.jobs.get(job.image_id) or job)
+        self.store.delete(job.relative_path)
         self.store.discard_staged(job.image_id)
         logger.warning("smart-crop job failed", extra={"image_id": job.image_id, "reason": reason})
         return {"image_id": job.image_id, "status": "failed", "error": reason}
@@ -94,6 +128,18 @@ def idempotent_processor(
         return worker.process(str(job["image_id"]))
 
     wrapped: JobProcessor = idempotent_function(
-        process, data_keyword_argument="job", persistence_store=persistence, config=config
+        process, data_keyword_argument="job", persistence_store=persistence, config=config, key_prefix=CLAIM_KEY_PREFIX
     )
     return wrapped
+
+
+def claim_releaser(persistence: BasePersistenceLayer, config: IdempotencyConfig) -> Callable[[str], None]:
+    """`release(image_id)`: delete the job's idempotency record, so that its next delivery runs at once.
+
+    Only for a claim whose holder is known to be dead (see ownership.is_dead_here)."""
+    persistence.configure(config, key_prefix=CLAIM_KEY_PREFIX)
+
+    def release(image_id: str) -> None:
+        persistence.delete_record({"image_id": image_id}, JobRetryLater("its worker process is gone"))
+
+    return release

@@ -20,4 +20,11 @@ async def read_job(image_id: str, response: Response, services: ServicesDep) -> 
     job = await services.smart_crop.status(image_id) if _IMAGE_ID_RE.fullmatch(image_id) else None
     if job is None:
         raise NotFound("No smart-crop job has this id.")
-    return JobView(image_id=job.image_id, status=job.status, retrieval_url=job.retrieval_url, error=job.error)
+    return JobView(
+        image_id=job.image_id,
+        status=job.status,
+        retrieval_url=job.retrieval_url,
+        error=job.error,
+        crop_box=job.crop_box,
+        object_found=job.object_found,
+    )

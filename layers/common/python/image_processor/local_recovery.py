@@ -1,0 +1,69 @@
+"""What the local worker pool does with the staged uploads it finds: resume, release, or sweep away.
+
+At start-up every staged upload is looked at once:
+- its job is unfinished: it is queued again; if the job's last attempt was started by a process of
+  this host that has died (a crash, `kill -9`), that process's idempotency claim is released first,
+  so the job resumes at once instead of after the claim's lifetime (WORKER_TIMEOUT_SECONDS);
+- its job has finished: the leftover is removed (and the image of a job that failed);
+- its job is missing: it is left to the sweeper, which removes it once a later sweep still finds
+  no job, so an upload whose record is still being written by another process is not lost.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aws_lambda_powertools import Logger
+
+from . import ownership
+from .jobs import JobStore
+from .observability import SERVICE_NAME
+from .storage import ImageStore
+
+logger = Logger(service=SERVICE_NAME, child=True)
+
+
+@dataclass
+class StagedUploads:
+    store: ImageStore
+    jobs: JobStore
+    release_claim: Callable[[str], None]
+    is_dead: Callable[[str | None], bool] = ownership.is_dead_here
+    _orphans: set[str] = field(default_factory=set)
+
+    def recover(self) -> list[str]:
+        """The ids to queue again at start-up (releasing the claims of dead local workers on the way)."""
+        resume: list[str] = []
+        released = 0
+        for image_id in self.store.staged_ids():
+            job = self.jobs.get(image_id)
+            if job is None:
+                self._orphans.add(image_id)
+                continue
+            if job.is_terminal:
+                if job.status == "failed":
+                    self.store.delete(job.relative_path)
+                self.store.discard_staged(image_id)
+                continue
+            if job.status == "processing" and self.is_dead(job.owner):
+                self.release_claim(image_id)
+                released += 1
+            resume.append(image_id)
+        if resume:
+            logger.info("resuming staged smart-crop jobs", extra={"count": len(resume), "released_claims": released})
+        return resume
+
+    def sweep(self) -> int:
+        """Remove staged uploads whose job was missing at the previous sweep and still is; returns how many."""
+        suspects, self._orphans = self._orphans, set()
+        removed = 0
+        for image_id in self.store.staged_ids():
+            if self.jobs.get(image_id) is not None:
+                continue
+            if image_id in suspects:
+                self.store.discard_staged(image_id)
+                removed += 1
+            else:
+                self._orphans.add(image_id)
+        if removed:
+            logger.warning("removed staged uploads without a job", extra={"count": removed})
+        return removed
