@@ -25,7 +25,9 @@ INSTALL_STAMP := $(VENV)/.installed
 # Lambda packaging and deployment (`make deploy`; real AWS with AWS_ENDPOINT_URL=).
 TERRAFORM ?= terraform
 TF_DIR := terraform
-TF_WORKSPACE ?= default
+# Terraform workspace of `make deploy`/`destroy`; empty = from AWS_ENDPOINT_URL (tools/deploy_target.py):
+# aws (no endpoint), localstack, or emulator (moto's server, which cannot run the functions).
+TF_WORKSPACE ?=
 BUILD := build
 FUNCTION_ZIPS := $(BUILD)/functions/api.zip $(BUILD)/functions/smart_crop_worker.zip
 # Everything a function zip is made of (tools/build_lambda.py: handler, library, pinned dependencies).
@@ -120,15 +122,26 @@ $(BUILD)/functions/%.zip: functions/%/app.py $(PACKAGE_SOURCES)
 require-terraform:
 	@command -v $(TERRAFORM) >/dev/null || { echo "Terraform is not installed: get it from https://developer.hashicorp.com/terraform/install (or set TERRAFORM=/path/to/terraform)." >&2; exit 1; }
 
-deploy: require-terraform package ## Deploy tables, functions and API Gateway to AWS_ENDPOINT_URL (LocalStack; empty = AWS)
-	@test -z "$(AWS_ENDPOINT_URL)" || $(PY) -c 'import sys, httpx; httpx.get(sys.argv[1], timeout=3)' "$(AWS_ENDPOINT_URL)" 2>/dev/null || { echo "Nothing answers at $(AWS_ENDPOINT_URL): start LocalStack first, or set AWS_ENDPOINT_URL= to deploy to AWS." >&2; exit 1; }
-	TF_WORKSPACE=$(TF_WORKSPACE) $(TERRAFORM) -chdir=$(TF_DIR) init $(TF_INIT_FLAGS)
-	TF_WORKSPACE=$(TF_WORKSPACE) $(TERRAFORM) -chdir=$(TF_DIR) apply -auto-approve -input=false $(TF_VARS)
-	@echo "API URL: $$(TF_WORKSPACE=$(TF_WORKSPACE) $(TERRAFORM) -chdir=$(TF_DIR) output -raw api_url)"
+# The endpoint is checked (and any warning given) before Terraform starts; after init, the workspace is
+# selected or created.
+DEPLOY_WORKSPACE = $(or $(TF_WORKSPACE),$$($(PY) -m tools.deploy_target --quiet "$(AWS_ENDPOINT_URL)"))
 
-destroy: require-terraform ## Remove everything `make deploy` created at AWS_ENDPOINT_URL
-	TF_WORKSPACE=$(TF_WORKSPACE) $(TERRAFORM) -chdir=$(TF_DIR) init $(TF_INIT_FLAGS)
-	TF_WORKSPACE=$(TF_WORKSPACE) $(TERRAFORM) -chdir=$(TF_DIR) destroy -auto-approve -input=false $(TF_VARS)
+deploy: require-terraform package ## Deploy bucket, tables, functions and API Gateway to AWS_ENDPOINT_URL (LocalStack; empty = AWS)
+	@$(PY) -m tools.deploy_target "$(AWS_ENDPOINT_URL)" >/dev/null
+	$(TERRAFORM) -chdir=$(TF_DIR) init $(TF_INIT_FLAGS)
+	@workspace="$(DEPLOY_WORKSPACE)"; \
+	echo "Terraform workspace: $$workspace"; \
+	$(TERRAFORM) -chdir=$(TF_DIR) workspace select -or-create "$$workspace"; \
+	TF_WORKSPACE="$$workspace" $(TERRAFORM) -chdir=$(TF_DIR) apply -auto-approve -input=false $(TF_VARS); \
+	echo "API URL: $$(TF_WORKSPACE="$$workspace" $(TERRAFORM) -chdir=$(TF_DIR) output -raw api_url)"
+
+destroy: require-terraform ## Remove everything `make deploy` created at AWS_ENDPOINT_URL (its own workspace)
+	@$(PY) -m tools.deploy_target "$(AWS_ENDPOINT_URL)" >/dev/null
+	$(TERRAFORM) -chdir=$(TF_DIR) init $(TF_INIT_FLAGS)
+	@workspace="$(DEPLOY_WORKSPACE)"; \
+	echo "Terraform workspace: $$workspace"; \
+	$(TERRAFORM) -chdir=$(TF_DIR) workspace select -or-create "$$workspace"; \
+	TF_WORKSPACE="$$workspace" $(TERRAFORM) -chdir=$(TF_DIR) destroy -auto-approve -input=false $(TF_VARS)
 
 clean: ## Remove the virtualenv, build outputs and caches
 	rm -rf $(VENV) $(CHECKOV_VENV) build .run .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -28,6 +28,8 @@ resource "aws_iam_role" "worker" {
 locals {
   # Key patterns of the storage layout (identical on the file system and S3). Product ids never start
   # with a dot, so results never fall under the two dot folders.
+  # No s3:ListBucket: without it S3 answers a missing key with 403 instead of 404, and the S3 store reads
+  # both as "not there" (image_processor.storage_s3). Only the local dispatcher lists the staging folder.
   images_bucket_arn = var.create_functions ? aws_s3_bucket.images[0].arn : ""
   results_objects   = "${local.images_bucket_arn}/*/*.jpg"
   staged_objects    = "${local.images_bucket_arn}/.staging/*"
@@ -45,14 +47,15 @@ data "aws_iam_policy_document" "api" {
     resources = ["${aws_cloudwatch_log_group.api[0].arn}:*"]
   }
 
-  # rate_limit: check before the body (GetItem); acquire with one conditional UpdateItem; a PutItem prunes an expired window.
+  # rate_limit: check before the body (GetItem); acquire once valid (a conditional UpdateItem appends,
+  # a PutItem prunes an expired window).
   statement {
     sid       = "RateLimitState"
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.this["rate_limit"].arn]
   }
 
-  # Answers to requests sent with an Idempotency-Key (ids prefixed api-request#).
+  # idempotency_keys: answers to requests sent with an Idempotency-Key (ids prefixed api-request#).
   statement {
     sid       = "IdempotencyKeys"
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
@@ -80,28 +83,22 @@ data "aws_iam_policy_document" "api" {
     resources = [local.results_objects]
   }
 
-  # Smart crop stages the original for the worker.
+  # Smart crop stages the original for the worker, and removes it if the job cannot be recorded or queued.
   statement {
     sid       = "StageSmartCropOriginals"
-    actions   = ["s3:PutObject"]
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
     resources = [local.staged_objects]
   }
 
-  # Direct uploads: the presigned POST is signed with this role (PutObject); consuming an upload reads
-  # it back to check size and content (GetObject), then removes it, so it is used once (DeleteObject).
+  # Direct uploads: the presigned POST is signed with this role, and consuming an upload first claims it
+  # with a conditional PutObject of `<key>.claim` (PutObject); it then reads the upload back to check size
+  # and content (GetObject) and removes it, so it is used once (DeleteObject).
   statement {
     sid       = "DirectUploads"
     actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
     resources = [local.uploaded_objects]
   }
 
-  # Without ListBucket, S3 answers a missing key with 403 instead of 404, and an unknown image or
-  # upload id would look like a permission failure.
-  statement {
-    sid       = "MissingKeysAre404"
-    actions   = ["s3:ListBucket"]
-    resources = [local.images_bucket_arn]
-  }
 }
 
 data "aws_iam_policy_document" "worker" {
@@ -140,12 +137,6 @@ data "aws_iam_policy_document" "worker" {
     resources = [local.results_objects]
   }
 
-  # A staged original already removed (a retried event) reads as missing (404), not as denied (403).
-  statement {
-    sid       = "MissingKeysAre404"
-    actions   = ["s3:ListBucket"]
-    resources = [local.images_bucket_arn]
-  }
 }
 
 # Separate from the worker's main policy so that the function need not wait for the queue.

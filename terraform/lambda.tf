@@ -101,8 +101,9 @@ resource "aws_lambda_function_event_invoke_config" "worker" {
 
   function_name          = aws_lambda_function.worker[0].function_name
   maximum_retry_attempts = var.worker_maximum_retry_attempts
-  # The job deadline: once the API would report the job failed, Lambda no longer delivers it either.
-  maximum_event_age_in_seconds = var.job_deadline_seconds
+  # From the job deadline (image_processor.settings.async_event_max_age_seconds): an event delivered at
+  # this age still finishes, within the worker's timeout, before the API would report the job failed.
+  maximum_event_age_in_seconds = var.job_deadline_seconds - var.worker_timeout_seconds
 
   destination_config {
     on_failure {
@@ -115,8 +116,8 @@ resource "aws_lambda_function_event_invoke_config" "worker" {
 
   lifecycle {
     precondition {
-      condition     = var.job_deadline_seconds >= var.worker_timeout_seconds
-      error_message = "job_deadline_seconds must be at least worker_timeout_seconds, or no attempt could finish before the deadline."
+      condition     = var.job_deadline_seconds - var.worker_timeout_seconds >= 60 && var.job_deadline_seconds - var.worker_timeout_seconds <= 21600
+      error_message = "job_deadline_seconds minus worker_timeout_seconds is the worker's maximum event age, which Lambda allows from 60 to 21600 seconds."
     }
   }
 }

@@ -147,13 +147,13 @@ variable "api_throttling_burst_limit" {
 
 
 variable "job_deadline_seconds" {
-  description = "Age after which a smart-crop job is failed (JOB_DEADLINE_SECONDS) and Lambda stops delivering its queued event (the worker's maximum event age): one value, so a job marked failed is never run later."
+  description = "Age after which a smart-crop job is reported failed (JOB_DEADLINE_SECONDS). The worker's maximum event age is this minus worker_timeout_seconds, so a job reported failed is never run later."
   type        = number
   default     = 900
 
   validation {
-    condition     = var.job_deadline_seconds >= 60 && var.job_deadline_seconds <= 21600
-    error_message = "The job deadline is also the worker's maximum event age, which Lambda allows from 60 to 21600 seconds."
+    condition     = var.job_deadline_seconds >= 60
+    error_message = "The job deadline must be at least 60 seconds (plus the worker's timeout, checked with the event age)."
   }
 }
 

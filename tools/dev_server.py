@@ -20,7 +20,14 @@ from urllib.parse import urlparse
 import boto3
 import httpx
 
-from tools.local_tables import create_missing_tables
+from tools.local_tables import (
+    LOCAL_NAME_PREFIX,
+    TABLE_SETTINGS,
+    create_missing_tables,
+    default_table_names,
+    name_prefix_of,
+    table_names,
+)
 from tools.plugin_dir import NotAProviderMirror, mirror_root
 from tools.processes import child_process, wait_until_up
 
@@ -60,10 +67,19 @@ def first_error(stderr: str, returncode: int) -> str:
     return " ".join(" ".join(paragraph).split())[:400]
 
 
+def use_local_table_names() -> None:
+    """Name `make run`'s tables apart from `make deploy`'s (the service's defaults), unless set already."""
+    for role, name in table_names(LOCAL_NAME_PREFIX).items():
+        os.environ.setdefault(TABLE_SETTINGS[role], name)
+
+
 def provision_with_terraform(endpoint: str, plugin_dir: str | None) -> None:
     terraform = shutil.which("terraform")
     if terraform is None:
         raise ProvisioningFailed("Terraform is not installed")
+    prefix = name_prefix_of(default_table_names())
+    if prefix is None:
+        raise ProvisioningFailed("the table names set in the environment do not share one Terraform name_prefix")
     chdir = f"-chdir={TERRAFORM_DIR}"
     env = {key: value for key, value in os.environ.items() if key != "TF_WORKSPACE"} | {"TF_IN_AUTOMATION": "1"}
     init = [terraform, chdir, "init", "-input=false", "-no-color"]
@@ -75,6 +91,7 @@ def provision_with_terraform(endpoint: str, plugin_dir: str | None) -> None:
     run_terraform(init, env)
     run_terraform([terraform, chdir, "workspace", "select", "-or-create", "local-run"], env)
     apply = [terraform, chdir, "apply", "-auto-approve", "-input=false", "-no-color", "-var=create_functions=false"]
+    apply.append(f"-var=name_prefix={prefix}")
     run_terraform([*apply, f"-var=aws_endpoint_url={endpoint}"], env | {"TF_WORKSPACE": "local-run"})
 
 
@@ -128,6 +145,7 @@ def main() -> None:
     }.items():
         os.environ.setdefault(name, value)
     os.environ["AWS_ENDPOINT_URL"] = args.aws_endpoint
+    use_local_table_names()
     os.environ.setdefault("PROCESSED_IMAGES_DIR", str(REPO_ROOT / "processed_images"))
 
     with contextlib.ExitStack() as stack:

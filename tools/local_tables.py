@@ -25,6 +25,24 @@ def create_tables(client: Any, names: dict[str, str]) -> None:
         )
 
 
+# Suffix of each table's name after the prefix (terraform/dynamodb.tf: "${var.name_prefix}-<suffix>").
+TABLE_SUFFIXES = {"rate_limit": "rate-limits", "jobs": "jobs", "idempotency": "idempotency"}
+TABLE_SETTINGS = {"rate_limit": "RATE_LIMIT_TABLE", "jobs": "JOBS_TABLE", "idempotency": "IDEMPOTENCY_TABLE"}
+# `make run`'s tables. The service's defaults are the names `make deploy` gives its tables, so the two
+# sets can live in one emulator without clashing.
+LOCAL_NAME_PREFIX = "product-image-processor-local"
+
+
+def table_names(prefix: str) -> dict[str, str]:
+    return {role: f"{prefix}-{suffix}" for role, suffix in TABLE_SUFFIXES.items()}
+
+
+def name_prefix_of(names: dict[str, str]) -> str | None:
+    """The Terraform name_prefix that yields exactly `names`, or None if no prefix does."""
+    prefix = names["rate_limit"].removesuffix(f"-{TABLE_SUFFIXES['rate_limit']}")
+    return prefix if table_names(prefix) == names else None
+
+
 def default_table_names() -> dict[str, str]:
     settings = Settings()
     return {

@@ -242,17 +242,18 @@ def assert_functions(endpoint: str, outputs: dict[str, Any]) -> None:
 
 
 def assert_worker_async_config(endpoint: str, outputs: dict[str, Any]) -> None:
-    """The job deadline and the event's maximum age are one value: no event outlives its job."""
+    """The event's maximum age is the job deadline minus the worker's timeout: no run outlives its job."""
     queue_arn = client("sqs", endpoint).get_queue_attributes(
         QueueUrl=outputs["worker_dead_letter_queue_url"], AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
     lambda_ = client("lambda", endpoint)
     config = lambda_.get_function_event_invoke_config(FunctionName=outputs["worker_function_name"])
-    deadline = lambda_.get_function_configuration(FunctionName=outputs["api_function_name"])["Environment"][
+    environment = lambda_.get_function_configuration(FunctionName=outputs["worker_function_name"])["Environment"][
         "Variables"
-    ]["JOB_DEADLINE_SECONDS"]
+    ]
+    deadline, timeout = int(environment["JOB_DEADLINE_SECONDS"]), int(environment["WORKER_TIMEOUT_SECONDS"])
     assert config["MaximumRetryAttempts"] == 2
-    assert config["MaximumEventAgeInSeconds"] == int(deadline) == 900
+    assert config["MaximumEventAgeInSeconds"] == deadline - timeout == 900 - 120
     assert config["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn
 
 
@@ -347,7 +348,9 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
     }
     assert _statements(iam, f"{outputs['api_function_name']}-role") == {
         "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_groups['api']}:*"]),
+        # The limiter checks (GetItem), then acquires (UpdateItem) or prunes (PutItem).
         "RateLimitState": (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [tables["rate_limit"]]),
+        # The Idempotency-Key store (image_processor.idempotency_keys).
         "IdempotencyKeys": (
             ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             [tables["idempotency"]],
@@ -355,9 +358,8 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         "JobRecords": (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [tables["jobs"]]),
         "QueueSmartCropJobs": (["lambda:InvokeFunction"], [worker_arn]),
         "StoreAndLinkResults": (["s3:GetObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
-        "StageSmartCropOriginals": (["s3:PutObject"], [f"{bucket}/.staging/*"]),
+        "StageSmartCropOriginals": (["s3:DeleteObject", "s3:PutObject"], [f"{bucket}/.staging/*"]),
         "DirectUploads": (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{bucket}/.uploads/*"]),
-        "MissingKeysAre404": (["s3:ListBucket"], [bucket]),
     }
     assert _statements(iam, f"{outputs['worker_function_name']}-role") == {
         "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_groups['worker']}:*"]),
@@ -368,7 +370,6 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         ),
         "ConsumeStagedOriginals": (["s3:DeleteObject", "s3:GetObject"], [f"{bucket}/.staging/*"]),
         "StoreResults": (["s3:PutObject"], [f"{bucket}/*/*.jpg"]),
-        "MissingKeysAre404": (["s3:ListBucket"], [bucket]),
     }
     queue_arn = client("sqs", endpoint).get_queue_attributes(
         QueueUrl=outputs["worker_dead_letter_queue_url"], AttributeNames=["QueueArn"]
@@ -416,10 +417,10 @@ def test_enable_api_keys_requires_a_key_on_every_method(
     assert planned_values(plan, "aws_api_gateway_api_key.this[0]")["enabled"] is True
 
 
-def test_a_job_deadline_shorter_than_the_worker_timeout_is_refused(
+def test_a_job_deadline_that_leaves_lambda_under_a_minute_of_event_age_is_refused(
     terraform: Terraform, emulator: str, packages: list[str]
 ) -> None:
-    variables = (f"aws_endpoint_url={emulator}", *packages, "job_deadline_seconds=60", "worker_timeout_seconds=120")
+    variables = (f"aws_endpoint_url={emulator}", *packages, "job_deadline_seconds=150", "worker_timeout_seconds=120")
     assert TERRAFORM is not None
     result = subprocess.run(
         [
@@ -438,4 +439,6 @@ def test_a_job_deadline_shorter_than_the_worker_timeout_is_refused(
     )
 
     assert result.returncode != 0
-    assert "job_deadline_seconds must be at least worker_timeout_seconds" in " ".join(result.stderr.split())
+    assert "job_deadline_seconds minus worker_timeout_seconds is the worker's maximum event age" in " ".join(
+        result.stderr.split()
+    )

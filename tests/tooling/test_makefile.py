@@ -159,7 +159,7 @@ def test_deploy_fails_when_terraform_fails(tmp_path: Path) -> None:
 def test_destroy_fails_when_terraform_fails(tmp_path: Path) -> None:
     terraform = fake_tool(tmp_path / "bin", "terraform", "exit 1")
 
-    result = run_make("destroy", TERRAFORM=str(terraform))
+    result = run_make("destroy", TERRAFORM=str(terraform), AWS_ENDPOINT_URL="")
 
     assert result.returncode != 0
     assert [call.split()[1] for call in calls(terraform)] == ["init"]
@@ -180,3 +180,29 @@ def test_a_wrong_tf_plugin_dir_says_which_folder_is_meant(tmp_path: Path) -> Non
     result = run_make("-n", "destroy", f"TF_PLUGIN_DIR={tmp_path}", "TERRAFORM=terraform")
     assert result.returncode != 0
     assert "the folder that holds registry.terraform.io/hashicorp/aws" in result.stderr
+
+
+def test_deploy_to_aws_uses_its_own_workspace(tmp_path: Path) -> None:
+    """Issue 10: LocalStack and AWS shared the `default` workspace, so one state."""
+    terraform = fake_tool(tmp_path / "bin", "terraform", 'case "$*" in *output*) echo https://api.example;; esac')
+
+    result = run_make("deploy", "-o", "package", TERRAFORM=str(terraform), AWS_ENDPOINT_URL="")
+
+    assert result.returncode == 0, result.stderr
+    assert [call.split()[1:4] for call in calls(terraform)][1:] == [
+        ["workspace", "select", "-or-create"],
+        ["apply", "-auto-approve", "-input=false"],
+        ["output", "-raw", "api_url"],
+    ]
+    assert calls(terraform)[1].endswith("-or-create aws")
+    assert "API URL: https://api.example" in result.stdout
+
+
+def test_deploy_to_an_endpoint_where_nothing_answers_stops_before_terraform(tmp_path: Path) -> None:
+    terraform = fake_tool(tmp_path / "bin", "terraform", "exit 0")
+
+    result = run_make("deploy", "-o", "package", TERRAFORM=str(terraform), AWS_ENDPOINT_URL="http://127.0.0.1:9")
+
+    assert result.returncode != 0
+    assert calls(terraform) == []
+    assert own_messages(result)[-1].startswith("Nothing answers at http://127.0.0.1:9:")

@@ -1,17 +1,16 @@
-"""`make run` provisions its tables even where Terraform cannot, says why, and stops what it started."""
+"""`make run` provisions its tables even where Terraform cannot, and says why."""
 
-import signal
 import stat
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 
-from tools import dev_server
-from tools.local_tables import default_table_names
-from tools.processes import child_process, free_port, running_emulator, wait_until_up
+from image_processor.settings import Settings
+from tools import dev_server, local_tables
+from tools.local_tables import LOCAL_NAME_PREFIX, TABLE_SETTINGS, default_table_names, name_prefix_of
+from tools.processes import running_emulator
 
 TERRAFORM_INIT_ERROR = """
 Initializing provider plugins...
@@ -91,24 +90,41 @@ def test_existing_tables_are_found_beyond_the_first_page_of_list_tables(endpoint
     assert set(default_table_names().values()) <= table_names(endpoint)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_stopping_the_dev_server_stops_the_emulator_it_started(tmp_path: Path, sig: signal.Signals) -> None:
-    """`kill -TERM` cleans up like Ctrl-C: the emulator on the AWS port is stopped, not orphaned."""
-    port, aws_port = free_port(), free_port()
-    aws_url = f"http://127.0.0.1:{aws_port}"
-    command = [sys.executable, "-m", "tools.dev_server", "--port", str(port), "--aws-endpoint", aws_url]
-    env = {"PROCESSED_IMAGES_DIR": str(tmp_path / "images"), "MOCK_AI_LATENCY_SECONDS": "0", "LOG_LEVEL": "WARNING"}
-    with child_process([*command, "--tables", "boto3"], env=env, log=tmp_path / "run.log") as server:
-        wait_until_up(f"http://127.0.0.1:{port}/health", process=server, timeout=60)
-        assert dev_server.answers(aws_url)
-        server.send_signal(sig)
-        assert server.wait(timeout=30) != -sig, "the server died of the signal instead of cleaning up"
-    assert not dev_server.answers(aws_url), "the emulator outlived the dev server"
-
-
 @pytest.mark.usefixtures("offline_terraform")
 def test_a_wrong_tf_plugin_dir_says_which_folder_is_meant(endpoint: str, tmp_path: Path) -> None:
     """Issue 12: the init error used to say only that the provider was not found."""
     with pytest.raises(SystemExit, match=r"the folder that holds registry\.terraform\.io/hashicorp/aws"):
         dev_server.provision_tables("terraform", endpoint, str(tmp_path))
     assert table_names(endpoint) == set()
+
+
+def _unset_table_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset, and restored after the test even though use_local_table_names sets them."""
+    for setting in TABLE_SETTINGS.values():
+        monkeypatch.setenv(setting, "placeholder")
+        monkeypatch.delenv(setting)
+
+
+def test_make_run_names_its_tables_apart_from_the_deployed_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10: `make deploy` next to `make run` failed with `Table already exists`."""
+    _unset_table_settings(monkeypatch)
+    deployed = {Settings().rate_limit_table, Settings().jobs_table, Settings().idempotency_table}
+
+    dev_server.use_local_table_names()
+
+    local = default_table_names()
+    assert local == local_tables.table_names(LOCAL_NAME_PREFIX)
+    assert not deployed & set(local.values())
+    # ...and Terraform's tables-only apply gets the prefix that yields exactly these names.
+    assert name_prefix_of(local) == LOCAL_NAME_PREFIX
+    assert name_prefix_of(local_tables.table_names("product-image-processor")) == "product-image-processor"
+
+
+def test_table_names_set_by_hand_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    _unset_table_settings(monkeypatch)
+    monkeypatch.setenv("JOBS_TABLE", "my-jobs")
+
+    dev_server.use_local_table_names()
+
+    assert default_table_names()["jobs"] == "my-jobs"
+    assert name_prefix_of(default_table_names()) is None  # so Terraform is not asked to create other names
