@@ -27,6 +27,9 @@ USED_BY_LAMBDA = {
 }
 # Needed on a failure path the end-to-end run does not take: (function, statement Sid, action) and why.
 FAILURE_PATHS = {
+    ("api", "IdempotencyKeys", "dynamodb:DeleteItem"): (
+        "an answer kept for an Idempotency-Key is released when the request fails, so that a retry can run"
+    ),
     ("api", "RateLimitState", "dynamodb:PutItem"): "the limiter prunes a client's expired window with a PutItem",
     ("api", "JobRecords", "dynamodb:UpdateItem"): (
         "a job is marked failed when the worker cannot be invoked, or when it is read past its deadline"
@@ -36,9 +39,6 @@ FAILURE_PATHS = {
     ),
     ("worker", "IdempotencyRecords", "dynamodb:GetItem"): (
         "Powertools reads the existing record when a conditional put fails without returning it"
-    ),
-    ("worker", "MissingKeysAre404", "s3:ListBucket"): (
-        "a retried job whose staged original is gone must read 404, not 403, for the missing key"
     ),
 }
 

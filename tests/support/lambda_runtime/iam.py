@@ -142,11 +142,7 @@ def requests_of(call: dict[str, Any], arns: Arns) -> list[Request]:
             bucket = params["Bucket"]
             return [Request(f"s3:{action}", arns.object(bucket, o["Key"]), label) for o in params["Delete"]["Objects"]]
         if "Key" in params:
-            requests = [Request(f"s3:{action}", arns.object(params["Bucket"], params["Key"]), label)]
-            if action == "GetObject" and call.get("status") == 404:
-                # S3 answers a missing key with 404 only to a caller that may list the bucket; otherwise 403.
-                requests.append(Request("s3:ListBucket", arns.bucket(params["Bucket"]), f"{label} (missing key)"))
-            return requests
+            return [Request(f"s3:{action}", arns.object(params["Bucket"], params["Key"]), label)]
         return [Request(f"s3:{action}", arns.bucket(params["Bucket"]), label)]
     if service == "sqs":
         return [Request(f"sqs:{operation}", arns.queue(params["QueueUrl"]), label)]

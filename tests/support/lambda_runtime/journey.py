@@ -147,7 +147,8 @@ def manual_crop(journey: Journey) -> None:
     created = response.json()
     cropped = assert_jpeg(journey, url, created["retrieval_url"])
     assert Image.open(io.BytesIO(cropped)).size == (BOX["width"], BOX["height"])
-    # An unknown image is the service's JSON 404, also when images are delivered by redirect.
+    # An unknown image is the service's JSON 404, also when images are delivered by redirect. (moto answers
+    # the HEAD of a missing key 404; S3 answers 403 to a role without s3:ListBucket, which the store reads alike.)
     missing_url, missing = journey.follow(url, created["retrieval_url"].rsplit("/", 1)[0] + "/missing.jpg")
     assert missing.status == 404, f"GET {missing_url}: {missing.describe()}"
     assert missing.json()["error"]["code"], missing.describe()
@@ -173,10 +174,15 @@ def upload_then_crop(journey: Journey) -> None:
 
 def smart_crop(journey: Journey) -> None:
     headers, body = crop_form("E2E-SMART", box=None, source={"bytes": images.solid_jpeg(800, 600)})
+    headers["Idempotency-Key"] = str(uuid.uuid4())
     url, response = journey.send("POST", "/images/smart-crop", headers=headers, body=body)
     assert response.status == 202, f"POST {url}: {response.describe()}"
     accepted = response.json()
-    assert journey.worker_events, "the API accepted the job but invoked no worker"
+    assert len(journey.worker_events) == 1, "the API accepted the job but invoked no worker"
+    # A client retrying with the same Idempotency-Key gets the same job, and no second worker runs.
+    url, retried = journey.send("POST", "/images/smart-crop", headers=headers, body=body)
+    assert (retried.status, retried.json()["image_id"]) == (202, accepted["image_id"]), retried.describe()
+    assert len(journey.worker_events) == 1, "a retried request invoked the worker again"
     assert response.headers.get("location"), "202 without a Location header"
     for link in (response.headers["location"], accepted["status_url"]):
         status_url, status = journey.follow(url, link)
