@@ -30,7 +30,7 @@ def main() -> None:
         args.output.mkdir(parents=True, exist_ok=True)
         report.write_atomically(args.output / "cold_start.json", report.cold_start_json(cold_starts).encode())
         table = "\n".join(["# Lambda cold start", "", *report.cold_start_table(cold_starts)[2:]])
-        report.write_atomically(args.output / "cold_start.md", table.encode())
+        report.write_atomically(args.output / "cold_start.md", f"{table}\n".encode())
         print(table)
         return
     results = run(Config(requests=args.requests, levels=args.levels))

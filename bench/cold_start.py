@@ -17,7 +17,7 @@ from tests.support.lambda_runtime.deployment import Deployment, build_artifacts,
 from tests.support.lambda_runtime.gateway import Gateway, rest_event
 from tests.support.lambda_runtime.journey import async_event, crop_form
 from tests.support.lambda_runtime.sandbox import DeployedFunction, execution_environment
-from tests.support.terraform import initialised
+from tests.support.terraform import TERRAFORM, initialised
 from tools.processes import running_emulator
 
 from .phases import say
@@ -49,6 +49,9 @@ class ColdStart:
 
 
 def measure_cold_starts(runs: int = 5) -> list[ColdStart]:
+    if TERRAFORM is None:
+        say("Lambda cold starts: skipped, Terraform is not installed (the functions are deployed with it)")
+        return []
     say("Lambda cold starts: make package, deploy to the emulator")
     build_artifacts()
     with tempfile.TemporaryDirectory(prefix="bench-lambda-") as scratch, running_emulator() as endpoint:

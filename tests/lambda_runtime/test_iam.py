@@ -27,6 +27,9 @@ USED_BY_LAMBDA = {
 }
 # Needed on a failure path the end-to-end run does not take: (function, statement Sid, action) and why.
 FAILURE_PATHS = {
+    ("api", "StageSmartCropOriginals", "s3:DeleteObject"): (
+        "a staged original is removed again when its job record cannot be written"
+    ),
     ("api", "IdempotencyKeys", "dynamodb:DeleteItem"): (
         "an answer kept for an Idempotency-Key is released when the request fails, so that a retry can run"
     ),
