@@ -34,6 +34,9 @@ locals {
     IMAGE_DELIVERY            = "redirect"
     PRESIGNED_URL_TTL_SECONDS = tostring(var.presigned_url_ttl_seconds)
     UPLOAD_TTL_SECONDS        = tostring(var.upload_ttl_seconds)
+    # Manual crop spends CPU and storage too: its own per-client budget (0 turns it off).
+    MANUAL_CROP_RATE_LIMIT_REQUESTS       = tostring(var.manual_crop_rate_limit_requests)
+    MANUAL_CROP_RATE_LIMIT_WINDOW_SECONDS = tostring(var.manual_crop_rate_limit_window_seconds)
   })
 
   worker_environment = local.common_environment

@@ -215,3 +215,25 @@ variable "cors_allowed_origins" {
   type        = list(string)
   default     = ["*"]
 }
+
+variable "manual_crop_rate_limit_requests" {
+  description = "Manual crops accepted per client (API key, else source IP) in any rolling window (MANUAL_CROP_RATE_LIMIT_REQUESTS); 0 turns the limit off."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.manual_crop_rate_limit_requests >= 0
+    error_message = "The manual-crop limit cannot be negative (0 turns it off)."
+  }
+}
+
+variable "manual_crop_rate_limit_window_seconds" {
+  description = "The rolling window of the manual-crop limit, in seconds (MANUAL_CROP_RATE_LIMIT_WINDOW_SECONDS)."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.manual_crop_rate_limit_window_seconds >= 1
+    error_message = "The manual-crop window must be at least one second."
+  }
+}

@@ -231,6 +231,9 @@ def assert_functions(endpoint: str, outputs: dict[str, Any]) -> None:
         environments[role] = environment
     assert environments["api"]["DISPATCHER"] == "lambda"
     assert environments["api"]["IMAGE_DELIVERY"] == "redirect"
+    # Manual crop is limited by default in the Lambda stack (issue: manual crop open and unlimited).
+    assert environments["api"]["MANUAL_CROP_RATE_LIMIT_REQUESTS"] == "120"
+    assert environments["api"]["MANUAL_CROP_RATE_LIMIT_WINDOW_SECONDS"] == "3600"
     assert {"PRESIGNED_URL_TTL_SECONDS", "UPLOAD_TTL_SECONDS"} <= set(environments["api"])
     # ...and every name the functions read is a setting the service knows.
     settings = {name.upper() for name in Settings.model_fields} | {"POWERTOOLS_SERVICE_NAME"}

@@ -1,6 +1,8 @@
-"""`make run` provisions its tables even where Terraform cannot, and says why."""
+"""`make run` provisions its tables even where Terraform cannot, says why, and stops what it started."""
 
+import signal
 import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 from image_processor.settings import Settings
 from tools import dev_server, local_tables
 from tools.local_tables import LOCAL_NAME_PREFIX, TABLE_SETTINGS, default_table_names, name_prefix_of
-from tools.processes import running_emulator
+from tools.processes import child_process, free_port, running_emulator, wait_until_up
 
 TERRAFORM_INIT_ERROR = """
 Initializing provider plugins...
@@ -88,6 +90,21 @@ def test_existing_tables_are_found_beyond_the_first_page_of_list_tables(endpoint
     dev_server.provision_tables("boto3", endpoint, None)
     dev_server.provision_tables("boto3", endpoint, None)
     assert set(default_table_names().values()) <= table_names(endpoint)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_the_dev_server_stops_the_emulator_it_started(tmp_path: Path, sig: signal.Signals) -> None:
+    """`kill -TERM` cleans up like Ctrl-C: the emulator on the AWS port is stopped, not orphaned."""
+    port, aws_port = free_port(), free_port()
+    aws_url = f"http://127.0.0.1:{aws_port}"
+    command = [sys.executable, "-m", "tools.dev_server", "--port", str(port), "--aws-endpoint", aws_url]
+    env = {"PROCESSED_IMAGES_DIR": str(tmp_path / "images"), "MOCK_AI_LATENCY_SECONDS": "0", "LOG_LEVEL": "WARNING"}
+    with child_process([*command, "--tables", "boto3"], env=env, log=tmp_path / "run.log") as server:
+        wait_until_up(f"http://127.0.0.1:{port}/health", process=server, timeout=60)
+        assert dev_server.answers(aws_url)
+        server.send_signal(sig)
+        assert server.wait(timeout=30) != -sig, "the server died of the signal instead of cleaning up"
+    assert not dev_server.answers(aws_url), "the emulator outlived the dev server"
 
 
 @pytest.mark.usefixtures("offline_terraform")
