@@ -50,8 +50,32 @@ def table_names(dynamodb: object) -> dict[str, str]:
 
 
 @pytest.fixture
-def settings(tmp_path: object, aws_endpoint: str, table_names: dict[str, str]) -> Settings:
+def s3_bucket(aws_endpoint: str) -> str:
+    """A fresh bucket in the emulator for each test."""
+    name = f"test-images-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1").create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def storage_backend() -> str:
+    """The image store the `settings` fixture selects; test packages that run on both override this."""
+    return "filesystem"
+
+
+@pytest.fixture
+def storage_settings(request: pytest.FixtureRequest, storage_backend: str) -> dict[str, object]:
+    if storage_backend == "s3":
+        return {"storage_backend": "s3", "s3_bucket": request.getfixturevalue("s3_bucket")}
+    return {"storage_backend": "filesystem"}
+
+
+@pytest.fixture
+def settings(
+    tmp_path: object, aws_endpoint: str, table_names: dict[str, str], storage_settings: dict[str, object]
+) -> Settings:
     return Settings(
+        **storage_settings,  # type: ignore[arg-type]
         processed_images_dir=tmp_path / "processed_images",  # type: ignore[operator]
         aws_endpoint_url=aws_endpoint,
         rate_limit_table=table_names["rate_limit"],

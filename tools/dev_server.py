@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import boto3
 import httpx
 
+from image_processor.settings import Settings
 from tools.local_tables import (
     LOCAL_NAME_PREFIX,
     TABLE_SETTINGS,
@@ -120,6 +121,19 @@ def provision_tables(mode: str, endpoint: str, plugin_dir: str | None) -> str:
     return "terraform"
 
 
+def provision_bucket(endpoint: str) -> str | None:
+    """With STORAGE_BACKEND=s3, the S3_BUCKET the service stores into, created if missing."""
+    settings = Settings()
+    if settings.storage_backend != "s3" or settings.s3_bucket is None:
+        return None
+    client = boto3.client("s3", endpoint_url=endpoint, region_name=os.environ["AWS_DEFAULT_REGION"])
+    try:
+        client.head_bucket(Bucket=settings.s3_bucket)
+    except client.exceptions.ClientError:
+        client.create_bucket(Bucket=settings.s3_bucket)
+    return settings.s3_bucket
+
+
 def exit_on_sigterm(signum: int, frame: object) -> None:
     """SIGTERM ends the program like Ctrl-C does: by unwinding, so the emulator started here is stopped.
 
@@ -154,6 +168,8 @@ def main() -> None:
         print(f"Provisioning the tables at {args.aws_endpoint} ({args.tables})", file=sys.stderr)
         how = provision_tables(args.tables, args.aws_endpoint, args.tf_plugin_dir or None)
         print(f"Tables ready (provisioned with {how})", file=sys.stderr)
+        if bucket := provision_bucket(args.aws_endpoint):
+            print(f"Storing images in the bucket {bucket} at {args.aws_endpoint}", file=sys.stderr)
         os.environ["HOST"], os.environ["PORT"] = args.host, str(args.port)
         from local_server import main as serve
 

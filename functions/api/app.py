@@ -18,8 +18,15 @@ logger = Logger(service=SERVICE_NAME)
 
 @cache
 def _asgi_handler() -> Mangum:
-    # Built on the first invocation and reused while the execution environment stays warm.
-    return Mangum(create_app(build_services(get_settings())), lifespan="auto")
+    """Built on the first invocation and reused while the execution environment stays warm.
+
+    The lifespan is off: Mangum would run the app's start-up and shutdown around every invocation.
+    The one start-up step that matters on Lambda (the store's) runs here, once per environment;
+    the Lambda dispatcher has no background tasks to start or stop.
+    """
+    services = build_services(get_settings())
+    services.store.ensure_ready()
+    return Mangum(create_app(services), lifespan="off")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

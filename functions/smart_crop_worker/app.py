@@ -7,10 +7,9 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from image_processor import aws
-from image_processor.assembly import WorkerRuntime, build_worker_runtime
+from image_processor.assembly import WorkerRuntime, build_store, build_worker_runtime
 from image_processor.observability import SERVICE_NAME
 from image_processor.settings import get_settings
-from image_processor.storage import ImageStore
 
 logger = Logger(service=SERVICE_NAME)
 
@@ -18,7 +17,7 @@ logger = Logger(service=SERVICE_NAME)
 @cache
 def _runtime() -> WorkerRuntime:
     settings = get_settings()
-    return build_worker_runtime(settings, aws.dynamodb_client(settings), ImageStore(settings.processed_images_dir))
+    return build_worker_runtime(settings, aws.dynamodb_client(settings), build_store(settings))
 
 
 @logger.inject_lambda_context(correlation_id_path="image_id")

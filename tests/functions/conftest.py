@@ -58,10 +58,32 @@ def with_source_ip(event: dict[str, Any], source_ip: str) -> dict[str, Any]:
 
 
 def with_path(event: dict[str, Any], path: str) -> dict[str, Any]:
+    """The event API Gateway sends for a request to `path` under the execute-api URL (after the stage)."""
     event = copy.deepcopy(event)
     event["path"] = path
     event["pathParameters"] = {"proxy": path.lstrip("/")}
     event["requestContext"]["path"] = f"/{event['requestContext']['stage']}{path}"
+    return event
+
+
+def following(event: dict[str, Any], url: str) -> dict[str, Any]:
+    """The event for a client following a link the API returned (`url` as given, stage included)."""
+    stage_prefix = f"/{event['requestContext']['stage']}"
+    if event["requestContext"].get("domainName", "").endswith(".amazonaws.com"):
+        assert url.startswith(f"{stage_prefix}/"), f"{url} lost the stage"
+        return with_path(event, url.removeprefix(stage_prefix))
+    event = with_path(event, url)
+    event["requestContext"]["path"] = url
+    return event
+
+
+def on_custom_domain(event: dict[str, Any], domain: str = "images.example.com") -> dict[str, Any]:
+    """The same request through a custom domain mapped to the stage without a base path."""
+    event = copy.deepcopy(event)
+    event["requestContext"]["path"] = event["path"]
+    event["requestContext"]["domainName"] = domain
+    event["headers"]["Host"] = domain
+    event["multiValueHeaders"]["Host"] = [domain]
     return event
 
 

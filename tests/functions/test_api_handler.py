@@ -12,10 +12,13 @@ from PIL import Image
 from functions.api import app as api_app
 from functions.api.app import handler
 from image_processor.settings import Settings, get_settings
+from image_processor.storage_fs import FileSystemImageStore
 from tests.functions.conftest import (
     RecordedInvoke,
+    following,
     lambda_context,
     load_event,
+    on_custom_domain,
     with_path,
     with_source_ip,
 )
@@ -48,14 +51,14 @@ def test_manual_crop_of_a_base64_multipart_upload(lambda_settings: Settings) -> 
 
     assert response["statusCode"] == 200, response
     body = json_body(response)
-    assert body["retrieval_url"].startswith("/images/ABC-123/")
-    assert (lambda_settings.processed_images_dir / body["retrieval_url"].removeprefix("/images/")).is_file()
+    assert body["retrieval_url"].startswith("/v1/images/ABC-123/")
+    assert (lambda_settings.processed_images_dir / body["retrieval_url"].removeprefix("/v1/images/")).is_file()
 
 
 def test_retrieval_returns_the_jpeg_base64_encoded(lambda_settings: Settings) -> None:
     created = json_body(invoke(load_event("manual_crop")))
 
-    response = invoke(with_path(load_event("get_image"), created["retrieval_url"]))
+    response = invoke(following(load_event("get_image"), created["retrieval_url"]))
 
     assert response["statusCode"] == 200
     assert response["isBase64Encoded"] is True
@@ -201,3 +204,63 @@ def test_the_request_id_is_api_gateways_not_the_clients(lambda_settings: Setting
     response = invoke(event)
 
     assert header(response, "x-request-id") == event["requestContext"]["requestId"]
+
+
+def test_start_up_runs_once_per_execution_environment(
+    lambda_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not once per invocation, as Mangum's lifespan="auto" would."""
+    started: list[str] = []
+    real_ensure_ready = FileSystemImageStore.ensure_ready
+
+    def counted(store: FileSystemImageStore) -> None:
+        started.append("ensure_ready")
+        real_ensure_ready(store)
+
+    monkeypatch.setattr(FileSystemImageStore, "ensure_ready", counted)
+
+    assert invoke(load_event("get_image"))["statusCode"] == 404
+    assert invoke(load_event("manual_crop"))["statusCode"] == 200
+    assert started == ["ensure_ready"]
+
+
+def test_links_keep_the_stage_under_the_execute_api_url(lambda_settings: Settings) -> None:
+    created = invoke(load_event("manual_crop"))
+    retrieval_url = json_body(created)["retrieval_url"]
+    assert retrieval_url.startswith("/v1/images/ABC-123/")
+    assert invoke(following(load_event("get_image"), retrieval_url))["statusCode"] == 200
+
+    docs = invoke(with_path(load_event("get_image"), "/docs"))
+    assert docs["statusCode"] == 200
+    assert "'/v1/openapi.json'" in _text(docs) or '"/v1/openapi.json"' in _text(docs)
+    schema = json_body(invoke(with_path(load_event("get_image"), "/openapi.json")))
+    assert schema["servers"] == [{"url": "/v1"}]
+
+
+def test_smart_crop_links_keep_the_stage(lambda_settings: Settings, worker_invokes: list[RecordedInvoke]) -> None:
+    response = invoke(load_event("smart_crop"))
+    body = json_body(response)
+    assert header(response, "location") == body["status_url"] == f"/v1/jobs/{body['image_id']}"
+    assert body["retrieval_url"].startswith("/v1/images/ABC-123/")
+    job = invoke(following(load_event("get_image"), body["status_url"]))
+    assert job["statusCode"] == 200
+    assert json_body(job)["retrieval_url"] == body["retrieval_url"]
+
+
+def test_links_have_no_prefix_on_a_custom_domain(
+    lambda_settings: Settings, worker_invokes: list[RecordedInvoke]
+) -> None:
+    created = json_body(invoke(on_custom_domain(load_event("manual_crop"))))
+    assert created["retrieval_url"].startswith("/images/ABC-123/")
+    fetched = invoke(following(on_custom_domain(load_event("get_image")), created["retrieval_url"]))
+    assert fetched["statusCode"] == 200
+
+    accepted = invoke(on_custom_domain(load_event("smart_crop")))
+    assert header(accepted, "location") == f"/jobs/{json_body(accepted)['image_id']}"
+    docs = invoke(on_custom_domain(with_path(load_event("get_image"), "/docs")))
+    assert "'/openapi.json'" in _text(docs) or '"/openapi.json"' in _text(docs)
+
+
+def _text(response: dict[str, Any]) -> str:
+    body = response["body"]
+    return (base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()).decode()

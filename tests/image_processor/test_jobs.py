@@ -34,7 +34,7 @@ def test_a_created_job_reads_back_pending(jobs: DynamoDBJobStore, clock: ManualC
     job = new_job(clock)
     jobs.create(job)
     assert jobs.get(job.image_id) == job
-    assert job.retrieval_url == f"/images/ABC-123/{job.image_id}.jpg"
+    assert job.result_key == f"ABC-123/{job.image_id}.jpg"
 
 
 def test_an_unknown_job_is_none(jobs: DynamoDBJobStore) -> None:

@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from image_processor import aws, ownership
-from image_processor.assembly import WorkerRuntime, build_worker_runtime
+from image_processor.assembly import WorkerRuntime, build_store, build_worker_runtime
 from image_processor.ids import new_image_id
 from image_processor.jobs import Job
 from image_processor.local_recovery import StagedUploads
@@ -25,7 +25,7 @@ from tests.support.services import RecordingLocator
 @pytest.fixture
 def store(settings: Settings) -> ImageStore:
     service_logger(settings.log_level)
-    store = ImageStore(settings.processed_images_dir)
+    store = build_store(settings)
     store.ensure_ready()
     return store
 
@@ -123,14 +123,14 @@ def test_finished_jobs_are_cleaned_up_and_orphaned_uploads_swept_after_a_grace_s
     worker.jobs.create(failed)
     worker.jobs.fail(failed.image_id, "timed out before it finished")
     store.stage(failed.image_id, b"left behind")
-    store.save(failed.relative_path, b"a late result")
+    store.save(failed.result_key, b"a late result")
     orphan = new_image_id()
     store.stage(orphan, b"an upload whose job was never recorded")
     staged = StagedUploads(store, worker.jobs, worker.release_claim)
 
     assert staged.recover() == []
     assert store.read_staged(failed.image_id) is None
-    assert store.open(failed.relative_path) is None
+    assert store.stat(failed.result_key) is None
     assert store.read_staged(orphan) is not None  # the grace: its record may still be on its way
 
     late = new_image_id()

@@ -1,4 +1,4 @@
-"""ImageStore: atomic writes in a real temp dir, and paths that never leave the root."""
+"""FileSystemImageStore: atomic writes in a real temp dir, and paths that never leave the root."""
 
 import os
 import threading
@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from image_processor.storage import ImageStore
+from image_processor.storage_fs import FileSystemImageStore
 
 JPEG = b"\xff\xd8\xff\xe0" + b"x" * 4096 + b"\xff\xd9"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> ImageStore:
-    store = ImageStore(tmp_path / "root")
+def store(tmp_path: Path) -> FileSystemImageStore:
+    store = FileSystemImageStore(tmp_path / "root")
     store.ensure_ready()
     return store
 
@@ -23,34 +23,38 @@ def all_files(root: Path) -> list[Path]:
     return sorted(path for path in root.rglob("*") if path.is_file())
 
 
-def test_save_writes_the_bytes_under_the_root(store: ImageStore) -> None:
-    path = store.save("ABC-123/abc.jpg", JPEG)
-    assert path == store.root / "ABC-123" / "abc.jpg"
-    assert path.read_bytes() == JPEG
+def test_save_writes_the_bytes_under_the_root(store: FileSystemImageStore) -> None:
+    store.save("ABC-123/abc.jpg", JPEG)
+    assert (store.root / "ABC-123" / "abc.jpg").read_bytes() == JPEG
 
 
-def test_save_leaves_no_temporary_file_behind(store: ImageStore) -> None:
+def test_save_leaves_no_temporary_file_behind(store: FileSystemImageStore) -> None:
     """Audit 12: the temp file is renamed into place; nothing else remains in the folder."""
     store.save("ABC-123/abc.jpg", JPEG)
     store.save("ABC-123/abc.jpg", JPEG[::-1])
     assert [path.name for path in (store.root / "ABC-123").iterdir()] == ["abc.jpg"]
 
 
-def test_a_failed_write_leaves_nothing_at_the_target(store: ImageStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_write_leaves_nothing_at_the_target(
+    store: FileSystemImageStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Audit 12: if the write fails half way, no partial file appears and the temp file is removed."""
 
     def failing_fsync(descriptor: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("image_processor.storage.os.fsync", failing_fsync)
+    monkeypatch.setattr("image_processor.storage_fs.os.fsync", failing_fsync)
     with pytest.raises(OSError, match="No space left"):
         store.save("ABC-123/abc.jpg", JPEG)
     assert list((store.root / "ABC-123").iterdir()) == []
 
 
-def test_a_failed_overwrite_keeps_the_previous_file_whole(store: ImageStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_overwrite_keeps_the_previous_file_whole(
+    store: FileSystemImageStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Audit 12: a reader sees the old file or the new one, never a mix."""
-    target = store.save("ABC-123/abc.jpg", JPEG)
+    store.save("ABC-123/abc.jpg", JPEG)
+    target = store.root / "ABC-123" / "abc.jpg"
 
     def failing_replace(self: Path, target: Path) -> Path:
         raise OSError("disk went away")
@@ -62,7 +66,7 @@ def test_a_failed_overwrite_keeps_the_previous_file_whole(store: ImageStore, mon
     assert [path.name for path in target.parent.iterdir()] == ["abc.jpg"]
 
 
-def test_a_concurrent_reader_never_sees_a_partial_file(store: ImageStore) -> None:
+def test_a_concurrent_reader_never_sees_a_partial_file(store: FileSystemImageStore) -> None:
     """Audit 12: while the same path is rewritten over and over, every read is one complete version."""
     versions = {bytes([n]) * 200_000 for n in range(1, 5)}
     store.save("ABC-123/abc.jpg", next(iter(versions)))
@@ -77,9 +81,9 @@ def test_a_concurrent_reader_never_sees_a_partial_file(store: ImageStore) -> Non
     thread.start()
     try:
         for _ in range(300):
-            stored = store.open("ABC-123/abc.jpg")
+            stored = store.fetch("ABC-123/abc.jpg")
             assert stored is not None
-            assert stored.path.read_bytes() in versions
+            assert stored.content in versions
     finally:
         stop.set()
         thread.join(timeout=10)
@@ -89,25 +93,26 @@ def test_a_concurrent_reader_never_sees_a_partial_file(store: ImageStore) -> Non
     "relative_path",
     ["../escape.jpg", "a/../../escape.jpg", "/etc/escape.jpg", "a\\b.jpg", ".hidden/a.jpg", "a/.b.jpg", "", "a//b.jpg"],
 )
-def test_save_refuses_paths_that_are_not_plain_names(store: ImageStore, relative_path: str) -> None:
+def test_save_refuses_paths_that_are_not_plain_names(store: FileSystemImageStore, relative_path: str) -> None:
     with pytest.raises(ValueError, match="unsafe"):
         store.save(relative_path, JPEG)
     assert all_files(store.root.parent) == []
 
 
-def test_open_finds_a_stored_image_with_its_size(store: ImageStore) -> None:
+def test_open_finds_a_stored_image_with_its_size(store: FileSystemImageStore) -> None:
     store.save("ABC-123/abc.jpg", JPEG)
-    stored = store.open("ABC-123/abc.jpg")
+    stored = store.stat("ABC-123/abc.jpg")
     assert stored is not None
     assert stored.size == len(JPEG)
-    assert stored.path.read_bytes() == JPEG
+    fetched = store.fetch("ABC-123/abc.jpg")
+    assert fetched is not None and fetched.content == JPEG and fetched.object == stored
 
 
-def test_the_etag_changes_when_the_file_changes(store: ImageStore) -> None:
+def test_the_etag_changes_when_the_file_changes(store: FileSystemImageStore) -> None:
     store.save("ABC-123/abc.jpg", JPEG)
-    first = store.open("ABC-123/abc.jpg")
+    first = store.stat("ABC-123/abc.jpg")
     store.save("ABC-123/abc.jpg", JPEG + b"more")
-    second = store.open("ABC-123/abc.jpg")
+    second = store.stat("ABC-123/abc.jpg")
     assert first is not None and second is not None
     assert first.etag != second.etag
     assert first.etag.startswith('"') and first.etag.endswith('"')
@@ -136,28 +141,28 @@ def test_the_etag_changes_when_the_file_changes(store: ImageStore) -> None:
         pytest.param("~/abc.jpg", id="home"),
     ],
 )
-def test_open_returns_none_for_anything_but_a_stored_image(store: ImageStore, requested: str) -> None:
+def test_open_returns_none_for_anything_but_a_stored_image(store: FileSystemImageStore, requested: str) -> None:
     """Audit 22/23: missing files and every traversal variant resolve to nothing."""
     store.save("ABC-123/abc.jpg", JPEG)
     (store.root / "ABC-123" / ".abc.jpg").write_bytes(JPEG)
     (store.root / "ABC-123" / "notes.txt").write_text("notes")
     (store.staging / "abc.jpg").write_bytes(JPEG)
     (store.root.parent / "secret.jpg").write_bytes(b"secret")
-    assert store.open(requested) is None
+    assert store.stat(requested) is None
 
 
-def test_open_refuses_a_symlink_that_points_outside_the_root(store: ImageStore) -> None:
+def test_open_refuses_a_symlink_that_points_outside_the_root(store: FileSystemImageStore) -> None:
     """Audit 23: a link inside the root to a file outside it is not served."""
     outside = store.root.parent / "outside.jpg"
     outside.write_bytes(b"secret")
     (store.root / "ABC-123").mkdir()
     (store.root / "ABC-123" / "link.jpg").symlink_to(outside)
     (store.root / "linked-dir").symlink_to(store.root.parent, target_is_directory=True)
-    assert store.open("ABC-123/link.jpg") is None
-    assert store.open("linked-dir/outside.jpg") is None
+    assert store.stat("ABC-123/link.jpg") is None
+    assert store.stat("linked-dir/outside.jpg") is None
 
 
-def test_save_refuses_to_write_through_a_folder_linked_outside_the_root(store: ImageStore) -> None:
+def test_save_refuses_to_write_through_a_folder_linked_outside_the_root(store: FileSystemImageStore) -> None:
     outside = store.root.parent / "outside"
     outside.mkdir()
     (store.root / "linked").symlink_to(outside, target_is_directory=True)
@@ -166,35 +171,35 @@ def test_save_refuses_to_write_through_a_folder_linked_outside_the_root(store: I
     assert list(outside.iterdir()) == []
 
 
-def test_open_follows_a_symlink_that_stays_inside_the_root(store: ImageStore) -> None:
-    target = store.save("ABC-123/abc.jpg", JPEG)
-    (store.root / "ABC-123" / "alias.jpg").symlink_to(target)
-    assert store.open("ABC-123/alias.jpg") is not None
+def test_open_follows_a_symlink_that_stays_inside_the_root(store: FileSystemImageStore) -> None:
+    store.save("ABC-123/abc.jpg", JPEG)
+    (store.root / "ABC-123" / "alias.jpg").symlink_to(store.root / "ABC-123" / "abc.jpg")
+    assert store.stat("ABC-123/alias.jpg") is not None
 
 
 def test_open_works_when_the_root_itself_is_reached_through_a_symlink(tmp_path: Path) -> None:
     real = tmp_path / "real"
     real.mkdir()
     (tmp_path / "link").symlink_to(real, target_is_directory=True)
-    store = ImageStore(tmp_path / "link")
+    store = FileSystemImageStore(tmp_path / "link")
     store.ensure_ready()
     store.save("ABC-123/abc.jpg", JPEG)
-    assert store.open("ABC-123/abc.jpg") is not None
+    assert store.stat("ABC-123/abc.jpg") is not None
 
 
 def test_open_returns_none_when_the_root_does_not_exist(tmp_path: Path) -> None:
-    assert ImageStore(tmp_path / "missing").open("ABC-123/abc.jpg") is None
+    assert FileSystemImageStore(tmp_path / "missing").stat("ABC-123/abc.jpg") is None
 
 
 def test_ensure_ready_creates_the_root_and_is_fine_when_it_exists(tmp_path: Path) -> None:
     """Audit 1: a second start on a persisted volume must not crash."""
-    store = ImageStore(tmp_path / "a" / "b")
+    store = FileSystemImageStore(tmp_path / "a" / "b")
     store.ensure_ready()
     store.ensure_ready()
     assert store.staging.is_dir()
 
 
-def test_staged_uploads_round_trip_and_are_listed(store: ImageStore) -> None:
+def test_staged_uploads_round_trip_and_are_listed(store: FileSystemImageStore) -> None:
     store.stage("0123abcd", b"upload")
     assert store.staged_ids() == ["0123abcd"]
     assert store.read_staged("0123abcd") == b"upload"
@@ -205,14 +210,15 @@ def test_staged_uploads_round_trip_and_are_listed(store: ImageStore) -> None:
 
 
 @pytest.mark.parametrize("image_id", ["../x", "a/b", ".x", "", "a\x00"])
-def test_staging_refuses_unsafe_ids(store: ImageStore, image_id: str) -> None:
+def test_staging_refuses_unsafe_ids(store: FileSystemImageStore, image_id: str) -> None:
     with pytest.raises(ValueError, match="unsafe"):
         store.stage(image_id, b"upload")
 
 
-def test_temporary_files_left_by_a_crash_are_removed_once_old(store: ImageStore, tmp_path: Path) -> None:
+def test_temporary_files_left_by_a_crash_are_removed_once_old(store: FileSystemImageStore, tmp_path: Path) -> None:
     """Audit 12: a kill -9 mid-write leaves `.<random>.tmp` behind; the next start clears the old ones only."""
-    kept = store.save("ABC-123/abc.jpg", JPEG)
+    store.save("ABC-123/abc.jpg", JPEG)
+    kept = store.root / "ABC-123" / "abc.jpg"
     abandoned = [store.root / "ABC-123" / ".tmpa1b2.tmp", store.staging / ".tmpc3d4.tmp", store.root / ".tmpe5.tmp"]
     in_progress = store.root / "ABC-123" / ".tmpf6g7.tmp"
     an_hour_ago = time.time() - 3600
@@ -234,4 +240,4 @@ def test_temporary_files_left_by_a_crash_are_removed_once_old(store: ImageStore,
 
 
 def test_removing_abandoned_writes_from_a_missing_root_is_a_no_op(tmp_path: Path) -> None:
-    assert ImageStore(tmp_path / "absent").remove_abandoned_writes() == 0
+    assert FileSystemImageStore(tmp_path / "absent").remove_abandoned_writes() == 0

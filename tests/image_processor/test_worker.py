@@ -9,7 +9,7 @@ import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from image_processor import aws
-from image_processor.assembly import WorkerRuntime, build_worker_runtime
+from image_processor.assembly import WorkerRuntime, build_store, build_worker_runtime
 from image_processor.errors import JobRetryLater, ObjectLocatorError
 from image_processor.ids import new_image_id
 from image_processor.jobs import DynamoDBJobStore, Job
@@ -44,7 +44,7 @@ class Assembled:
 
 def assemble(settings: Settings, *, locator: ObjectLocator | None = None) -> Assembled:
     service_logger(settings.log_level)
-    store = ImageStore(settings.processed_images_dir)
+    store = build_store(settings)
     clock = ManualClock()
     runtime = build_worker_runtime(settings, aws.dynamodb_client(settings), store, locator=locator, clock=clock)
     return Assembled(runtime=runtime, store=store, clock=clock)
@@ -65,6 +65,12 @@ def status_of(assembled: Assembled, job: Job) -> Job:
     return stored
 
 
+@pytest.fixture(params=["filesystem", "s3"])
+def storage_backend(request: pytest.FixtureRequest) -> str:
+    """The worker runs on both image stores (S3 on moto over the wire)."""
+    return str(request.param)
+
+
 def test_a_job_crops_to_the_object_and_removes_its_staged_upload(settings: Settings) -> None:
     assembled = assemble(settings)
     scene = scenes.product_on_plain_background()
@@ -74,9 +80,9 @@ def test_a_job_crops_to_the_object_and_removes_its_staged_upload(settings: Setti
 
     assert status_of(assembled, job).status == "succeeded"
     assert assembled.store.read_staged(job.image_id) is None
-    stored = assembled.store.open(job.relative_path)
+    stored = assembled.store.fetch(job.result_key)
     assert stored is not None
-    assert scenes.object_share(stored.path.read_bytes()) > 0.75
+    assert scenes.object_share(stored.content) > 0.75
     finished = status_of(assembled, job)
     assert finished.object_found is True and finished.crop_box is not None
     left, _, right, _ = scene.box
@@ -133,7 +139,7 @@ def test_a_permanent_ai_failure_fails_the_job_with_a_fixed_reason(
     assert failed.error == "the AI service could not process this image"
     assert any(getattr(record, "reason", None) == _AI_TEXT for record in caplog.records)
     assert assembled.store.read_staged(job.image_id) is None
-    assert assembled.store.open(job.relative_path) is None
+    assert assembled.store.stat(job.result_key) is None
     assert locator.calls == 1
 
 
@@ -250,7 +256,7 @@ def test_a_late_result_of_a_job_failed_at_its_deadline_is_discarded(settings: Se
     assert running.result(timeout=30)["status"] == "failed"
     late = status_of(assembled, job)
     assert (late.status, late.error, late.crop_box) == ("failed", "timed out before it finished", None)
-    assert assembled.store.open(job.relative_path) is None
+    assert assembled.store.stat(job.result_key) is None
     assert assembled.store.read_staged(job.image_id) is None
 
 
@@ -266,7 +272,7 @@ def test_a_result_after_the_deadline_fails_the_job_even_before_anyone_polls(sett
 
     assert running.result(timeout=30)["status"] == "failed"
     assert status_of(assembled, job).error == "timed out before it finished"
-    assert assembled.store.open(job.relative_path) is None
+    assert assembled.store.stat(job.result_key) is None
 
 
 def test_a_failed_job_is_never_started_again(settings: Settings) -> None:

@@ -1,4 +1,4 @@
-"""ImageStore path resolution never leaves the root, whatever string it is given."""
+"""FileSystemImageStore path resolution never leaves the root, whatever string it is given."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from image_processor.storage import ImageStore
+from image_processor.storage_fs import FileSystemImageStore
 
 JPEG = b"\xff\xd8\xff\xe0 stored \xff\xd9"
 SEGMENTS = [
@@ -17,11 +17,11 @@ SEGMENTS = [
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImageStore]:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileSystemImageStore]:
     """A root holding one image, a dot file, a staged upload and two links out, beside a secret."""
     base = tmp_path_factory.mktemp("paths")
     (base / "secret.jpg").write_bytes(b"secret")
-    store = ImageStore(base / "root")
+    store = FileSystemImageStore(base / "root")
     store.ensure_ready()
     store.save("ABC-123/x.jpg", JPEG)
     (store.root / "ABC-123" / ".hidden.jpg").write_bytes(b"hidden")
@@ -45,39 +45,37 @@ SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[Heal
 
 @SETTINGS
 @given(requested=any_path)
-def test_open_never_returns_a_path_outside_the_root(store: ImageStore, requested: str) -> None:
-    stored = store.open(requested)
+def test_open_never_returns_a_path_outside_the_root(store: FileSystemImageStore, requested: str) -> None:
+    stored = store.fetch(requested)
     if stored is None:
         return
-    root = store.root.resolve()
-    assert stored.path.is_relative_to(root)
-    assert not stored.path.relative_to(root).parts[0].startswith(".")
-    assert stored.path.read_bytes() == JPEG
+    assert not stored.object.key.startswith(".")
+    assert stored.content == JPEG
 
 
 @SETTINGS
 @given(requested=any_path)
-def test_open_finds_only_the_stored_image_by_its_plain_path(store: ImageStore, requested: str) -> None:
-    assert (store.open(requested) is not None) == (requested == "ABC-123/x.jpg")
+def test_open_finds_only_the_stored_image_by_its_plain_path(store: FileSystemImageStore, requested: str) -> None:
+    assert (store.stat(requested) is not None) == (requested == "ABC-123/x.jpg")
 
 
 @SETTINGS
 @given(relative=any_path)
 @example(relative="link/secret.jpg")
-def test_save_writes_inside_the_root_or_refuses(store: ImageStore, relative: str) -> None:
+def test_save_writes_inside_the_root_or_refuses(store: FileSystemImageStore, relative: str) -> None:
     try:
-        target = store.save(relative, JPEG)
+        store.save(relative, JPEG)
     except ValueError:
         return
     except OSError:
         return  # e.g. a name the file system refuses; nothing was written
-    resolved = target.resolve()
+    resolved = store.root.joinpath(*relative.split("/")).resolve()
     assert resolved.is_relative_to(store.root.resolve())
     assert not any(part.startswith(".") for part in resolved.relative_to(store.root.resolve()).parts)
     if resolved != (store.root / "ABC-123" / "x.jpg").resolve():
         resolved.unlink()
 
 
-def test_the_secret_beside_the_root_is_untouched(store: ImageStore) -> None:
+def test_the_secret_beside_the_root_is_untouched(store: FileSystemImageStore) -> None:
     assert (store.root.parent / "secret.jpg").read_bytes() == b"secret"
     assert Path(store.root.parent / "secret.jpg").is_file()

@@ -3,6 +3,7 @@
 import signal
 import stat
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,6 +91,25 @@ def test_existing_tables_are_found_beyond_the_first_page_of_list_tables(endpoint
     dev_server.provision_tables("boto3", endpoint, None)
     dev_server.provision_tables("boto3", endpoint, None)
     assert set(default_table_names().values()) <= table_names(endpoint)
+
+
+def test_the_s3_bucket_is_created_once_when_s3_storage_is_selected(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = f"dev-images-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("STORAGE_BACKEND", "s3")
+    monkeypatch.setenv("S3_BUCKET", bucket)
+
+    assert dev_server.provision_bucket(endpoint) == bucket
+    assert dev_server.provision_bucket(endpoint) == bucket
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    assert bucket in {entry["Name"] for entry in s3.list_buckets()["Buckets"]}
+
+
+def test_no_bucket_is_created_for_file_system_storage(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STORAGE_BACKEND", raising=False)
+    assert dev_server.provision_bucket(endpoint) is None
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

@@ -198,7 +198,7 @@ def test_a_job_that_cannot_be_recorded_leaves_no_staged_upload(
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "service_unavailable"
     assert dispatcher.dispatched == []
-    assert list(services.store.staging.iterdir()) == []
+    assert services.store.staged_ids() == []
 
 
 def test_an_upload_that_cannot_be_staged_leaves_its_job_failed_not_pending(

@@ -1,5 +1,6 @@
 """Builds the collaborators from settings: the one place that picks implementations."""
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,11 +17,14 @@ from .local_recovery import StagedUploads
 from .manual_crop import ImageService
 from .object_locator import HttpObjectLocator, MockObjectLocator, ObjectLocator
 from .rate_limit import DynamoDBRateLimiter
-from .readiness import Probe, Readiness, directory_probe, dynamodb_table_probe
+from .readiness import Probe, Readiness, dynamodb_table_probe
 from .services import Services
 from .settings import Settings
 from .smart_crop import SmartCropService
 from .storage import ImageStore
+from .storage_fs import FileSystemImageStore
+from .storage_s3 import S3ImageStore
+from .uploads import PresignedPostIssuer, SignedFormIssuer, TicketIssuer, UploadService
 from .worker import JobProcessor, SmartCropWorker, claim_releaser, idempotent_processor
 
 if TYPE_CHECKING:
@@ -103,6 +107,24 @@ def build_worker_runtime(
     )
 
 
+def build_uploads(settings: Settings, store: ImageStore) -> UploadService:
+    issuer: TicketIssuer
+    if isinstance(store, S3ImageStore):
+        issuer = PresignedPostIssuer(store.presigned_post, time.time)
+    else:
+        secret = settings.upload_signing_secret
+        # Without a configured secret, forms signed by this process are valid in this process only.
+        issuer = SignedFormIssuer(secret.get_secret_value().encode() if secret else secrets.token_bytes(32))
+    return UploadService(store, issuer, max_bytes=settings.max_upload_bytes, ttl_seconds=settings.upload_ttl_seconds)
+
+
+def build_store(settings: Settings) -> ImageStore:
+    if settings.storage_backend == "s3":
+        assert settings.s3_bucket is not None  # Settings refuses STORAGE_BACKEND=s3 without it
+        return S3ImageStore(aws.s3_client(settings), settings.s3_bucket)
+    return FileSystemImageStore(settings.processed_images_dir)
+
+
 def build_services(
     settings: Settings,
     *,
@@ -116,7 +138,7 @@ def build_services(
     the local pool's first retry delay."""
     imaging.keep_freed_blocks(settings.pillow_blocks_max)
     dynamodb = aws.dynamodb_client(settings)
-    store = ImageStore(settings.processed_images_dir)
+    store = build_store(settings)
     images = ImageService(
         store,
         max_pixels=settings.max_image_pixels,
@@ -130,6 +152,7 @@ def build_services(
         settings=settings,
         store=store,
         images=images,
+        uploads=build_uploads(settings, store),
         smart_crop=SmartCropService(
             images, store, jobs, dispatcher, deadline_seconds=settings.job_deadline_seconds, clock=clock
         ),
@@ -172,7 +195,7 @@ def build_readiness(settings: Settings, dynamodb: "DynamoDBClient", store: Image
     probes: dict[str, Probe] = {
         f"dynamodb:{role}": dynamodb_table_probe(dynamodb, table, key) for role, (table, key) in tables.items()
     }
-    probes["storage"] = directory_probe(store.root)
+    probes["storage"] = store.check_ready
     return Readiness(probes)
 
 

@@ -57,6 +57,11 @@ class NotFound(ServiceError):
     code = "not_found"
 
 
+class Gone(ServiceError):
+    status_code = 410
+    code = "gone"
+
+
 class RateLimited(ServiceError):
     status_code = 429
     code = "rate_limited"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import storage
 from .dynamo import marshal as _marshal
 from .dynamo import unmarshal as _unmarshal
 from .errors import DependencyUnavailable
@@ -43,12 +44,8 @@ class Job:
     owner: str | None = None
 
     @property
-    def relative_path(self) -> str:
-        return f"{self.product_id}/{self.image_id}.jpg"
-
-    @property
-    def retrieval_url(self) -> str:
-        return f"/images/{self.relative_path}"
+    def result_key(self) -> str:
+        return storage.result_key(self.product_id, self.image_id)
 
     @property
     def is_terminal(self) -> bool:

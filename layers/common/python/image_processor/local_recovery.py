@@ -41,7 +41,7 @@ class StagedUploads:
                 continue
             if job.is_terminal:
                 if job.status == "failed":
-                    self.store.delete(job.relative_path)
+                    self.store.delete(job.result_key)
                 self.store.discard_staged(image_id)
                 continue
             if job.status == "processing" and self.is_dead(job.owner):

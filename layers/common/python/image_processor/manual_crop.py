@@ -7,14 +7,14 @@ import anyio
 
 from . import imaging
 from .ids import new_image_id
-from .models import CropBox, ImageCreated
-from .storage import ImageStore, StoredFile
+from .models import CropBox
+from .storage import ImageStore, StoredImage, StoredObject, result_key
 
 
 @dataclass(frozen=True)
-class StoredImage:
-    file: StoredFile
-    content: bytes
+class CroppedImage:
+    image_id: str
+    key: str
 
 
 class ImageService:
@@ -24,30 +24,29 @@ class ImageService:
         self._quality = jpeg_quality
         self._limiter = anyio.CapacityLimiter(concurrency)
 
-    async def crop_and_store(self, source: bytes, product_id: str, box: CropBox) -> ImageCreated:
+    async def crop_and_store(self, source: bytes, product_id: str, box: CropBox) -> CroppedImage:
         image_id = new_image_id()
-        relative_path = f"{product_id}/{image_id}.jpg"
-        await anyio.to_thread.run_sync(self._crop_and_store, source, box, relative_path, limiter=self._limiter)
-        return ImageCreated(image_id=image_id, retrieval_url=f"/images/{relative_path}")
+        key = result_key(product_id, image_id)
+        await anyio.to_thread.run_sync(self._crop_and_store, source, box, key, limiter=self._limiter)
+        return CroppedImage(image_id=image_id, key=key)
 
-    async def read(self, requested_path: str, *, with_content: bool = True) -> StoredImage | None:
-        return await anyio.to_thread.run_sync(self._read, requested_path, with_content)
+    async def read(self, requested_path: str) -> StoredImage | None:
+        return await anyio.to_thread.run_sync(self._store.fetch, requested_path)
+
+    async def stat(self, requested_path: str) -> StoredObject | None:
+        return await anyio.to_thread.run_sync(self._store.stat, requested_path)
+
+    async def presigned_url(self, key: str, ttl_seconds: int) -> str:
+        url = self._store.presigned_url(key, ttl_seconds)  # signed locally, no network call
+        if url is None:
+            raise RuntimeError("this image store has no presigned URLs; Settings refuses IMAGE_DELIVERY=redirect")
+        return url
 
     async def probe(self, source: bytes) -> imaging.ImageInfo:
         # Only the header is read (no pixels), so accepting an upload never waits for a crop slot.
         probe = functools.partial(imaging.probe, max_pixels=self._max_pixels)
         return await anyio.to_thread.run_sync(probe, source)
 
-    def _crop_and_store(self, source: bytes, box: CropBox, relative_path: str) -> None:
+    def _crop_and_store(self, source: bytes, box: CropBox, key: str) -> None:
         jpeg = imaging.crop_to_jpeg(source, box, max_pixels=self._max_pixels, quality=self._quality)
-        self._store.save(relative_path, jpeg)
-
-    def _read(self, requested_path: str, with_content: bool) -> StoredImage | None:
-        stored = self._store.open(requested_path)
-        if stored is None:
-            return None
-        try:
-            content = stored.path.read_bytes() if with_content else b""
-        except OSError:
-            return None
-        return StoredImage(file=stored, content=content)
+        self._store.save(key, jpeg)

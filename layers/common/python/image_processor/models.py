@@ -36,28 +36,7 @@ class CropBox(BaseModel):
         return self.y + self.height
 
 
-class ImageCreated(BaseModel):
-    image_id: str
-    retrieval_url: str
-
-
-class SmartCropAccepted(ImageCreated):
-    status_url: str
-
-
 JobStatus = Literal["pending", "processing", "succeeded", "failed"]
-
-
-class JobView(BaseModel):
-    image_id: str
-    status: JobStatus
-    retrieval_url: str
-    error: str | None = None
-    crop_box: CropBox | None = Field(default=None, description="The box the image was cropped to, once succeeded")
-    object_found: bool | None = Field(
-        default=None,
-        description="True if the locator found an object; false if it fell back to a centred box; null until done",
-    )
 
 
 class ErrorDetail(BaseModel):

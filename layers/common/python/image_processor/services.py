@@ -10,6 +10,7 @@ from .readiness import Readiness
 from .settings import Settings
 from .smart_crop import SmartCropService
 from .storage import ImageStore
+from .uploads import UploadService
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class Services:
     settings: Settings
     store: ImageStore
     images: ImageService
+    uploads: UploadService
     smart_crop: SmartCropService
     rate_limiter: RateLimiter
     dispatcher: Dispatcher

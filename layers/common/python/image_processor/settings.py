@@ -13,12 +13,20 @@ from .object_locator import check_url
 from .origins import normalise_origin
 
 IPNetwork = IPv4Network | IPv6Network
+_MIN_EVENT_AGE_SECONDS = 60  # the smallest maximum_event_age_in_seconds Lambda accepts
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
 
     processed_images_dir: Path = Path("/app/processed_images")
+    storage_backend: Literal["filesystem", "s3"] = "filesystem"
+    s3_bucket: str | None = None
+    image_delivery: Literal["inline", "redirect"] = "inline"
+    presigned_url_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    upload_ttl_seconds: int = Field(default=900, ge=10, le=7 * 24 * 3600)
+    # Signs the file-system backend's direct-upload forms; a fresh random one per process when unset.
+    upload_signing_secret: SecretStr | None = None
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     # Request bodies the process holds at once (admitted by Content-Length before reading); past it, 503.
     upload_budget_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
@@ -120,6 +128,30 @@ class Settings(BaseSettings):
             )
         if self.ai_service_url is not None:
             check_url(str(self.ai_service_url))
+        return self
+
+    @property
+    def async_event_max_age_seconds(self) -> int:
+        """The maximum age the worker's asynchronous events get (Lambda's maximum_event_age_in_seconds):
+        an event delivered at this age still finishes, within the worker's timeout, before the job's
+        deadline, so a poll never marks failed a job Lambda may still run."""
+        return self.job_deadline_seconds - self.worker_timeout_seconds
+
+    @model_validator(mode="after")
+    def _deadline_outlasts_a_late_delivery(self) -> "Settings":
+        if self.async_event_max_age_seconds < _MIN_EVENT_AGE_SECONDS:
+            raise ValueError(
+                f"JOB_DEADLINE_SECONDS ({self.job_deadline_seconds}) must be at least WORKER_TIMEOUT_SECONDS "
+                f"({self.worker_timeout_seconds}) + {_MIN_EVENT_AGE_SECONDS}, Lambda's shortest event age"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> "Settings":
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            raise ValueError("STORAGE_BACKEND=s3 needs S3_BUCKET")
+        if self.image_delivery == "redirect" and self.storage_backend != "s3":
+            raise ValueError("IMAGE_DELIVERY=redirect needs STORAGE_BACKEND=s3 (a file system has no presigned URLs)")
         return self
 
 

@@ -88,7 +88,7 @@ class SmartCropService:
             return job
         if await anyio.to_thread.run_sync(self._jobs.fail, image_id, TIMED_OUT):
             # A worker that wrote the image and died before it could record success leaves it behind.
-            await anyio.to_thread.run_sync(self._store.delete, job.relative_path)
+            await anyio.to_thread.run_sync(self._store.delete, job.result_key)
         return await anyio.to_thread.run_sync(self._jobs.get, image_id)
 
     def _abandon(self, image_id: str) -> None:

@@ -58,7 +58,7 @@ class SmartCropWorker:
             image = imaging.decode(data, max_pixels=self.max_pixels)
             location = self.locator.locate(image)
             result = imaging.encode_jpeg(imaging.crop(image, location.box), quality=self.jpeg_quality)
-            self.store.save(job.relative_path, result)
+            self.store.save(job.result_key, result)
         except _PERMANENT_IMAGE_ERRORS as exc:
             if exc.details:
                 logger.info("image refused", extra={"image_id": image_id, **exc.details})
@@ -103,14 +103,14 @@ class SmartCropWorker:
     def _finished(self, job: Job) -> dict[str, Any]:
         """A job that has already ended: drop its staged upload, and the image of one that did not succeed."""
         if job.status == "failed":
-            self.store.delete(job.relative_path)
+            self.store.delete(job.result_key)
         self.store.discard_staged(job.image_id)
         return {"image_id": job.image_id, "status": job.status}
 
     def _fail(self, job: Job, reason: str) -> dict[str, Any]:
         if not self.jobs.fail(job.image_id, reason):
             return self._finished(self.jobs.get(job.image_id) or job)
-        self.store.delete(job.relative_path)
+        self.store.delete(job.result_key)
         self.store.discard_staged(job.image_id)
         logger.warning("smart-crop job failed", extra={"image_id": job.image_id, "reason": reason})
         return {"image_id": job.image_id, "status": "failed", "error": reason}

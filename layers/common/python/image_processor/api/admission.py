@@ -186,5 +186,8 @@ def _fingerprint(request: Request, upload: Upload) -> str:
     digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())
     for name in sorted(upload.fields):
         digest.update(f"{name}={len(upload.fields[name])}:{upload.fields[name]}\n".encode())
-    digest.update(hashlib.sha256(upload.source).digest())
+    if upload.source is not None:
+        digest.update(hashlib.sha256(upload.source).digest())
+    else:
+        digest.update(f"source_upload_id={upload.upload_id}".encode())
     return digest.hexdigest()

@@ -13,7 +13,8 @@ from .idempotency import AnswerRecorderMiddleware, replay_response
 from .middleware import RequestContextMiddleware, ResponseHeadersMiddleware
 from .openapi import route_name, with_common_headers
 from .origin_guard import OriginGuardMiddleware
-from .routes import health, images, jobs
+from .routes import health, images, jobs, uploads
+from .stage import StagePrefixMiddleware
 
 
 def create_app(services: Services) -> FastAPI:
@@ -40,6 +41,7 @@ def create_app(services: Services) -> FastAPI:
     app.add_exception_handler(ReplayAnswer, replay_response)
     app.include_router(images.router)
     app.include_router(jobs.router)
+    app.include_router(uploads.router)
     app.include_router(health.router)
     settings = services.settings
     # The last added runs first: ids and logs, common headers, CORS answers, the origin check (before any
@@ -54,6 +56,7 @@ def create_app(services: Services) -> FastAPI:
     _add_origin_checks(app, services)
     app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(StagePrefixMiddleware)
     with_common_headers(app)
     return app
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
@@ -18,7 +18,10 @@ _MAX_TEXT_FIELD_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class Upload:
-    source: bytes
+    """The form of a crop request: the image itself (`source`) or the id of a direct upload."""
+
+    source: bytes | None
+    upload_id: str | None
     fields: dict[str, str]
 
 
@@ -35,7 +38,8 @@ class _InMemoryMultiPartParser(MultiPartParser):
         self.spool_max_size = spool_max_size
 
 
-async def read_upload(request: Request, *, max_upload_bytes: int, text_fields: tuple[str, ...]) -> Upload:
+async def parse_form(request: Request, *, max_upload_bytes: int, max_fields: int) -> FormData:
+    """The multipart form, at most one file (kept in memory) and `max_fields` text fields."""
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise UnsupportedMediaType("The request body must be multipart/form-data.")
@@ -44,27 +48,52 @@ async def read_upload(request: Request, *, max_upload_bytes: int, text_fields: t
             request.headers,
             body,
             max_files=1,
-            max_fields=len(text_fields) + 4,
+            max_fields=max_fields,
             max_part_size=_MAX_TEXT_FIELD_BYTES,
             spool_max_size=max_upload_bytes + 1,
         )
         try:
-            form = await parser.parse()
+            return await parser.parse()
         except MultiPartException as exc:
             raise HTTPException(status_code=400, detail=exc.message) from exc
+
+
+async def read_file(form: FormData, name: str, *, max_upload_bytes: int) -> bytes:
+    file = _single(form.getlist(name), name)
+    if not isinstance(file, UploadFile):
+        raise InvalidRequest(f"{name} must be a file upload.", field=name)
+    if file.size is not None and file.size > max_upload_bytes:
+        # The same sentence as PayloadTooLarge.for_limit, naming this part.
+        raise PayloadTooLarge(
+            f"{name} is larger than the {max_upload_bytes} bytes allowed (MAX_UPLOAD_BYTES).", field=name
+        )
+    return await file.read()
+
+
+def read_text(form: FormData, name: str) -> str:
+    value = _single(form.getlist(name), name)
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{name} must be a text field, not a file.", field=name)
+    return value
+
+
+async def read_upload(request: Request, *, max_upload_bytes: int, text_fields: tuple[str, ...]) -> Upload:
+    form = await parse_form(request, max_upload_bytes=max_upload_bytes, max_fields=len(text_fields) + 5)
     try:
-        source = _single(form.getlist("source_image"), "source_image")
-        if not isinstance(source, UploadFile):
-            raise InvalidRequest("source_image must be a file upload.", field="source_image")
-        if source.size is not None and source.size > max_upload_bytes:
-            raise PayloadTooLarge.for_limit(max_upload_bytes)
+        has_image, has_upload_id = "source_image" in form, "source_upload_id" in form
+        if has_image and has_upload_id:
+            raise InvalidRequest("Send either source_image or source_upload_id, not both.", field="source_upload_id")
+        if not has_image and not has_upload_id:
+            raise InvalidRequest("source_image (a file) or source_upload_id is required.", field="source_image")
+        source = await read_file(form, "source_image", max_upload_bytes=max_upload_bytes) if has_image else None
+        upload_id = None if has_image else read_text(form, "source_upload_id")
         fields = {}
         for name in text_fields:
             value = _single(form.getlist(name), name)
             if not isinstance(value, str):
                 raise InvalidRequest(f"{name} must be a text field holding JSON, not a file.", field=name)
             fields[name] = value
-        return Upload(source=await source.read(), fields=fields)
+        return Upload(source=source, upload_id=upload_id, fields=fields)
     finally:
         await form.close()
 

@@ -1,15 +1,17 @@
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request, Response, status
 from starlette.convertors import Convertor, register_url_convertor
 
 from ...errors import NotFound
-from ...models import ImageCreated, SmartCropAccepted
 from ..admission import ManualCropAdmissionDep, SmartCropAdmissionDep
 from ..deps import ServicesDep
 from ..errors import error_responses
-from ..forms import parse_crop_box, parse_product_info, read_upload
+from ..forms import Upload, parse_crop_box, parse_product_info, read_upload
+from ..links import image_url, job_url
 from ..openapi import ETAG, LOCATION, RATE_LIMIT
+from ..schemas import ImageCreated, SmartCropAccepted
 from .openapi import multipart_body
 
 
@@ -34,7 +36,7 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 
 @router.post(
     "/manual-crop",
-    responses=error_responses(400, 401, 403, 408, 409, 413, 415, 422, 429, 503),
+    responses=error_responses(400, 401, 403, 404, 408, 409, 410, 413, 415, 422, 429, 503),
     openapi_extra=multipart_body(with_crop_box=True),
 )
 async def create_manual_crop(
@@ -46,7 +48,8 @@ async def create_manual_crop(
     )
     product, box = parse_product_info(upload), parse_crop_box(upload)
     await admission.admit(upload)
-    return await services.images.crop_and_store(upload.source, product.product_id, box)
+    created = await services.images.crop_and_store(await _source(upload, services), product.product_id, box)
+    return ImageCreated(image_id=created.image_id, retrieval_url=image_url(request, created.key))
 
 
 @router.post(
@@ -54,7 +57,7 @@ async def create_manual_crop(
     status_code=status.HTTP_202_ACCEPTED,
     responses={
         202: {"headers": {**LOCATION, **RATE_LIMIT}},
-        **error_responses(400, 401, 403, 408, 409, 413, 415, 422, 429, 503),
+        **error_responses(400, 401, 403, 404, 408, 409, 410, 413, 415, 422, 429, 503),
     },
     openapi_extra=multipart_body(with_crop_box=False),
 )
@@ -67,15 +70,30 @@ async def create_smart_crop(
     )
     product = parse_product_info(upload)
     await admission.claim(upload)
-    job = await services.smart_crop.accept(upload.source, product.product_id, admit=admission.spend)
-    status_url = f"/jobs/{job.image_id}"
+    source = await _source(upload, services)
+    job = await services.smart_crop.accept(source, product.product_id, admit=admission.spend)
+    status_url = job_url(request, job.image_id)
     response.headers["Location"] = status_url
-    return SmartCropAccepted(image_id=job.image_id, retrieval_url=job.retrieval_url, status_url=status_url)
+    return SmartCropAccepted(
+        image_id=job.image_id, retrieval_url=image_url(request, job.result_key), status_url=status_url
+    )
+
+
+async def _source(upload: Upload, services: ServicesDep) -> bytes:
+    """The uploaded image, or the direct upload it names (consumed here, after the other fields passed)."""
+    if upload.source is not None:
+        return upload.source
+    assert upload.upload_id is not None  # read_upload requires one of the two
+    return await anyio.to_thread.run_sync(services.uploads.consume, upload.upload_id)
 
 
 _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}, "headers": ETAG},
     304: {"description": "Not modified (If-None-Match)", "headers": ETAG},
+    307: {
+        "description": "IMAGE_DELIVERY=redirect: a short-lived presigned URL of the JPEG in `Location`",
+        "headers": LOCATION,
+    },
     **error_responses(404),
 }
 
@@ -83,15 +101,23 @@ _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.get("/{image_path:image_path}", response_class=Response, responses=_IMAGE_RESPONSES)
 @router.head("/{image_path:image_path}", response_class=Response, responses=_IMAGE_RESPONSES, name="read_image_headers")
 async def read_image(image_path: str, request: Request, services: ServicesDep) -> Response:
-    """The processed image at `image_path`, relative to the processed-images folder."""
-    stored = await services.images.read(image_path, with_content=request.method == "GET")
-    if stored is None:
+    """The processed image at `image_path`: its bytes, or with IMAGE_DELIVERY=redirect a 307 to storage."""
+    inline = request.method == "GET" and services.settings.image_delivery == "inline"
+    stored = await services.images.read(image_path) if inline else None
+    found = (stored.object if stored else None) if inline else await services.images.stat(image_path)
+    if found is None:
         raise NotFound("No processed image exists at this path.")
-    headers = {"ETag": stored.file.etag, "Cache-Control": _IMMUTABLE}
-    if _matches(stored.file.etag, request.headers.get("if-none-match")):
+    headers = {"ETag": found.etag, "Cache-Control": _IMMUTABLE}
+    if _matches(found.etag, request.headers.get("if-none-match")):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    headers["Content-Length"] = str(stored.file.size)
-    return Response(content=stored.content, media_type="image/jpeg", headers=headers)
+    if request.method == "GET" and not inline:
+        url = await services.images.presigned_url(found.key, services.settings.presigned_url_ttl_seconds)
+        # The URL expires: the redirect itself must not be cached longer than it is valid.
+        return Response(
+            status_code=status.HTTP_307_TEMPORARY_REDIRECT, headers={"Location": url, "Cache-Control": "no-store"}
+        )
+    headers["Content-Length"] = str(found.size)
+    return Response(content=stored.content if stored else b"", media_type="image/jpeg", headers=headers)
 
 
 def _matches(etag: str, if_none_match: str | None) -> bool:

@@ -1,11 +1,12 @@
 import re
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from ...errors import NotFound
-from ...models import JobView
 from ..deps import ServicesDep
 from ..errors import NO_STORE, error_responses
+from ..links import image_url
+from ..schemas import JobView
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -13,7 +14,7 @@ _IMAGE_ID_RE = re.compile(r"[0-9a-f]{32}")
 
 
 @router.get("/{image_id}", responses=error_responses(404, 503))
-async def read_job(image_id: str, response: Response, services: ServicesDep) -> JobView:
+async def read_job(image_id: str, request: Request, response: Response, services: ServicesDep) -> JobView:
     """Where a smart crop stands: pending, processing, succeeded or failed (with the reason)."""
     # A job changes state: a cached answer would hide it.
     response.headers.update(NO_STORE)
@@ -23,7 +24,7 @@ async def read_job(image_id: str, response: Response, services: ServicesDep) -> 
     return JobView(
         image_id=job.image_id,
         status=job.status,
-        retrieval_url=job.retrieval_url,
+        retrieval_url=image_url(request, job.result_key),
         error=job.error,
         crop_box=job.crop_box,
         object_found=job.object_found,

@@ -9,7 +9,15 @@ from typing import Any
 
 from ...models import CropBox, ProductInfo
 
-_SOURCE_IMAGE = {"type": "string", "format": "binary", "description": "JPEG, PNG, WebP, GIF, TIFF or BMP"}
+_SOURCE_IMAGE = {
+    "type": "string",
+    "format": "binary",
+    "description": "JPEG, PNG, WebP, GIF, TIFF or BMP; or leave it out and send source_upload_id",
+}
+_SOURCE_UPLOAD_ID = {
+    "type": "string",
+    "description": "Instead of source_image: the upload_id of a direct upload (POST /uploads); used once",
+}
 
 
 def _json_part(model: type[ProductInfo] | type[CropBox], description: str, example: dict[str, Any]) -> dict[str, Any]:
@@ -32,7 +40,11 @@ _JSON = {"contentType": "application/json"}
 
 
 def multipart_body(*, with_crop_box: bool) -> dict[str, Any]:
-    properties: dict[str, Any] = {"source_image": _SOURCE_IMAGE, "product_info": _PRODUCT_INFO}
+    properties: dict[str, Any] = {
+        "source_image": _SOURCE_IMAGE,
+        "source_upload_id": _SOURCE_UPLOAD_ID,
+        "product_info": _PRODUCT_INFO,
+    }
     encoding: dict[str, Any] = {"product_info": _JSON}
     if with_crop_box:
         properties["crop_box"] = _CROP_BOX
@@ -42,7 +54,11 @@ def multipart_body(*, with_crop_box: bool) -> dict[str, Any]:
             "required": True,
             "content": {
                 "multipart/form-data": {
-                    "schema": {"type": "object", "required": list(properties), "properties": properties},
+                    "schema": {
+                        "type": "object",
+                        "required": [name for name in properties if name != "source_upload_id"],
+                        "properties": properties,
+                    },
                     "encoding": encoding,
                 }
             },

@@ -1,0 +1,25 @@
+"""Every URL the API hands out, built in this one place.
+
+Links are root-relative and start with the ASGI `root_path`: empty locally and on a custom domain,
+`/v1` behind an API Gateway stage (see stage.py), so a client can follow them as given.
+"""
+
+from starlette.requests import Request
+
+
+def image_url(request: Request, key: str) -> str:
+    return f"{_root(request)}/images/{key}"
+
+
+def job_url(request: Request, image_id: str) -> str:
+    return f"{_root(request)}/jobs/{image_id}"
+
+
+def upload_form_url(request: Request, upload_id: str) -> str:
+    """Absolute, like S3's presigned POST URL, so a client posts to `url` the same way on both backends."""
+    return f"{str(request.base_url).rstrip('/')}/uploads/{upload_id}"
+
+
+def _root(request: Request) -> str:
+    root_path: str = request.scope.get("root_path", "")
+    return root_path.rstrip("/")

@@ -1,0 +1,33 @@
+"""Response bodies of the HTTP API (the domain returns plain results; links are added here)."""
+
+from pydantic import BaseModel, Field
+
+from ..models import CropBox, JobStatus
+
+
+class ImageCreated(BaseModel):
+    image_id: str
+    retrieval_url: str
+
+
+class SmartCropAccepted(ImageCreated):
+    status_url: str
+
+
+class JobView(BaseModel):
+    image_id: str
+    status: JobStatus
+    retrieval_url: str
+    error: str | None = None
+    crop_box: CropBox | None = Field(default=None, description="The box the image was cropped to, once succeeded")
+    object_found: bool | None = Field(
+        default=None,
+        description="True if the locator found an object; false if it fell back to a centred box; null until done",
+    )
+
+
+class UploadCreated(BaseModel):
+    upload_id: str
+    url: str
+    fields: dict[str, str]
+    expires_at: int

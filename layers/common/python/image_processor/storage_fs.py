@@ -1,0 +1,179 @@
+"""The image store on a (shared) file system: atomic renames, and paths that never leave the root."""
+
+import contextlib
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from .readiness import directory_probe
+from .storage import (
+    StoredImage,
+    StoredObject,
+    UploadTooLarge,
+    checked_key,
+    servable_key,
+    staged_id,
+    staged_key,
+    upload_key,
+)
+
+_TEMP_PREFIX, _TEMP_SUFFIX = ".", ".tmp"
+# A write takes seconds; a temporary file this old was left by a process that died mid-write.
+ABANDONED_WRITE_SECONDS = 600
+
+
+class FileSystemImageStore:
+    """Files under `root`, laid out as the keys say (see storage.py)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def staging(self) -> Path:
+        return self.root / ".staging"
+
+    @property
+    def uploads(self) -> Path:
+        return self.root / ".uploads"
+
+    def ensure_ready(self) -> None:
+        self.staging.mkdir(parents=True, exist_ok=True)
+        self.uploads.mkdir(parents=True, exist_ok=True)
+
+    def remove_abandoned_writes(self, older_than_seconds: float = ABANDONED_WRITE_SECONDS) -> int:
+        """Delete temporary files that a crashed writer left behind; returns how many.
+
+        They are never served (dot files), only clutter. Young ones may belong to a write in
+        progress in another process sharing the root, so they are left alone.
+        """
+        if not self.root.is_dir():
+            return 0
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        folders = [self.root, *(entry for entry in self.root.iterdir() if entry.is_dir() and not entry.is_symlink())]
+        for folder in folders:
+            for candidate in folder.glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
+                with contextlib.suppress(FileNotFoundError):
+                    if candidate.is_file() and not candidate.is_symlink() and candidate.stat().st_mtime < cutoff:
+                        candidate.unlink()
+                        removed += 1
+        return removed
+
+    def save(self, key: str, data: bytes) -> None:
+        target = self.root.joinpath(*checked_key(key).split("/"))
+        # A folder inside the root may be a symlink to somewhere else: never write through it.
+        if not target.parent.resolve().is_relative_to(self.root.resolve()):
+            raise ValueError(f"unsafe storage path {key!r}: it leads outside the root")
+        _write_atomically(target, data)
+
+    def delete(self, key: str) -> None:
+        self.root.joinpath(*checked_key(key).split("/")).unlink(missing_ok=True)
+
+    def check_ready(self) -> None:
+        directory_probe(self.root)()
+
+    def stat(self, requested_path: str) -> StoredObject | None:
+        path = self._resolve_servable(requested_path)
+        if path is None:
+            return None
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        return StoredObject(key=requested_path, size=stat.st_size, etag=f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"')
+
+    def fetch(self, requested_path: str) -> StoredImage | None:
+        path = self._resolve_servable(requested_path)
+        if path is None:
+            return None
+        try:
+            with path.open("rb") as handle:
+                stat = os.fstat(handle.fileno())
+                content = handle.read()
+        except OSError:
+            return None
+        etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+        return StoredImage(StoredObject(key=requested_path, size=len(content), etag=etag), content)
+
+    def presigned_url(self, key: str, ttl_seconds: int) -> str | None:
+        return None
+
+    def stage(self, image_id: str, data: bytes) -> None:
+        _write_atomically(self._path(staged_key(image_id)), data)
+
+    def read_staged(self, image_id: str) -> bytes | None:
+        try:
+            return self._path(staged_key(image_id)).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def discard_staged(self, image_id: str) -> None:
+        self._path(staged_key(image_id)).unlink(missing_ok=True)
+
+    def staged_ids(self) -> list[str]:
+        if not self.staging.is_dir():
+            return []
+        names = (f".staging/{path.name}" for path in self.staging.iterdir() if path.is_file())
+        return sorted(image_id for image_id in map(staged_id, names) if image_id is not None)
+
+    def put_upload(self, upload_id: str, data: bytes) -> None:
+        _write_atomically(self._path(upload_key(upload_id)), data)
+
+    def take_upload(self, upload_id: str, max_bytes: int) -> bytes | None:
+        # The rename is the claim: of two concurrent takers only one finds the file to move.
+        source = self._path(upload_key(upload_id))
+        claimed = source.with_name(f"{_TEMP_PREFIX}{upload_id}.{uuid.uuid4().hex}{_TEMP_SUFFIX}")
+        try:
+            source.rename(claimed)
+        except FileNotFoundError:
+            return None
+        try:
+            with claimed.open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size > max_bytes:
+                    raise UploadTooLarge(size)
+                return handle.read()
+        finally:
+            claimed.unlink(missing_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*key.split("/"))
+
+    def _resolve_servable(self, requested_path: str) -> Path | None:
+        key = servable_key(requested_path)
+        if key is None:
+            return None
+        try:
+            root = self.root.resolve(strict=True)
+            resolved = root.joinpath(*key.split("/")).resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None
+        if not resolved.is_relative_to(root) or not resolved.is_file():
+            return None
+        return resolved
+
+
+def _write_atomically(target: Path, data: bytes) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temp_name = tempfile.mkstemp(dir=target.parent, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(temp_name).replace(target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    _fsync_directory(target.parent)
+    return target
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

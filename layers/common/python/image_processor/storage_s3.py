@@ -1,0 +1,191 @@
+"""The image store on S3: one PutObject per finished object, so a reader sees all of it or nothing.
+
+S3 calls by path (IAM actions in docs/storage.md): save, stage, put_upload -> PutObject;
+stat -> HeadObject; delete, discard_staged -> DeleteObject; fetch, read_staged, check_ready -> GetObject;
+take_upload -> PutObject of a claim (If-None-Match), GetObject, DeleteObject (and DeleteObject of
+the claim if the read fails); staged_ids -> ListObjectsV2 (only the local dispatcher's recovery).
+Presigned URLs are signed locally and make no call.
+Without s3:ListBucket S3 answers a missing key with 403, not 404: both mean "not there".
+"""
+
+import contextlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import DependencyUnavailable
+from .storage import (
+    STAGING_PREFIX,
+    UPLOADS_PREFIX,
+    StoredImage,
+    StoredObject,
+    UploadTooLarge,
+    checked_key,
+    servable_key,
+    staged_id,
+    staged_key,
+    upload_key,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_MISSING = frozenset({"404", "403", "NoSuchKey", "NotFound", "AccessDenied", "Forbidden"})
+_CLAIM_TAKEN = frozenset({"412", "PreconditionFailed", "409", "ConditionalRequestConflict"})
+_UNAVAILABLE = "Image storage is temporarily unavailable; retry shortly."
+
+
+class S3ImageStore:
+    def __init__(self, client: "S3Client", bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    def ensure_ready(self) -> None:
+        """Nothing to create: the bucket belongs to the deployment, and S3 has no folders."""
+
+    def remove_abandoned_writes(self) -> int:
+        return 0  # a PutObject that dies leaves nothing behind
+
+    def save(self, key: str, data: bytes) -> None:
+        self._put(checked_key(key), data, content_type="image/jpeg")
+
+    def delete(self, key: str) -> None:
+        self._call(self._client.delete_object, Bucket=self._bucket, Key=checked_key(key))
+
+    def check_ready(self) -> None:
+        """A GET of a key that never exists: NoSuchKey (AccessDenied without s3:ListBucket) proves the
+        bucket answers; a HEAD could not tell a missing key from a missing bucket (both a bare 404)."""
+        try:
+            self._client.get_object(Bucket=self._bucket, Key=f"{UPLOADS_PREFIX}readiness-probe")
+        except ClientError as exc:
+            if _code(exc) not in {"NoSuchKey", "AccessDenied"}:
+                raise DependencyUnavailable(_UNAVAILABLE) from exc
+        except BotoCoreError as exc:
+            raise DependencyUnavailable(_UNAVAILABLE) from exc
+
+    def stat(self, requested_path: str) -> StoredObject | None:
+        key = servable_key(requested_path)
+        if key is None:
+            return None
+        response = self._call_or_none(self._client.head_object, Bucket=self._bucket, Key=key)
+        if response is None:
+            return None
+        return StoredObject(key=key, size=int(response["ContentLength"]), etag=str(response["ETag"]))
+
+    def fetch(self, requested_path: str) -> StoredImage | None:
+        key = servable_key(requested_path)
+        if key is None:
+            return None
+        response = self._call_or_none(self._client.get_object, Bucket=self._bucket, Key=key)
+        if response is None:
+            return None
+        content = self._read_body(response)
+        return StoredImage(StoredObject(key=key, size=len(content), etag=str(response["ETag"])), content)
+
+    def presigned_url(self, key: str, ttl_seconds: int) -> str | None:
+        return self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": self._bucket, "Key": checked_key(key)}, ExpiresIn=ttl_seconds
+        )
+
+    def presigned_post(
+        self, upload_id: str, *, max_bytes: int, content_types: Sequence[str], ttl_seconds: int
+    ) -> tuple[str, dict[str, str]]:
+        """A browser-style POST policy for `.uploads/<upload_id>`: that key only, at most `max_bytes`,
+        with a Content-Type that starts with `image/` (the service re-checks size and content anyway)."""
+        post = self._client.generate_presigned_post(
+            Bucket=self._bucket,
+            Key=upload_key(upload_id),
+            Fields={"Content-Type": content_types[0]},
+            Conditions=[
+                ["content-length-range", 1, max_bytes],
+                ["starts-with", "$Content-Type", "image/"],
+            ],
+            ExpiresIn=ttl_seconds,
+        )
+        return str(post["url"]), {name: str(value) for name, value in post["fields"].items()}
+
+    def stage(self, image_id: str, data: bytes) -> None:
+        self._put(staged_key(image_id), data)
+
+    def read_staged(self, image_id: str) -> bytes | None:
+        response = self._call_or_none(self._client.get_object, Bucket=self._bucket, Key=staged_key(image_id))
+        return None if response is None else self._read_body(response)
+
+    def discard_staged(self, image_id: str) -> None:
+        self._call(self._client.delete_object, Bucket=self._bucket, Key=staged_key(image_id))
+
+    def staged_ids(self) -> list[str]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        found: list[str] = []
+        try:
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=STAGING_PREFIX):
+                found.extend(image_id for item in page.get("Contents", []) if (image_id := staged_id(item["Key"])))
+        except (BotoCoreError, ClientError) as exc:
+            raise DependencyUnavailable(_UNAVAILABLE) from exc
+        return sorted(found)
+
+    def put_upload(self, upload_id: str, data: bytes) -> None:
+        self._put(upload_key(upload_id), data)
+
+    def take_upload(self, upload_id: str, max_bytes: int) -> bytes | None:
+        """Claim, read, delete. The claim is a conditional PutObject (If-None-Match: *) of a marker
+        beside the upload, so two concurrent takers cannot both win; the lifecycle rule on `.uploads/`
+        removes the markers."""
+        key = upload_key(upload_id)
+        try:
+            self._client.put_object(Bucket=self._bucket, Key=f"{key}.claim", Body=b"", IfNoneMatch="*")
+        except ClientError as exc:
+            if _code(exc) in _CLAIM_TAKEN:
+                return None
+            raise DependencyUnavailable(_UNAVAILABLE) from exc
+        except BotoCoreError as exc:
+            raise DependencyUnavailable(_UNAVAILABLE) from exc
+        try:
+            response = self._call_or_none(self._client.get_object, Bucket=self._bucket, Key=key)
+        except DependencyUnavailable:
+            # Release the claim so that a retry can use the upload once S3 answers again.
+            with contextlib.suppress(BotoCoreError, ClientError):
+                self._client.delete_object(Bucket=self._bucket, Key=f"{key}.claim")
+            raise
+        if response is None:
+            return None
+        size = int(response["ContentLength"])
+        # The POST policy caps the size on S3, but an emulator may not enforce it: never read past the cap.
+        content = b"" if size > max_bytes else self._read_body(response)
+        if size > max_bytes:
+            response["Body"].close()
+        self._call(self._client.delete_object, Bucket=self._bucket, Key=key)
+        if size > max_bytes:
+            raise UploadTooLarge(size)
+        return content
+
+    def _put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
+        self._call(self._client.put_object, Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
+
+    def _read_body(self, response: Any) -> bytes:
+        try:
+            with response["Body"] as body:
+                return bytes(body.read())
+        except BotoCoreError as exc:
+            raise DependencyUnavailable(_UNAVAILABLE) from exc
+
+    def _call(self, operation: Any, **kwargs: Any) -> Any:
+        try:
+            return operation(**kwargs)
+        except (BotoCoreError, ClientError) as exc:
+            raise DependencyUnavailable(_UNAVAILABLE) from exc
+
+    def _call_or_none(self, operation: Any, **kwargs: Any) -> Any:
+        try:
+            return operation(**kwargs)
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                return None
+            raise DependencyUnavailable(_UNAVAILABLE) from exc
+        except BotoCoreError as exc:
+            raise DependencyUnavailable(_UNAVAILABLE) from exc
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -1,0 +1,172 @@
+"""Direct uploads on both image stores: the same client code posts the form to `url`, then crops by id."""
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from image_processor.assembly import build_store
+from image_processor.settings import Settings
+from tests.support import images
+from tests.support.apps import app_client
+from tests.support.uploads import BOX, assert_error
+
+SMALL_CAP = 40_000
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def storage_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def small_cap(settings: Settings) -> Iterator[TestClient]:
+    with app_client(settings.model_copy(update={"max_upload_bytes": SMALL_CAP})) as test_client:
+        yield test_client
+
+
+def send(client: TestClient, ticket: dict[str, Any], data: bytes) -> httpx.Response:
+    """What any client does with a ticket: every field, then the file in a part named `file`, to `url`."""
+    files = {"file": ("photo.jpg", data, "image/jpeg")}
+    url, fields = str(ticket["url"]), dict(ticket["fields"])
+    if url.startswith("http://testserver/"):
+        response: httpx.Response = client.post(url, data=fields, files=files)
+        return response
+    return httpx.post(url, data=fields, files=files)
+
+
+def uploaded(client: TestClient, data: bytes) -> str:
+    ticket = client.post("/uploads").json()
+    response = send(client, ticket, data)
+    assert response.status_code in (200, 201, 204), response.text
+    return str(ticket["upload_id"])
+
+
+def multipart(client: TestClient, path: str, fields: dict[str, str], **files: Any) -> httpx.Response:
+    """A multipart/form-data POST, as curl -F sends it, even when every part is text."""
+    parts: dict[str, Any] = {name: (None, value) for name, value in fields.items()}
+    response: httpx.Response = client.post(path, files=parts | files)
+    return response
+
+
+def crop_by_id(client: TestClient, upload_id: str, **files: Any) -> httpx.Response:
+    fields = {
+        "source_upload_id": upload_id,
+        "product_info": json.dumps({"product_id": "ABC-123"}),
+        "crop_box": json.dumps(BOX),
+    }
+    return multipart(client, "/images/manual-crop", fields, **files)
+
+
+def test_post_uploads_returns_a_ticket(client: TestClient, settings: Settings) -> None:
+    response = client.post("/uploads")
+
+    assert response.status_code == 201
+    ticket = response.json()
+    assert set(ticket) == {"upload_id", "url", "fields", "expires_at"}
+    assert abs(ticket["expires_at"] - (time.time() + settings.upload_ttl_seconds)) < 5
+    assert all(isinstance(value, str) for value in ticket["fields"].values())
+    if settings.storage_backend == "s3":
+        assert ticket["url"].startswith("http://127.0.0.1:")
+        assert ticket["fields"]["key"] == f".uploads/{ticket['upload_id']}"
+        policy = json.loads(base64.b64decode(ticket["fields"]["policy"]))
+        assert ["content-length-range", 1, settings.max_upload_bytes] in policy["conditions"]
+        assert ["starts-with", "$Content-Type", "image/"] in policy["conditions"]
+    else:
+        assert ticket["url"] == f"http://testserver/uploads/{ticket['upload_id']}"
+
+
+def test_an_uploaded_image_is_cropped_by_its_id_and_served(client: TestClient) -> None:
+    upload_id = uploaded(client, images.solid_jpeg(colour=images.BLUE))
+
+    response = crop_by_id(client, upload_id)
+
+    assert response.status_code == 200, response.text
+    served = client.get(response.json()["retrieval_url"])
+    assert served.status_code == 200
+    assert images.close_to(images.pixel(served.content, 50, 50), images.BLUE)
+
+
+def test_an_upload_is_used_once(client: TestClient) -> None:
+    upload_id = uploaded(client, images.solid_jpeg())
+    assert crop_by_id(client, upload_id).status_code == 200
+    assert_error(crop_by_id(client, upload_id), 404, "not_found", field="source_upload_id")
+
+
+def test_smart_crop_takes_an_upload_id(client: TestClient) -> None:
+    upload_id = uploaded(client, images.solid_jpeg())
+    fields = {"source_upload_id": upload_id, "product_info": json.dumps({"product_id": "ABC-123"})}
+    response = multipart(client, "/images/smart-crop", fields)
+    assert response.status_code == 202, response.text
+
+
+def test_a_field_that_fails_validation_does_not_use_up_the_upload(client: TestClient) -> None:
+    upload_id = uploaded(client, images.solid_jpeg())
+    bad = multipart(
+        client, "/images/manual-crop", {"source_upload_id": upload_id, "product_info": "{}", "crop_box": "{}"}
+    )
+    assert bad.status_code == 422
+    assert crop_by_id(client, upload_id).status_code == 200
+
+
+def test_both_sources_or_neither_is_a_422_that_says_which(client: TestClient) -> None:
+    both = crop_by_id(client, "1234567890-" + "0" * 32, source_image=("a.jpg", images.solid_jpeg(), "image/jpeg"))
+    assert_error(both, 422, "invalid_request", field="source_upload_id")
+    assert "not both" in both.json()["error"]["message"]
+
+    neither = multipart(
+        client, "/images/manual-crop", {"product_info": '{"product_id": "ABC-123"}', "crop_box": json.dumps(BOX)}
+    )
+    assert_error(neither, 422, "invalid_request", field="source_image")
+    assert "source_upload_id" in neither.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("upload_id", ["9999999999-" + "0" * 32, "not-an-id", "../../ABC-123/x.jpg"])
+def test_an_unknown_upload_id_is_a_404(client: TestClient, upload_id: str) -> None:
+    assert_error(crop_by_id(client, upload_id), 404, "not_found", field="source_upload_id")
+
+
+def test_an_expired_upload_is_a_410_and_is_removed(client: TestClient, settings: Settings) -> None:
+    store = build_store(settings)
+    expired = f"{int(time.time()) - 2 * settings.upload_ttl_seconds - 10}-{'a' * 32}"
+    store.put_upload(expired, images.solid_jpeg())
+
+    assert_error(crop_by_id(client, expired), 410, "gone", field="source_upload_id")
+    assert store.take_upload(expired, 10**9) is None
+
+
+def test_the_service_rechecks_the_size_of_what_was_uploaded(small_cap: TestClient, settings: Settings) -> None:
+    """moto accepts a presigned POST over its content-length-range; the crop refuses it."""
+    ticket = small_cap.post("/uploads").json()
+    oversized = images.noisy("PNG", 200, 200)
+    assert len(oversized) > SMALL_CAP
+    posted = send(small_cap, ticket, oversized)
+    if settings.storage_backend == "filesystem":
+        assert_error(posted, 413, "payload_too_large", field="file")
+        build_store(settings).put_upload(ticket["upload_id"], oversized)  # as if it had got through
+    assert_error(crop_by_id(small_cap, ticket["upload_id"]), 413, "payload_too_large", field="source_upload_id")
+    assert_error(crop_by_id(small_cap, ticket["upload_id"]), 404, "not_found")
+
+
+def test_an_upload_that_is_not_an_image_is_refused_when_used(client: TestClient) -> None:
+    upload_id = uploaded(client, b"%PDF-1.7 not an image")
+    response = crop_by_id(client, upload_id)
+    assert 400 <= response.status_code < 500
+    assert_error(response, 415)
+
+
+@pytest.mark.parametrize("storage_backend", ["filesystem"])
+def test_the_local_upload_form_checks_its_signature_and_content_type(client: TestClient) -> None:
+    ticket = client.post("/uploads").json()
+    forged = {**ticket, "fields": {**ticket["fields"], "max_bytes": str(10**10)}}
+    assert_error(send(client, forged, images.solid_jpeg()), 422, field="signature")
+    other_id = {**ticket, "url": ticket["url"].replace(ticket["upload_id"], f"{ticket['expires_at']}-{'b' * 32}")}
+    assert_error(send(client, other_id, images.solid_jpeg()), 422, field="signature")
+    not_image = {**ticket, "fields": {**ticket["fields"], "Content-Type": "text/html"}}
+    assert_error(send(client, not_image, images.solid_jpeg()), 415, field="Content-Type")
+    assert send(client, ticket, images.solid_jpeg()).status_code == 204
