@@ -5,9 +5,14 @@ import base64
 import json
 from typing import Any
 
+import pytest
+
 from tests.support.lambda_runtime.gateway import LAMBDA_PAYLOAD_LIMIT, Gateway, rest_event
 from tests.support.lambda_runtime.journey import crop_form
 from tests.support.lambda_runtime.sandbox import Invocation
+
+# The first test of a session also builds the zips and applies Terraform (minutes on a cold build).
+pytestmark = pytest.mark.timeout(900)
 
 
 def assert_service_error(body: bytes, status: int) -> None:

@@ -19,6 +19,9 @@ from tests.support.lambda_runtime.iam import (
 from tests.support.lambda_runtime.journey import Journey
 from tests.support.terraform import client
 
+# The first test of a session also builds the zips and applies Terraform (minutes on a cold build).
+pytestmark = pytest.mark.timeout(900)
+
 # Granted to a role for the platform, not for the code: no call of the handler needs them.
 USED_BY_LAMBDA = {
     "logs:CreateLogStream": "the Lambda service writes the function's stdout to its log group",

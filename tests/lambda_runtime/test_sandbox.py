@@ -2,8 +2,13 @@
 
 import errno
 
+import pytest
+
 from tests.support.lambda_runtime.deployment import Deployment
 from tests.support.lambda_runtime.sandbox import DRIVER, ExecutionEnvironment
+
+# The first test of a session also builds the zips and applies Terraform (minutes on a cold build).
+pytestmark = pytest.mark.timeout(900)
 
 
 def test_only_the_temporary_folder_is_writable(api: ExecutionEnvironment) -> None:
