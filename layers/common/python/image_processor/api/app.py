@@ -13,7 +13,7 @@ from .idempotency import AnswerRecorderMiddleware, replay_response
 from .middleware import RequestContextMiddleware, ResponseHeadersMiddleware
 from .openapi import route_name, with_common_headers
 from .origin_guard import OriginGuardMiddleware
-from .routes import health, images, jobs, uploads
+from .routes import docs, health, images, jobs, studio, uploads
 from .stage import StagePrefixMiddleware
 
 
@@ -35,6 +35,9 @@ def create_app(services: Services) -> FastAPI:
         summary="Crops product photos by hand or by AI and serves the results.",
         lifespan=lifespan,
         generate_unique_id_function=route_name,
+        # /docs is served by routes/docs.py from vendored files; ReDoc would load its script from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = services
     install_error_handlers(app)
@@ -43,6 +46,9 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(uploads.router)
     app.include_router(health.router)
+    app.include_router(docs.router)
+    app.include_router(studio.router)
+    studio.mount_static(app)
     settings = services.settings
     # The last added runs first: ids and logs, common headers, CORS answers, the origin check (before any
     # body byte is reserved or read), the body guard, then the keeping of Idempotency-Key answers.
