@@ -4,6 +4,7 @@ import argparse
 from pathlib import Path
 
 from . import chart, report
+from .cold_start import measure_cold_starts
 from .config import Config
 from .runner import Results, run
 
@@ -18,7 +19,20 @@ def main() -> None:
     parser.add_argument(
         "--levels", type=lambda text: [int(part) for part in text.split(",")], default=list(Config.levels)
     )
+    parser.add_argument(
+        "--only",
+        choices=["cold-start"],
+        help="run one phase alone and write its own results (cold-start: cold_start.md and cold_start.json)",
+    )
     args = parser.parse_args()
+    if args.only == "cold-start":
+        cold_starts = measure_cold_starts(Config.cold_starts)
+        args.output.mkdir(parents=True, exist_ok=True)
+        report.write_atomically(args.output / "cold_start.json", report.cold_start_json(cold_starts).encode())
+        table = "\n".join(["# Lambda cold start", "", *report.cold_start_table(cold_starts)[2:]])
+        report.write_atomically(args.output / "cold_start.md", f"{table}\n".encode())
+        print(table)
+        return
     results = run(Config(requests=args.requests, levels=args.levels))
     write(results, args.output)
     print("\n".join([*report.manual_crop_table(results), "", *report.variants_table(results)]))

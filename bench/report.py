@@ -5,6 +5,7 @@ import json
 import os
 from pathlib import Path
 
+from .cold_start import ColdStart
 from .runner import Results
 
 
@@ -29,6 +30,7 @@ def to_markdown(results: Results, *, chart: str | None = None) -> str:
     lines += _other_requests_table(results)
     lines += _smart_crop_table(results)
     lines += _rate_limit_table(results)
+    lines += cold_start_table(results.cold_start)
     lines += ["## Machine and settings", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in {**results.machine, **results.settings}.items()]
     return "\n".join(lines) + "\n"
@@ -70,6 +72,12 @@ def targets_table(results: Results) -> list[str]:
     if 1 in by_level and 4 in by_level:
         raw = by_level[4].raw.throughput_rps / by_level[1].raw.throughput_rps
         lines.append(f"| raw Pillow throughput, 4 threads / 1 (what the machine allows) | | {raw:.2f} | |")
+    for cold in results.cold_start:
+        met = cold.import_p50_ms <= cold.import_target_ms
+        lines.append(
+            f"| {cold.function} function: handler import p50 (ms) | <= {cold.import_target_ms:.0f} "
+            f"| {cold.import_p50_ms:.0f} | {'yes' if met else 'no'} |"
+        )
     return [*lines, ""]
 
 
@@ -197,3 +205,31 @@ def _rate_limit_table(results: Results) -> list[str]:
             f"| {cost.http_requests_per_decision:.2f} | {operations} | {cost.p50_ms:.1f} | {cost.p95_ms:.1f} |"
         )
     return [*lines, ""]
+
+
+def cold_start_table(cold_starts: list[ColdStart]) -> list[str]:
+    """Each packaged function's import and first invocation, in fresh execution environments."""
+    if not cold_starts:
+        return []
+    lines = [
+        "## Lambda cold start",
+        "",
+        "Each function's zip unpacked and run in a fresh Python 3.12 interpreter that sees only the zip and the "
+        "runtime's boto3, with the environment Terraform deployed (tests/support/lambda_runtime). First event: "
+        "`GET /health` for the API, a smart-crop job for the worker.",
+        "",
+        "| Function | Runs | Import p50 / max (ms) | Import target (ms) | First invocation p50 / max (ms) "
+        "| First answers |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for cold in cold_starts:
+        lines.append(
+            f"| {cold.function} | {cold.runs} | {cold.import_p50_ms:.0f} / {max(cold.import_ms):.0f} "
+            f"| {cold.import_target_ms:.0f} | {cold.first_invocation_p50_ms:.0f} / {max(cold.first_invocation_ms):.0f} "
+            f"| {', '.join(sorted(set(cold.outcomes)))} |"
+        )
+    return [*lines, ""]
+
+
+def cold_start_json(cold_starts: list[ColdStart]) -> str:
+    return json.dumps([dataclasses.asdict(cold) for cold in cold_starts], indent=2) + "\n"

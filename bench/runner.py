@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import sample
 from .client import ServiceClient
+from .cold_start import ColdStart, measure_cold_starts
 from .config import Config
 from .dynamodb_calls import DecisionCost, measure_decision_costs
 from .machine import machine_info
@@ -38,6 +39,7 @@ class Results:
     rate_limit: list[DecisionCost]
     duration_seconds: float
     crop_positions: list[PositionCost] = field(default_factory=list)
+    cold_start: list[ColdStart] = field(default_factory=list)
 
 
 def run(config: Config) -> Results:
@@ -72,6 +74,7 @@ def run(config: Config) -> Results:
         say("rate-limit decisions")
         dynamodb = aws_stack.dynamodb_client()
         decisions = measure_decision_costs(dynamodb, aws_stack.tables["rate_limit"], decisions=config.decisions)
+    cold_start = measure_cold_starts(config.cold_starts)
     return Results(
         machine=machine_info(),
         settings=config.described(len(image), len(smart_crop_upload)),
@@ -82,6 +85,7 @@ def run(config: Config) -> Results:
         rate_limit=decisions,
         duration_seconds=time.perf_counter() - started,
         crop_positions=positions,
+        cold_start=cold_start,
     )
 
 

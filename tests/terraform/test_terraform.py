@@ -7,98 +7,25 @@ CreateRestApi keep `binaryMediaTypes`, which moto alone drops.
 """
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from image_processor.settings import Settings
+from tests.support.terraform import TERRAFORM, TERRAFORM_DIR, Terraform, client, initialised
 from tools.build_lambda import package_function
 from tools.local_tables import TABLE_SCHEMAS
-from tools.plugin_dir import mirror_root
-from tools.processes import REPO_ROOT, running_emulator
-
-TERRAFORM = shutil.which("terraform")
-TERRAFORM_DIR = REPO_ROOT / "terraform"
+from tools.processes import running_emulator
 
 pytestmark = pytest.mark.skipif(TERRAFORM is None, reason="Terraform is not installed, so terraform/ cannot be checked")
 
 
-@dataclass(frozen=True)
-class Terraform:
-    workdir: Path
-    env: dict[str, str]
-
-    def run(self, *args: str, timeout: float = 240, hint: str = "") -> subprocess.CompletedProcess[str]:
-        assert TERRAFORM is not None
-        result = subprocess.run(
-            [TERRAFORM, f"-chdir={self.workdir}", *args, "-no-color"],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        assert result.returncode == 0, (
-            f"terraform {args[0]} failed{hint}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-        )
-        return result
-
-    def apply(self, *variables: str) -> dict[str, Any]:
-        """Plan, apply that plan, and return the plan as JSON (what Terraform sent, before any read-back)."""
-        self.run("plan", "-input=false", "-out=tfplan", *(f"-var={v}" for v in variables))
-        plan: dict[str, Any] = json.loads(self.run("show", "-json", "tfplan").stdout)
-        self.run("apply", "-input=false", "tfplan")
-        return plan
-
-    def destroy(self, *variables: str) -> None:
-        self.run("destroy", "-auto-approve", "-input=false", "-refresh=false", *(f"-var={v}" for v in variables))
-
-    def outputs(self) -> dict[str, Any]:
-        return {name: value["value"] for name, value in json.loads(self.run("output", "-json").stdout).items()}
-
-
-def _environment(data_dir: Path) -> dict[str, str]:
-    inherited = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AWS_", "TF_")) or name in ("TF_CLI_CONFIG_FILE", "TF_PLUGIN_CACHE_DIR")
-    }
-    return {
-        **inherited,
-        "TF_DATA_DIR": str(data_dir),
-        "TF_IN_AUTOMATION": "1",
-        "TF_INPUT": "0",
-        "CHECKPOINT_DISABLE": "1",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_REGION": "us-east-1",
-    }
-
-
 @pytest.fixture(scope="module")
 def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
-    """`terraform init` on a private copy of terraform/ (offline provider mirror from TF_PLUGIN_DIR, if set)."""
-    root = tmp_path_factory.mktemp("terraform")
-    workdir = root / "terraform"
-    shutil.copytree(TERRAFORM_DIR, workdir, ignore=shutil.ignore_patterns(".terraform", "terraform.tfstate*"))
-    tf = Terraform(workdir=workdir, env=_environment(root / "data"))
-    plugin_dir = os.environ.get("TF_PLUGIN_DIR")
-    offline_hint = "" if plugin_dir else " (without registry access, set TF_PLUGIN_DIR to a provider mirror)"
-    tf.run(
-        "init",
-        "-input=false",
-        *([f"-plugin-dir={mirror_root(plugin_dir)}"] if plugin_dir else []),
-        hint=offline_hint,
-    )
-    return tf
+    return initialised(tmp_path_factory.mktemp("terraform"))
 
 
 @pytest.fixture(scope="module")
@@ -118,12 +45,6 @@ def emulator() -> Iterator[str]:
     """A moto server of its own, so that default-named tables never meet other tests' state."""
     with running_emulator() as url:
         yield url
-
-
-def client(service: Any, endpoint: str) -> Any:
-    return boto3.client(
-        service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
-    )
 
 
 def planned_values(plan: dict[str, Any], address: str) -> dict[str, Any]:

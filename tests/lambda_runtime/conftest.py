@@ -1,0 +1,55 @@
+"""One deployment of terraform/ to a moto server of its own, and one warm execution environment per function.
+
+Session-scoped: building, applying and starting each function once keeps this part of the suite
+within about a minute. Each test that needs the end-to-end run asks for `journey`, which runs once.
+"""
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.lambda_runtime.deployment import Deployment, build_artifacts, deploy
+from tests.support.lambda_runtime.gateway import Gateway
+from tests.support.lambda_runtime.journey import Journey, run_journey
+from tests.support.lambda_runtime.sandbox import ExecutionEnvironment, execution_environment
+from tests.support.terraform import TERRAFORM, initialised
+from tools.processes import running_emulator
+
+
+@pytest.fixture(scope="session")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    if TERRAFORM is None:
+        pytest.skip("Terraform is not installed, so the stack cannot be deployed to the emulator")
+    build_artifacts()
+    with running_emulator() as endpoint:
+        yield deploy(initialised(tmp_path_factory.mktemp("lambda-terraform")), endpoint)
+
+
+@pytest.fixture(scope="session")
+def api(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExecutionEnvironment]:
+    with execution_environment(deployment.api, tmp_path_factory.mktemp("api"), endpoint=deployment.endpoint) as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def worker(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExecutionEnvironment]:
+    root = tmp_path_factory.mktemp("worker")
+    with execution_environment(deployment.worker, root, endpoint=deployment.endpoint) as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def gateway(api: ExecutionEnvironment, deployment: Deployment) -> Gateway:
+    return Gateway(
+        api,
+        stage=deployment.stage,
+        binary_media_types=deployment.binary_media_types,
+        gateway_responses=deployment.gateway_responses,
+    )
+
+
+@pytest.fixture(scope="session")
+def journey(
+    deployment: Deployment, gateway: Gateway, api: ExecutionEnvironment, worker: ExecutionEnvironment
+) -> Journey:
+    return run_journey(deployment, gateway, api, worker)

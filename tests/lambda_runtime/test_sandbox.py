@@ -1,0 +1,53 @@
+"""The execution environment the harness gives a packaged function holds as Lambda's does."""
+
+import errno
+
+import pytest
+
+from tests.support.lambda_runtime.deployment import Deployment
+from tests.support.lambda_runtime.sandbox import DRIVER, ExecutionEnvironment
+
+# The first test of a session also builds the zips and applies Terraform (minutes on a cold build).
+pytestmark = pytest.mark.timeout(900)
+
+
+def test_only_the_temporary_folder_is_writable(api: ExecutionEnvironment) -> None:
+    assert api.probe_write(api.task_root / "app.py") == {"file": errno.EROFS, "folder": errno.EROFS}
+    assert api.probe_write(api.task_root.parent / "outside") == {"file": errno.EROFS, "folder": errno.EROFS}
+    assert api.probe_write(api.tmp / "scratch") == {"file": 0, "folder": 0}
+    assert (api.tmp / "scratch").read_text() == "probe"
+
+
+def test_the_handler_sees_its_package_and_the_runtime_only(
+    api: ExecutionEnvironment, worker: ExecutionEnvironment
+) -> None:
+    """Nothing is imported from the repository or the test virtualenv: only the zips and the runtime's boto3."""
+    for environment in (api, worker):
+        assert "app" in environment.modules
+        assert "pytest" not in environment.modules
+        assert "tests" not in environment.modules
+        allowed = (str(environment.task_root.parent), str(DRIVER), *environment.base_path)
+        strays = {
+            name: origin
+            for name, origin in environment.origins.items()
+            if origin is not None and not origin.startswith(allowed)
+        }
+        assert strays == {}
+
+
+def test_the_functions_run_with_the_deployed_configuration(
+    deployment: Deployment, api: ExecutionEnvironment, worker: ExecutionEnvironment
+) -> None:
+    assert deployment.api.handler == deployment.worker.handler == "app.handler"
+    for environment, deployed in ((api, deployment.api), (worker, deployment.worker)):
+        assert environment.function is deployed
+        assert deployed.environment, "the deployed function has no environment"
+        given = {name: environment.environment[name] for name in deployed.environment}
+        assert given == deployed.environment
+        assert environment.environment["AWS_ENDPOINT_URL"] == deployment.endpoint
+
+
+def test_the_worker_does_not_import_the_web_framework(worker: ExecutionEnvironment) -> None:
+    """Cold start (issue point 9): the smart-crop worker's import leaves FastAPI, Starlette and Mangum out."""
+    web = {name for name in worker.modules if name.split(".")[0] in {"fastapi", "starlette", "mangum", "uvicorn"}}
+    assert web == set()
