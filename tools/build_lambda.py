@@ -49,6 +49,10 @@ FUNCTION_EXCLUDES: dict[str, frozenset[str]] = {
     "smart_crop_worker": frozenset({"fastapi", "mangum", "python-multipart"}),
 }
 
+# Pure-Python requirements published only as a source distribution: built into a wheel first, so the
+# platform install can stay wheels-only (which keeps a compiled sdist from sneaking in for the wrong OS).
+SOURCE_ONLY = frozenset({"pyvips"})
+
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _SKIPPED_DIRS = {"__pycache__"}
 _SKIPPED_SUFFIXES = {".pyc", ".pyo"}
@@ -76,12 +80,30 @@ def install_dependencies(requirements: list[str], target: Path) -> None:
     target.mkdir(parents=True)
     requirements_file = target.parent / f"{target.name}-requirements.txt"
     requirements_file.write_text("".join(f"{line}\n" for line in requirements))
+    wheelhouse = build_pure_wheels(requirements, target.parent / f"{target.name}-wheels")
     platforms = [argument for platform in LAMBDA_PLATFORMS for argument in ("--platform", platform)]
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--only-binary=:all:"]
+    command += ["--find-links", str(wheelhouse)]
     command += [*platforms, "--implementation", "cp", "--python-version", ".".join(map(str, LAMBDA_PYTHON))]
     command += ["--target", str(target), "-r", str(requirements_file), "-c", str(CONSTRAINTS)]
     subprocess.run(command, check=True)  # noqa: S603
     shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: nothing runs them on Lambda
+
+
+def build_pure_wheels(requirements: list[str], wheelhouse: Path) -> Path:
+    """Build the SOURCE_ONLY requirements into wheels in `wheelhouse`; each must be pure Python."""
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    wanted = {normalise(name) for name in SOURCE_ONLY}
+    for line in requirements:
+        match = _REQUIREMENT_NAME.match(line)
+        if not match or normalise(match.group(1)) not in wanted:
+            continue
+        command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheelhouse)]
+        subprocess.run([*command, "-c", str(CONSTRAINTS), line], check=True)  # noqa: S603
+    compiled = [wheel.name for wheel in wheelhouse.glob("*.whl") if not wheel.name.endswith("-none-any.whl")]
+    if compiled:
+        raise SystemExit(f"{', '.join(compiled)}: built for this machine, not the Lambda platform.")
+    return wheelhouse
 
 
 def installed_distributions(tree: Path) -> set[str]:

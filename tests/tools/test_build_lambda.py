@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from tools.build_lambda import (
+    build_pure_wheels,
     build_zip,
     check_exclusions,
     installed_distributions,
@@ -49,6 +50,18 @@ def test_the_worker_refuses_the_web_framework(tmp_path: Path) -> None:
     check_exclusions(tmp_path, "api")
     with pytest.raises(SystemExit, match="python-multipart"):
         check_exclusions(tmp_path, "smart_crop_worker")
+
+
+def test_a_source_only_requirement_must_build_into_a_pure_python_wheel(tmp_path: Path) -> None:
+    """A wheel compiled for this machine would not load on Lambda, so the build stops instead."""
+    wheelhouse = tmp_path / "wheels"
+    wheelhouse.mkdir()
+    (wheelhouse / "pure-1.0-py3-none-any.whl").write_bytes(b"")
+    assert build_pure_wheels(["fastapi==0.163.2"], wheelhouse) == wheelhouse
+
+    (wheelhouse / "native-1.0-cp312-cp312-linux_x86_64.whl").write_bytes(b"")
+    with pytest.raises(SystemExit, match="native-1.0-cp312"):
+        build_pure_wheels(["fastapi==0.163.2"], wheelhouse)
 
 
 @pytest.fixture
