@@ -60,7 +60,7 @@ def test_a_source_only_requirement_must_build_into_a_pure_python_wheel(tmp_path:
     assert build_pure_wheels(["fastapi==0.163.2"], wheelhouse) == wheelhouse
 
     (wheelhouse / "native-1.0-cp312-cp312-linux_x86_64.whl").write_bytes(b"")
-    with pytest.raises(SystemExit, match="native-1.0-cp312"):
+    with pytest.raises(SystemExit, match="native-1"):
         build_pure_wheels(["fastapi==0.163.2"], wheelhouse)
 
 
