@@ -3,6 +3,7 @@
 import base64
 import contextlib
 import io
+import os
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,7 +31,10 @@ from tests.support.live import serving
 
 pytestmark = pytest.mark.skipif(MISSING_BROWSER is not None, reason=MISSING_BROWSER or "")
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "crop-studio.png"
+_ROOT = Path(__file__).resolve().parents[2]
+# Every run leaves its screenshot in build/; UPDATE_SCREENSHOTS=1 also refreshes the one the docs show.
+SCREENSHOT = _ROOT / "build" / "screenshots" / "crop-studio.png"
+DOCS_SCREENSHOT = _ROOT / "docs" / "images" / "crop-studio.png"
 RED, GREEN, BLUE, YELLOW = (220, 20, 20), (20, 200, 20), (20, 20, 220), (240, 220, 30)
 WIDTH, HEIGHT = 1200, 800  # shown at about half size, so the page must map screen pixels to image pixels
 
@@ -216,6 +220,8 @@ def test_a_box_dragged_on_the_photo_is_the_region_manual_crop_stores(
     try:
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         assert browser.save_screenshot(str(SCREENSHOT))
+        if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+            DOCS_SCREENSHOT.write_bytes(SCREENSHOT.read_bytes())
     finally:
         browser.set_window_size(1280, 900)
 
