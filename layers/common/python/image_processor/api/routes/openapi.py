@@ -12,7 +12,7 @@ from ...models import CropBox, ProductInfo
 _SOURCE_IMAGE = {
     "type": "string",
     "format": "binary",
-    "description": "JPEG, PNG, WebP, GIF, TIFF or BMP; or leave it out and send source_upload_id",
+    "description": "JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC or AVIF; or leave it out and send source_upload_id",
 }
 _SOURCE_UPLOAD_ID = {
     "type": "string",
