@@ -31,27 +31,33 @@ TF_WORKSPACE ?=
 BUILD := build
 FUNCTION_ZIPS := $(BUILD)/functions/api.zip $(BUILD)/functions/smart_crop_worker.zip
 # Everything a function zip is made of (tools/build_lambda.py: handler, library, pinned dependencies).
-PACKAGE_SOURCES := $(shell find layers/common/python/image_processor -name '*.py') tools/build_lambda.py \
-	requirements/runtime.txt requirements/constraints.txt
+PACKAGE_SOURCES := $(shell find layers/common/python/image_processor -type f -not -path '*/__pycache__/*') \
+	tools/build_lambda.py requirements/runtime.txt requirements/runtime.lock
 # Deferred (=): a wrong TF_PLUGIN_DIR stops only the targets that use it.
 TF_PLUGIN_ROOT = $(if $(TF_PLUGIN_DIR),$(or $(shell $(PYTHON) tools/plugin_dir.py "$(TF_PLUGIN_DIR)"),$(error TF_PLUGIN_DIR: see the line above)))
 TF_INIT_FLAGS = -input=false $(if $(TF_PLUGIN_ROOT),-plugin-dir=$(TF_PLUGIN_ROOT))
 TF_VARS := -var=aws_endpoint_url=$(AWS_ENDPOINT_URL)
+# Locks (every transitive pin with its hashes) are generated from the direct pins in requirements/*.txt.
+PIP_TOOLS_VERSION := 7.6.2
+LOCK_VENV := .venv-lock
+LOCK_STAMP := $(LOCK_VENV)/.installed-$(PIP_TOOLS_VERSION)
+PIP_COMPILE_ARGS ?=
+PIP_AUDIT_VERSION := 2.9.0
 CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: help install run test lint fmt clean package deploy destroy checkov require-terraform bench
+.PHONY: help install run test lint fmt clean package deploy destroy checkov require-terraform bench lock audit
 
 help: ## Show this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(INSTALL_STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt requirements/constraints.txt
+$(INSTALL_STAMP): pyproject.toml requirements/dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 12) else "Python 3.12 (the Lambda and container runtime) is required: set PYTHON=/path/to/python3.12")' 2>/dev/null \
 		|| { echo "Python 3.12 (the Lambda and container runtime) was not found: install it, or set PYTHON=/path/to/python3.12." >&2; exit 1; }
 	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip==25.3
-	$(PY) -m pip install --quiet -c requirements/constraints.txt -r requirements/dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
@@ -74,6 +80,22 @@ $(CHECKOV_STAMP):
 	@touch $@
 
 checkov: $(CHECKOV_STAMP) ## Install checkov (pinned) into .venv-checkov
+
+# pip-tools (and pip-audit) live in their own virtualenv, outside the locks they write and read.
+$(LOCK_STAMP):
+	@test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet pip-tools==$(PIP_TOOLS_VERSION) pip-audit==$(PIP_AUDIT_VERSION)
+	@touch $@
+
+lock: $(LOCK_STAMP) ## Regenerate requirements/*.lock from requirements/*.txt (PIP_COMPILE_ARGS="--upgrade-package X" to move one)
+	for name in runtime dev; do \
+		$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+			--no-emit-find-links --no-emit-trusted-host $(PIP_COMPILE_ARGS) \
+			--output-file requirements/$$name.lock requirements/$$name.txt; \
+	done
+
+audit: $(LOCK_STAMP) ## Look up known vulnerabilities of every locked package (needs PyPI's JSON API or OSV)
+	$(LOCK_VENV)/bin/pip-audit --require-hashes --disable-pip --progress-spinner off -r requirements/dev.lock
 
 fmt: install ## Format the code and apply safe lint fixes
 	$(PY) -m ruff format .
@@ -144,5 +166,5 @@ destroy: require-terraform ## Remove everything `make deploy` created at AWS_END
 	TF_WORKSPACE="$$workspace" $(TERRAFORM) -chdir=$(TF_DIR) destroy -auto-approve -input=false $(TF_VARS)
 
 clean: ## Remove the virtualenv, build outputs and caches
-	rm -rf $(VENV) $(CHECKOV_VENV) build .run .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) $(LOCK_VENV) build .run .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

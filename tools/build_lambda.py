@@ -4,10 +4,11 @@
 
 - the handler, `functions/<name>/app.py`, at the root (handler `app.handler`);
 - the shared library, `image_processor/`;
-- the third-party dependencies from requirements/runtime.txt, installed by pip for the Lambda
-  platform (manylinux x86_64, CPython 3.12), minus what the python3.12 runtime already provides
-  (boto3, botocore, s3transfer), minus the local web server (uvicorn), and for the worker minus
-  the web framework it never imports;
+- the third-party dependencies from requirements/runtime.lock (every pin with its hashes), installed
+  by pip for the Lambda platform (manylinux x86_64, CPython 3.12) in hash-checking mode, minus what
+  the python3.12 runtime already provides (boto3, botocore, s3transfer), minus the local web server
+  (uvicorn), and for the worker minus the web framework it never imports, together with whatever
+  only those left-out packages need;
 - bytecode compiled by Python 3.12 in unchecked-hash mode: the task root is read-only on Lambda, so
   without it every cold start would compile every module again, and hash-based .pyc files carry no
   timestamp, so they stay valid in a zip whose entries all have one fixed date.
@@ -25,11 +26,12 @@ import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUNTIME_REQUIREMENTS = REPO_ROOT / "requirements" / "runtime.txt"
-CONSTRAINTS = REPO_ROOT / "requirements" / "constraints.txt"
+RUNTIME_LOCK = REPO_ROOT / "requirements" / "runtime.lock"
 LIBRARY = REPO_ROOT / "layers" / "common" / "python" / "image_processor"
 
 LAMBDA_PYTHON = (3, 12)
@@ -49,8 +51,8 @@ FUNCTION_EXCLUDES: dict[str, frozenset[str]] = {
     "smart_crop_worker": frozenset({"fastapi", "mangum", "python-multipart"}),
 }
 
-# Pure-Python requirements published only as a source distribution: built into a wheel first, so the
-# platform install can stay wheels-only (which keeps a compiled sdist from sneaking in for the wrong OS).
+# Pure-Python requirements published only as a source distribution: built into a wheel here (the
+# source's hash checked), so the platform install stays wheels-only and no compiled sdist sneaks in.
 SOURCE_ONLY = frozenset({"pyvips"})
 
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
@@ -64,46 +66,78 @@ def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def lambda_requirements(function: str, runtime_requirements: Path = RUNTIME_REQUIREMENTS) -> list[str]:
-    """The pinned requirement lines `function` ships: runtime.txt minus what Lambda provides or it never uses."""
+@dataclass(frozen=True)
+class LockEntry:
+    """One package of a pip-compile lock: its `name==version` line with hashes, and who needs it."""
+
+    name: str
+    text: str
+    needed_by: frozenset[str]
+
+
+def read_lock(lock: Path = RUNTIME_LOCK) -> list[LockEntry]:
+    entries: list[LockEntry] = []
+    for block in re.split(r"\n(?=[A-Za-z0-9])", lock.read_text()):
+        match = _REQUIREMENT_NAME.match(block)
+        if not match or block.startswith("#"):
+            continue
+        pin = "\n".join(line for line in block.splitlines() if not line.lstrip().startswith("#"))
+        via = re.findall(r"#\s+(?:via\s+)?(-r \S+|[A-Za-z0-9][A-Za-z0-9._-]*)\s*$", block, flags=re.MULTILINE)
+        entries.append(LockEntry(normalise(match.group(1)), pin.strip(), frozenset(normalise(v) for v in via)))
+    return entries
+
+
+def lambda_requirements(
+    function: str, lock: Path = RUNTIME_LOCK, runtime_requirements: Path = RUNTIME_REQUIREMENTS
+) -> list[LockEntry]:
+    """The locked packages `function` ships: runtime.txt's minus what Lambda provides or it never uses,
+    and what those need, transitively (a package only a left-out one needs is left out too)."""
     excluded = {normalise(name) for name in RUNTIME_PROVIDED | LOCAL_ONLY | FUNCTION_EXCLUDES[function]}
-    kept = []
+    direct = set()
     for line in runtime_requirements.read_text().splitlines():
         match = _REQUIREMENT_NAME.match(line.split("#", 1)[0])
-        if match and normalise(match.group(1)) not in excluded:
-            kept.append(line.strip())
-    return kept
+        if match:
+            direct.add(normalise(match.group(1)))
+    entries = read_lock(lock)
+    needed = (direct & {entry.name for entry in entries}) - excluded
+    while True:
+        more = {entry.name for entry in entries if entry.needed_by & needed} - excluded - needed
+        if not more:
+            return [entry for entry in entries if entry.name in needed]
+        needed |= more
 
 
-def install_dependencies(requirements: list[str], target: Path) -> None:
-    """pip-install `requirements` (with the constraints) for the Lambda platform into `target`; wheels only."""
+def install_dependencies(entries: list[LockEntry], target: Path) -> None:
+    """pip-install the locked `entries` for the Lambda platform into `target`: wheels only, hashes checked."""
     target.mkdir(parents=True)
-    requirements_file = target.parent / f"{target.name}-requirements.txt"
-    requirements_file.write_text("".join(f"{line}\n" for line in requirements))
-    wheelhouse = build_pure_wheels(requirements, target.parent / f"{target.name}-wheels")
+    source_only = {normalise(name) for name in SOURCE_ONLY}
+    lock = target.parent / f"{target.name}.lock"
+    lock.write_text("".join(f"{entry.text}\n" for entry in entries if entry.name not in source_only))
     platforms = [argument for platform in LAMBDA_PLATFORMS for argument in ("--platform", platform)]
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--only-binary=:all:"]
-    command += ["--find-links", str(wheelhouse)]
-    command += [*platforms, "--implementation", "cp", "--python-version", ".".join(map(str, LAMBDA_PYTHON))]
-    command += ["--target", str(target), "-r", str(requirements_file), "-c", str(CONSTRAINTS)]
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--no-deps", "--require-hashes"]
+    command += ["--only-binary=:all:", *platforms, "--implementation", "cp"]
+    command += ["--python-version", ".".join(map(str, LAMBDA_PYTHON)), "--target", str(target), "-r", str(lock)]
     subprocess.run(command, check=True)  # noqa: S603
+    wheels = build_pure_wheels([entry for entry in entries if entry.name in source_only], target.parent / "wheels")
+    if wheels:
+        pure = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--no-deps", "--target"]
+        subprocess.run([*pure, str(target), *map(str, wheels)], check=True)  # noqa: S603
     shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: nothing runs them on Lambda
 
 
-def build_pure_wheels(requirements: list[str], wheelhouse: Path) -> Path:
-    """Build the SOURCE_ONLY requirements into wheels in `wheelhouse`; each must be pure Python."""
+def build_pure_wheels(entries: list[LockEntry], wheelhouse: Path) -> list[Path]:
+    """Build locked source-only packages into wheels (their sources hash-checked); each must be pure Python."""
     wheelhouse.mkdir(parents=True, exist_ok=True)
-    wanted = {normalise(name) for name in SOURCE_ONLY}
-    for line in requirements:
-        match = _REQUIREMENT_NAME.match(line)
-        if not match or normalise(match.group(1)) not in wanted:
-            continue
-        command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheelhouse)]
-        subprocess.run([*command, "-c", str(CONSTRAINTS), line], check=True)  # noqa: S603
-    compiled = [wheel.name for wheel in wheelhouse.glob("*.whl") if not wheel.name.endswith("-none-any.whl")]
+    if entries:
+        lock = wheelhouse / "source-only.lock"
+        lock.write_text("".join(f"{entry.text}\n" for entry in entries))
+        command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--require-hashes"]
+        subprocess.run([*command, "--wheel-dir", str(wheelhouse), "-r", str(lock)], check=True)  # noqa: S603
+    wheels = sorted(wheelhouse.glob("*.whl"))
+    compiled = [wheel.name for wheel in wheels if not wheel.name.endswith("-none-any.whl")]
     if compiled:
         raise SystemExit(f"{', '.join(compiled)}: built for this machine, not the Lambda platform.")
-    return wheelhouse
+    return wheels
 
 
 def installed_distributions(tree: Path) -> set[str]:

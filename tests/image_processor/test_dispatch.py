@@ -7,11 +7,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from image_processor import aws
 from image_processor.dispatch import LambdaDispatcher, LocalWorkerPool
-from image_processor.errors import DependencyUnavailable, JobRetryLater, ServerBusy
+from image_processor.errors import DependencyUnavailable, JobInProgress, JobRetryLater, ServerBusy
 from image_processor.settings import Settings
 from tools.processes import free_port
 
@@ -79,7 +78,7 @@ def test_the_pool_runs_every_job_with_bounded_concurrency() -> None:
 
 @pytest.mark.parametrize(
     "failure",
-    [JobRetryLater("AI timed out"), IdempotencyAlreadyInProgressError("another worker has it"), RuntimeError("bug")],
+    [JobRetryLater("AI timed out"), JobInProgress("another worker has it"), RuntimeError("bug")],
 )
 def test_a_job_that_asks_for_a_retry_is_delivered_again(failure: Exception) -> None:
     process = Recorder(fail_first={"job1": failure})
@@ -101,9 +100,7 @@ def test_staged_jobs_are_resumed_at_start() -> None:
     assert process.calls == Counter({"left1": 1, "left2": 1})
 
 
-@pytest.mark.parametrize(
-    "failure", [IdempotencyAlreadyInProgressError("another worker has it"), DependencyUnavailable("DynamoDB is down")]
-)
+@pytest.mark.parametrize("failure", [JobInProgress("another worker has it"), DependencyUnavailable("DynamoDB is down")])
 def test_a_job_that_never_makes_progress_is_given_up_after_its_last_delivery(failure: Exception) -> None:
     """Not requeued forever: after max_deliveries the job is handed to give_up (which marks it failed)."""
 

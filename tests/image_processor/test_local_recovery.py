@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from image_processor import aws, ownership
 from image_processor.assembly import WorkerRuntime, build_store, build_worker_runtime
+from image_processor.errors import JobInProgress
 from image_processor.ids import new_image_id
 from image_processor.jobs import Job
 from image_processor.local_recovery import StagedUploads
@@ -95,7 +95,7 @@ def test_a_restart_respects_the_claim_of_a_live_process(
 
     try:
         assert StagedUploads(store, other.jobs, other.release_claim).recover() == [job.image_id]
-        with pytest.raises(IdempotencyAlreadyInProgressError):
+        with pytest.raises(JobInProgress):
             other.process(job={"image_id": job.image_id})
     finally:
         gate.set()

@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 import pyvips
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from PIL import Image
 
 from image_processor import aws
 from image_processor.assembly import WorkerRuntime, build_store, build_worker_runtime
-from image_processor.errors import JobRetryLater, ObjectLocatorError
+from image_processor.errors import JobInProgress, JobRetryLater, ObjectLocatorError
 from image_processor.ids import new_image_id
 from image_processor.jobs import DynamoDBJobStore, Job
 from image_processor.object_locator import ObjectLocator
@@ -114,7 +113,7 @@ def test_a_delivery_racing_one_in_progress_is_turned_away(settings: Settings) ->
             if locator.calls:
                 break
             threading.Event().wait(0.01)
-        with pytest.raises(IdempotencyAlreadyInProgressError):
+        with pytest.raises(JobInProgress):
             assembled.process(job={"image_id": job.image_id})
         assert locator.gate is not None
         locator.gate.set()

@@ -125,7 +125,7 @@ def test_the_builder_installs_the_pinned_requirements_and_the_package_without_it
     runs = [step.arguments for step in _named("builder").instructions if step.keyword == "RUN"]
 
     assert any("pip==25.3" in run for run in runs)
-    assert any("-r requirements/runtime.txt -c requirements/constraints.txt" in run for run in runs)
+    assert any("--require-hashes" in run and "-r requirements/runtime.lock" in run for run in runs)
     assert any(run.endswith("pip install --no-cache-dir --no-deps .") for run in runs)
 
 

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Protocol
 
 import anyio
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import DependencyUnavailable, JobRetryLater, ServerBusy
@@ -159,7 +158,7 @@ class LocalWorkerPool:
         self._held[image_id] = deliveries
         try:
             await anyio.to_thread.run_sync(self._process, image_id, limiter=self._limiter)
-        except (JobRetryLater, IdempotencyAlreadyInProgressError, DependencyUnavailable) as exc:
+        except (JobRetryLater, DependencyUnavailable) as exc:
             reason = f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # an unexpected failure outside the worker's own handling: logged once below
             reason = f"{type(exc).__name__}: {exc}"

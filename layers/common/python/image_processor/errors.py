@@ -106,6 +106,10 @@ class JobRetryLater(Exception):
     """A smart-crop attempt hit a transient failure; the job should be delivered again later."""
 
 
+class JobInProgress(JobRetryLater):
+    """Another delivery of the same job holds its claim; this one should come back later."""
+
+
 class Unauthorized(ServiceError):
     status_code = 401
     code = "unauthorized"

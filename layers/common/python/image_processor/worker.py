@@ -11,9 +11,10 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from . import imaging, ownership
-from .errors import CropOutOfBounds, ImageTooLarge, JobRetryLater, ObjectLocatorError, UnsupportedImage
+from .errors import CropOutOfBounds, ImageTooLarge, JobInProgress, JobRetryLater, ObjectLocatorError, UnsupportedImage
 from .jobs import TIMED_OUT, Job, JobStore
 from .models import CropBox
 from .object_locator import Location, ObjectLocator
@@ -150,10 +151,18 @@ def idempotent_processor(
     def process(job: dict[str, Any]) -> dict[str, Any]:
         return worker.process(str(job["image_id"]))
 
-    wrapped: JobProcessor = idempotent_function(
+    claimed: JobProcessor = idempotent_function(
         process, data_keyword_argument="job", persistence_store=persistence, config=config, key_prefix=CLAIM_KEY_PREFIX
     )
-    return wrapped
+
+    def process_once(job: dict[str, Any]) -> dict[str, Any]:
+        # The idempotency layer's exception stays here: callers (the dispatcher, Lambda) see a domain one.
+        try:
+            return claimed(job=job)
+        except IdempotencyAlreadyInProgressError as exc:
+            raise JobInProgress(str(exc)) from exc
+
+    return process_once
 
 
 def claim_releaser(persistence: BasePersistenceLayer, config: IdempotencyConfig) -> Callable[[str], None]:
