@@ -94,8 +94,8 @@ lock: $(LOCK_STAMP) ## Regenerate requirements/*.lock from requirements/*.txt (P
 			--output-file requirements/$$name.lock requirements/$$name.txt; \
 	done
 
-audit: $(LOCK_STAMP) ## Look up known vulnerabilities of every locked package (needs PyPI's JSON API or OSV)
-	$(LOCK_VENV)/bin/pip-audit --require-hashes --disable-pip --progress-spinner off -r requirements/dev.lock
+audit: $(LOCK_STAMP) ## Look up known vulnerabilities of every locked package; fails if any cannot be looked up (needs PyPI's JSON API or OSV)
+	$(LOCK_VENV)/bin/pip-audit --strict --require-hashes --disable-pip --progress-spinner off -r requirements/dev.lock
 
 fmt: install ## Format the code and apply safe lint fixes
 	$(PY) -m ruff format .
