@@ -61,8 +61,10 @@ variable "lambda_architecture" {
 }
 
 variable "api_memory_mb" {
-  # Size from a measured peak: the image engine is changing, and with it the peak of a 12-megapixel crop.
-  description = "Memory of the API function. Manual crops of 12-megapixel images decode about 36 MB of pixels per copy."
+  # Measured: a warm environment peaks at 180 MB RSS through a 12-megapixel manual and smart crop
+  # (tests/lambda_runtime). The worst case is the interpreter (~150 MB) plus IMAGE_MEMORY_BUDGET_BYTES
+  # (384 MiB) plus a 6 MB event; 1024 MB covers it and buys CPU (Lambda scales CPU with memory).
+  description = "Memory of the API function (CPU scales with memory). Must exceed about 150 MB plus IMAGE_MEMORY_BUDGET_BYTES."
   type        = number
   default     = 1024
 }
@@ -74,10 +76,11 @@ variable "api_timeout_seconds" {
 }
 
 variable "worker_memory_mb" {
-  # As for api_memory_mb: re-measure the peak when the image engine changes.
-  description = "Memory of the smart-crop worker (CPU scales with memory)."
+  # Measured as for api_memory_mb: 180 MB peak for a 12-megapixel job, the same worst case. Jobs are
+  # asynchronous, so the extra CPU of a larger size buys little.
+  description = "Memory of the smart-crop worker (CPU scales with memory). Must exceed about 150 MB plus IMAGE_MEMORY_BUDGET_BYTES."
   type        = number
-  default     = 1536
+  default     = 1024
 }
 
 variable "worker_timeout_seconds" {

@@ -12,6 +12,7 @@ import errno
 import importlib
 import json
 import os
+import resource
 import sys
 import threading
 import time
@@ -193,6 +194,8 @@ def main() -> None:
         result = _invoke(handler, event, Context(dict(environ), settings["function_arn"], settings["timeout_seconds"]))
         result["duration_ms"] = (time.perf_counter() - started) * 1000
         result["calls"] = recorder.take()
+        # The environment's peak resident memory so far, which Lambda holds under the function's MemorySize.
+        result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         _send(protocol, result)
 
 

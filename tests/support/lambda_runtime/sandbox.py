@@ -43,6 +43,7 @@ class Invocation:
     message: str
     duration_ms: float
     calls: list[dict[str, Any]]
+    max_rss_mb: float = 0.0
 
 
 @dataclass
@@ -69,6 +70,7 @@ class ExecutionEnvironment:
             message=reply.get("message", "") + reply.get("trace", ""),
             duration_ms=reply["duration_ms"],
             calls=reply["calls"],
+            max_rss_mb=reply["max_rss_mb"],
         )
         self.invocations.append(invocation)
         return invocation
