@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,6 +37,28 @@ def job_statuses(url: str, status_urls: list[str]) -> list[str]:
         return [client.get(status_url).json()["status"] for status_url in status_urls]
 
 
+def accept_then_kill_9(
+    env: dict[str, str], log: Path, port: int, *, count: int, product_id: str, ready: Callable[[list[str]], bool]
+) -> list[dict[str, str]]:
+    """Accept `count` smart crops, wait (at most 10 s) until `ready(statuses)`, then kill -9 the server."""
+    scene = scenes.product_on_plain_background()
+    with service_process(env, log, port=port) as server, httpx.Client(base_url=server.url) as client:
+        accepted = [
+            client.post(
+                "/images/smart-crop",
+                files={"source_image": ("photo.jpg", scene.jpeg, "image/jpeg")},
+                data={"product_info": json.dumps({"product_id": product_id})},
+            ).json()
+            for _ in range(count)
+        ]
+        status_urls = [body["status_url"] for body in accepted]
+        deadline = time.monotonic() + 10
+        while not ready(job_statuses(server.url, status_urls)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(server.pid, signal.SIGKILL)
+    return accepted
+
+
 def test_accepted_smart_crops_survive_a_kill_9(service_env: dict[str, str], tmp_path: Path) -> None:
     """Audit 15: every accepted job ends after a kill -9 and restart."""
     env = {
@@ -45,24 +68,15 @@ def test_accepted_smart_crops_survive_a_kill_9(service_env: dict[str, str], tmp_
         "LOCAL_WORKER_CONCURRENCY": "2",
     }
     port = free_port()
-    scene = scenes.product_on_plain_background()
-    with (
-        service_process(env, tmp_path / "before.log", port=port) as server,
-        httpx.Client(base_url=server.url) as client,
-    ):
-        accepted = [
-            client.post(
-                "/images/smart-crop",
-                files={"source_image": ("photo.jpg", scene.jpeg, "image/jpeg")},
-                data={"product_info": json.dumps({"product_id": "CRASH-1"})},
-            ).json()
-            for _ in range(6)
-        ]
-        status_urls = [body["status_url"] for body in accepted]
-        deadline = time.monotonic() + 10
-        while "processing" not in job_statuses(server.url, status_urls) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        os.kill(server.pid, signal.SIGKILL)
+    accepted = accept_then_kill_9(
+        env,
+        tmp_path / "before.log",
+        port,
+        count=6,
+        product_id="CRASH-1",
+        ready=lambda statuses: "processing" in statuses,
+    )
+    status_urls = [body["status_url"] for body in accepted]
 
     with service_process(env, tmp_path / "after.log", port=port) as server:
         before = job_statuses(server.url, status_urls)
@@ -90,24 +104,10 @@ def test_jobs_in_flight_at_a_kill_9_resume_at_once_after_the_restart(
     env = {**service_env, "MOCK_AI_LATENCY_SECONDS": str(latency), "LOCAL_WORKER_CONCURRENCY": "2"}
     env.pop("WORKER_TIMEOUT_SECONDS", None)
     port = free_port()
-    scene = scenes.product_on_plain_background()
-    with (
-        service_process(env, tmp_path / "before.log", port=port) as server,
-        httpx.Client(base_url=server.url) as client,
-    ):
-        accepted = [
-            client.post(
-                "/images/smart-crop",
-                files={"source_image": ("photo.jpg", scene.jpeg, "image/jpeg")},
-                data={"product_info": json.dumps({"product_id": "CRASH-3"})},
-            ).json()
-            for _ in range(2)
-        ]
-        status_urls = [body["status_url"] for body in accepted]
-        deadline = time.monotonic() + 10
-        while job_statuses(server.url, status_urls) != ["processing"] * 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        os.kill(server.pid, signal.SIGKILL)
+    accepted = accept_then_kill_9(
+        env, tmp_path / "before.log", port, count=2, product_id="CRASH-3", ready=lambda s: s == ["processing"] * 2
+    )
+    status_urls = [body["status_url"] for body in accepted]
 
     with service_process(env, tmp_path / "after.log", port=port) as server:
         restarted = time.monotonic()
