@@ -3,7 +3,6 @@
 import base64
 import hashlib
 import json
-import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,19 +34,16 @@ class Deployment:
 
 
 def build_artifacts() -> None:
-    """`make package` (and `make layers` while the Makefile still builds layers), as a deploy does."""
-    targets = ["package"]
-    if re.search(r"^layers:", (REPO_ROOT / "Makefile").read_text(), re.MULTILINE):
-        targets.insert(0, "layers")
+    """`make package`, as a deploy does."""
     result = subprocess.run(
-        ["make", "--no-print-directory", *targets],
+        ["make", "--no-print-directory", "package"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
-    assert result.returncode == 0, f"make {' '.join(targets)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, f"make package failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
 
 
 def deploy(terraform: Terraform, endpoint: str) -> Deployment:
