@@ -64,7 +64,7 @@ $(INSTALL_STAMP): pyproject.toml requirements/dev.lock
 install: $(INSTALL_STAMP) ## Create .venv and install the pinned dependencies
 
 run: install ## Run the service with uvicorn on HOST:PORT (starts a local AWS emulator if none answers)
-	$(PY) -m tools.dev_server --host $(HOST) --port $(PORT) --aws-endpoint $(AWS_ENDPOINT_URL) \
+	MALLOC_ARENA_MAX=2 $(PY) -m tools.dev_server --host $(HOST) --port $(PORT) --aws-endpoint $(AWS_ENDPOINT_URL) \
 		--tables $(LOCAL_TABLES) --tf-plugin-dir "$(TF_PLUGIN_ROOT)"
 
 lint: install $(CHECKOV_STAMP) ## Ruff (lint and format check), mypy and checkov over terraform/

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.processes import child_process, free_port, wait_until_up
+from tools.processes import SERVER_ALLOCATOR_ENV, child_process, free_port, wait_until_up
 
 
 class ServiceProcess:
@@ -29,7 +29,7 @@ def service_process(env: dict[str, str], log: Path, *, port: int | None = None) 
     """Like `tools.processes.running_service`, but the test also gets the process (to kill it or measure it)."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    server_env = {"HOST": "127.0.0.1", "PORT": str(port), **env}
+    server_env = {"HOST": "127.0.0.1", "PORT": str(port), **SERVER_ALLOCATOR_ENV, **env}
     with child_process([sys.executable, "local_server.py"], env=server_env, log=log) as process:
         wait_until_up(f"{url}/health", process=process)
         yield ServiceProcess(url, process.pid)

@@ -59,6 +59,15 @@ def test_processed_images_live_on_a_named_volume_declared_at_the_top_level() -> 
     assert APP["environment"]["PROCESSED_IMAGES_DIR"] == "/app/processed_images"
 
 
+def test_uploads_are_spooled_to_a_volume_not_the_memory_limited_tmpfs() -> None:
+    """Issue 11: a tmpfs counts against the container's memory; fifty 5 MB uploads would also overflow it."""
+    volume = _named_volumes(APP)["/app/upload_spool"]
+
+    assert volume in COMPOSE["volumes"]
+    assert APP["environment"]["UPLOAD_SPOOL_DIR"] == "/app/upload_spool"
+    assert all(not mount.startswith("/app/upload_spool") for mount in APP["tmpfs"])
+
+
 def test_localstack_is_pinned_to_a_release() -> None:
     repository, _, tag = LOCALSTACK["image"].partition(":")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.tooling.dockerfile import Instruction, Stage, effective, excluded_from_context, read_stages
-from tools.processes import REPO_ROOT
+from tools.processes import REPO_ROOT, SERVER_ALLOCATOR_ENV
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
@@ -68,18 +68,20 @@ def test_the_image_runs_as_a_fixed_numeric_non_root_user() -> None:
     assert group == "" or (group.isdigit() and int(group) >= 1000)
 
 
-def test_the_data_folder_belongs_to_that_user_before_it_is_declared_a_volume() -> None:
-    """Audit 24: a fresh named volume inherits the non-root owner, so images persist and are writable."""
+@pytest.mark.parametrize("folder", ["/app/processed_images", "/app/upload_spool"])
+def test_the_data_folders_belong_to_that_user_before_they_are_declared_volumes(folder: str) -> None:
+    """Audit 24: a fresh named volume inherits the non-root owner, so images persist and are writable;
+    issue 11: spooled uploads wait on a volume too, not in memory or the 64 MB tmpfs."""
     instructions = effective(STAGES, FINAL)
     uid = _final("USER")[-1].arguments.partition(":")[0]
     volume_at = next(i for i, step in enumerate(instructions) if step.keyword == "VOLUME")
     created_at = next(
         i
         for i, step in enumerate(instructions)
-        if step.keyword == "RUN" and "/app/processed_images" in step.arguments and f"-o {uid}" in step.arguments
+        if step.keyword == "RUN" and folder in step.arguments and f"-o {uid}" in step.arguments
     )
 
-    assert json.loads(instructions[volume_at].arguments) == ["/app/processed_images"]
+    assert folder in json.loads(instructions[volume_at].arguments)
     assert created_at < volume_at
 
 
@@ -106,6 +108,8 @@ def test_the_runtime_environment_is_set_for_containers() -> None:
         "HOST=0.0.0.0",
         "PORT=8000",
         "PROCESSED_IMAGES_DIR=/app/processed_images",
+        "UPLOAD_SPOOL_DIR=/app/upload_spool",
+        *(f"{name}={value}" for name, value in SERVER_ALLOCATOR_ENV.items()),
     ):
         assert setting in environment
 

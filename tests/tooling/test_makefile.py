@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.processes import REPO_ROOT
+from tools.processes import REPO_ROOT, SERVER_ALLOCATOR_ENV
 
 MAKE = shutil.which("make")
 pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")
@@ -206,3 +206,12 @@ def test_deploy_to_an_endpoint_where_nothing_answers_stops_before_terraform(tmp_
     assert result.returncode != 0
     assert calls(terraform) == []
     assert own_messages(result)[-1].startswith("Nothing answers at http://127.0.0.1:9:")
+
+
+def test_make_run_gives_the_server_the_containers_allocator_setting() -> None:
+    """Issue 11: the 50-upload memory figure is measured with the allocator setting the image sets."""
+    result = run_make("--dry-run", "run")
+    (command,) = [line for line in result.stdout.splitlines() if "tools.dev_server" in line]
+
+    for name, value in SERVER_ALLOCATOR_ENV.items():
+        assert f"{name}={value} " in command

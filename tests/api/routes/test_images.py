@@ -3,8 +3,8 @@
 import contextlib
 import io
 import json
+import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -297,16 +297,56 @@ def test_an_upload_over_max_upload_bytes_is_a_413(make_client: ClientFactory, ne
     assert len(new_files()) == 1
 
 
-def test_a_large_upload_never_needs_the_temporary_folder(
-    client: TestClient, new_files: NewFiles, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def _open_files_under(folder: Path) -> list[str]:
+    """Files this process holds open under `folder` (a spooled upload is unlinked as soon as it is created)."""
+    targets = (os.readlink(link) for link in Path("/proc/self/fd").iterdir() if link.exists())
+    return [target for target in targets if target.startswith(f"{folder}/")]
+
+
+def test_a_large_upload_waits_on_disk_until_its_crop_and_is_removed_after(
+    make_client: ClientFactory, new_files: NewFiles, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Uploads stay in memory (the cap bounds them): a read-only container without a writable /tmp still crops."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    """Issue 11: uploads waiting for a crop slot were all held in memory (50 x 5 MB at once). A file part
+    over 1 MB is written to UPLOAD_SPOOL_DIR as it arrives, read only by the crop, and closed after it."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    client = make_client(upload_spool_dir=spool)
+    spooled_during_crop: list[list[str]] = []
+    crop = imaging.crop_to_jpeg
+
+    def crop_and_look(data: bytes, *args: Any, **kwargs: Any) -> bytes:
+        spooled_during_crop.append(_open_files_under(spool))
+        return crop(data, *args, **kwargs)
+
+    monkeypatch.setattr(imaging, "crop_to_jpeg", crop_and_look)
     big = images.noisy("PNG", 700, 700)
     assert len(big) > 1024 * 1024
     response = manual_crop(client, big)
     assert response.status_code == 200, response.text
+    assert len(spooled_during_crop) == 1 and len(spooled_during_crop[0]) == 1
+    assert _open_files_under(spool) == []
     assert len(new_files()) == 1
+
+
+def test_a_small_upload_never_needs_the_spool_folder(
+    make_client: ClientFactory, new_files: NewFiles, tmp_path: Path
+) -> None:
+    """Files under 1 MB stay in memory: a container whose spool folder is missing still crops them."""
+    client = make_client(upload_spool_dir=tmp_path / "no-such-folder")
+    response = manual_crop(client, images.noisy("PNG", 200, 200))
+    assert response.status_code == 200, response.text
+    assert len(new_files()) == 1
+
+
+def test_an_upload_with_no_room_to_wait_is_a_503_to_retry(
+    make_client: ClientFactory, new_files: NewFiles, tmp_path: Path
+) -> None:
+    """A spool folder that cannot be written (full, missing) is the server's capacity, not a 500."""
+    client = make_client(upload_spool_dir=tmp_path / "no-such-folder")
+    response = manual_crop(client, images.noisy("PNG", 700, 700))
+    assert_error(response, 503, "server_busy")
+    assert response.headers["Retry-After"] == "5"
+    assert new_files() == []
 
 
 def test_a_body_far_over_the_cap_is_refused_before_it_is_read(make_client: ClientFactory) -> None:

@@ -1,6 +1,5 @@
 """Synchronous crops and reads, run in worker threads with a bound on how many run at once."""
 
-import functools
 from dataclasses import dataclass
 
 import anyio
@@ -9,6 +8,7 @@ from . import imaging
 from .errors import ImageTooLarge
 from .ids import new_image_id
 from .models import CropBox
+from .spool import ImageSource, read_source
 from .storage import ImageStore, StoredImage, StoredObject, result_key
 
 
@@ -37,7 +37,7 @@ class ImageService:
         self._probe_limiter = anyio.CapacityLimiter(concurrency)
         self._budget = budget
 
-    async def crop_and_store(self, source: bytes, product_id: str, box: CropBox) -> CroppedImage:
+    async def crop_and_store(self, source: ImageSource, product_id: str, box: CropBox) -> CroppedImage:
         image_id = new_image_id()
         key = result_key(product_id, image_id)
         await anyio.to_thread.run_sync(self._crop_and_store, source, box, key, limiter=self._limiter)
@@ -55,18 +55,21 @@ class ImageService:
             raise RuntimeError("this image store has no presigned URLs; Settings refuses IMAGE_DELIVERY=redirect")
         return url
 
-    async def probe(self, source: bytes) -> imaging.ImageInfo:
-        # Only the header is read (no pixels), so accepting an upload never waits for a crop slot.
-        probe = functools.partial(imaging.probe, max_pixels=self._max_pixels)
-        info = await anyio.to_thread.run_sync(probe, source, limiter=self._probe_limiter)
+    async def probe(self, source: ImageSource) -> imaging.ImageInfo:
+        # Only the header is decoded (no pixels), so accepting an upload never waits for a crop slot.
+        info = await anyio.to_thread.run_sync(self._probe, source, limiter=self._probe_limiter)
         if imaging.decode_cost(info) > self._budget.total:
             raise ImageTooLarge(
                 "source_image would need more memory to decode than the service allows", field="source_image"
             )
         return info
 
-    def _crop_and_store(self, source: bytes, box: CropBox, key: str) -> None:
+    def _probe(self, source: ImageSource) -> imaging.ImageInfo:
+        return imaging.probe(read_source(source), max_pixels=self._max_pixels)
+
+    def _crop_and_store(self, source: ImageSource, box: CropBox, key: str) -> None:
+        # Read here, in the crop's own slot: uploads waiting for one stay spooled, out of memory.
         jpeg = imaging.crop_to_jpeg(
-            source, box, max_pixels=self._max_pixels, quality=self._quality, budget=self._budget
+            read_source(source), box, max_pixels=self._max_pixels, quality=self._quality, budget=self._budget
         )
         self._store.save(key, jpeg)

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     # Request bodies the process holds at once (admitted by Content-Length before reading); past it, 503.
     upload_budget_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    # Where uploads past 1 MB wait, on disk, until a crop reads them; the system's temporary folder when unset.
+    upload_spool_dir: Path | None = None
     # The whole body must arrive within this time after the request starts; past it, 408 and the connection closes.
     body_read_timeout_seconds: float = Field(default=60.0, gt=0)
     max_image_pixels: int = Field(default=50_000_000, gt=0)

@@ -13,6 +13,7 @@ from .ids import new_image_id
 from .jobs import TIMED_OUT, Job, JobStore
 from .manual_crop import ImageService
 from .observability import SERVICE_NAME
+from .spool import ImageSource, read_source
 from .storage import ImageStore
 
 logger = Logger(service=SERVICE_NAME, child=True)
@@ -37,7 +38,7 @@ class SmartCropService:
         self._clock = clock
 
     async def accept(
-        self, source: bytes, product_id: str, *, admit: Callable[[], Awaitable[None]] | None = None
+        self, source: ImageSource, product_id: str, *, admit: Callable[[], Awaitable[None]] | None = None
     ) -> Job:
         """Check the upload is an image, stage it, record the job and queue it. The crop happens later.
 
@@ -56,7 +57,7 @@ class SmartCropService:
         logger.info("smart-crop job accepted", extra={"image_id": job.image_id, "product_id": product_id})
         return job
 
-    async def _stage_and_record(self, job: Job, source: bytes) -> None:
+    async def _stage_and_record(self, job: Job, source: ImageSource) -> None:
         """Write the staged upload and the job record at the same time: they do not depend on each other,
         and the 202 waits for both. If either fails, neither is left behind as a job that can never run."""
         failures: dict[str, Exception] = {}
@@ -68,7 +69,7 @@ class SmartCropService:
                 failures[name] = exc
 
         async with anyio.create_task_group() as writes:
-            writes.start_soon(attempt, "stage", functools.partial(self._store.stage, job.image_id, source))
+            writes.start_soon(attempt, "stage", functools.partial(self._stage, job.image_id, source))
             writes.start_soon(attempt, "record", functools.partial(self._jobs.create, job))
         if not failures:
             return
@@ -90,6 +91,9 @@ class SmartCropService:
             # A worker that wrote the image and died before it could record success leaves it behind.
             await anyio.to_thread.run_sync(self._store.delete, job.result_key)
         return await anyio.to_thread.run_sync(self._jobs.get, image_id)
+
+    def _stage(self, image_id: str, source: ImageSource) -> None:
+        self._store.stage(image_id, read_source(source))
 
     def _abandon(self, image_id: str) -> None:
         self._store.discard_staged(image_id)

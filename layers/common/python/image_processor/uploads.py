@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .errors import Gone, InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+from .spool import SpooledUpload
 from .storage import ImageStore, UploadTooLarge
 
 _UPLOAD_ID_RE = re.compile(r"(?P<expires_at>[0-9]{10})-[0-9a-f]{32}")
@@ -103,7 +104,7 @@ class UploadService:
         expires_at = int(self._clock()) + self._ttl
         return self._issuer.issue(f"{expires_at}-{secrets.token_hex(16)}", expires_at, self._max_bytes)
 
-    def receive(self, upload_id: str, fields: Mapping[str, str], data: bytes) -> None:
+    def receive(self, upload_id: str, fields: Mapping[str, str], file: SpooledUpload) -> None:
         """The file-system backend's upload endpoint: check the signed form as S3 checks its policy."""
         if not isinstance(self._issuer, SignedFormIssuer):
             raise NotFound("Uploads go to the URL POST /uploads returned.")
@@ -113,11 +114,11 @@ class UploadService:
             raise Gone("This upload form has expired; request a new one from POST /uploads.", field="upload_id")
         if not fields.get("Content-Type", "").startswith("image/"):
             raise UnsupportedMediaType("Content-Type must be an image type.", field="Content-Type")
-        if not 0 < len(data) <= max_bytes:
+        if not 0 < file.size <= max_bytes:
             raise PayloadTooLarge(
                 f"file is larger than the {max_bytes} bytes allowed (MAX_UPLOAD_BYTES).", field="file"
             )
-        self._store.put_upload(upload_id, data)
+        self._store.put_upload(upload_id, file.read())
 
     def consume(self, upload_id: str) -> bytes:
         """The upload's bytes, deleted from storage so that it is used once."""

@@ -95,7 +95,7 @@ class Admission:
         """Once the body is valid: take the Idempotency-Key for this request, or answer as the first time."""
         if self._key is None or self._answers is None:
             return
-        fingerprint = _fingerprint(self._request, upload)
+        fingerprint = await anyio.to_thread.run_sync(_fingerprint, self._request, upload)
         result = await anyio.to_thread.run_sync(self._answers.claim, self._identity, self._key, fingerprint)
         if isinstance(result, Claim):
             setattr(self._request.state, CLAIM_STATE, result)
@@ -182,12 +182,14 @@ def _in_progress() -> IdempotencyKeyInProgress:
 
 
 def _fingerprint(request: Request, upload: Upload) -> str:
-    """The request as the service understood it: a retry with a new multipart boundary is the same request."""
+    """The request as the service understood it: a retry with a new multipart boundary is the same request.
+
+    Blocking (it hashes the spooled upload): run it in a worker thread."""
     digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())
     for name in sorted(upload.fields):
         digest.update(f"{name}={len(upload.fields[name])}:{upload.fields[name]}\n".encode())
     if upload.source is not None:
-        digest.update(hashlib.sha256(upload.source).digest())
+        digest.update(upload.source.sha256())
     else:
         digest.update(f"source_upload_id={upload.upload_id}".encode())
     return digest.hexdigest()

@@ -5,6 +5,7 @@ from fastapi import APIRouter, Request, Response, status
 from starlette.convertors import Convertor, register_url_convertor
 
 from ...errors import NotFound
+from ...spool import ImageSource
 from ..admission import ManualCropAdmissionDep, SmartCropAdmissionDep
 from ..deps import ServicesDep
 from ..errors import error_responses
@@ -44,11 +45,17 @@ async def create_manual_crop(
 ) -> ImageCreated:
     """Crop the upload to `crop_box` now and store it as a JPEG."""
     upload = await read_upload(
-        request, max_upload_bytes=services.settings.max_upload_bytes, text_fields=("product_info", "crop_box")
+        request,
+        max_upload_bytes=services.settings.max_upload_bytes,
+        text_fields=("product_info", "crop_box"),
+        spool_dir=services.settings.upload_spool_dir,
     )
-    product, box = parse_product_info(upload), parse_crop_box(upload)
-    await admission.admit(upload)
-    created = await services.images.crop_and_store(await _source(upload, services), product.product_id, box)
+    try:
+        product, box = parse_product_info(upload), parse_crop_box(upload)
+        await admission.admit(upload)
+        created = await services.images.crop_and_store(await _source(upload, services), product.product_id, box)
+    finally:
+        upload.close()
     return ImageCreated(image_id=created.image_id, retrieval_url=image_url(request, created.key))
 
 
@@ -66,12 +73,19 @@ async def create_smart_crop(
 ) -> SmartCropAccepted:
     """Accept the upload for an AI crop in the background; poll `retrieval_url` or `status_url`."""
     upload = await read_upload(
-        request, max_upload_bytes=services.settings.max_upload_bytes, text_fields=("product_info",)
+        request,
+        max_upload_bytes=services.settings.max_upload_bytes,
+        text_fields=("product_info",),
+        spool_dir=services.settings.upload_spool_dir,
     )
-    product = parse_product_info(upload)
-    await admission.claim(upload)
-    source = await _source(upload, services)
-    job = await services.smart_crop.accept(source, product.product_id, admit=admission.spend)
+    try:
+        product = parse_product_info(upload)
+        await admission.claim(upload)
+        job = await services.smart_crop.accept(
+            await _source(upload, services), product.product_id, admit=admission.spend
+        )
+    finally:
+        upload.close()
     status_url = job_url(request, job.image_id)
     response.headers["Location"] = status_url
     return SmartCropAccepted(
@@ -79,7 +93,7 @@ async def create_smart_crop(
     )
 
 
-async def _source(upload: Upload, services: ServicesDep) -> bytes:
+async def _source(upload: Upload, services: ServicesDep) -> ImageSource:
     """The uploaded image, or the direct upload it names (consumed here, after the other fields passed)."""
     if upload.source is not None:
         return upload.source

@@ -3,7 +3,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from ..deps import ServicesDep
 from ..errors import error_responses
-from ..forms import parse_form, read_file
+from ..forms import close_form, parse_form, take_file
 from ..links import upload_form_url
 from ..schemas import UploadCreated
 
@@ -28,11 +28,14 @@ async def create_upload(request: Request, services: ServicesDep) -> UploadCreate
 async def receive_upload(upload_id: str, request: Request, services: ServicesDep) -> Response:
     """The file-system backend's stand-in for S3's presigned POST (on S3 the form goes to S3)."""
     max_bytes = services.settings.max_upload_bytes
-    form = await parse_form(request, max_upload_bytes=max_bytes, max_fields=16)
+    form = await parse_form(request, max_fields=16, spool_dir=services.settings.upload_spool_dir)
     try:
         fields = {name: value for name, value in form.multi_items() if isinstance(value, str)}
-        data = await read_file(form, "file", max_upload_bytes=max_bytes)
+        file = take_file(form, "file", max_upload_bytes=max_bytes)
     finally:
-        await form.close()
-    await anyio.to_thread.run_sync(services.uploads.receive, upload_id, fields, data)
+        await close_form(form)
+    try:
+        await anyio.to_thread.run_sync(services.uploads.receive, upload_id, fields, file)
+    finally:
+        file.close()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
