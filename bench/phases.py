@@ -57,7 +57,8 @@ def measure_manual_crop(
     variant_results: dict[str, list[LevelResult]] = {name: [] for name in [RAW_VIPS, *(variants or {})]}
     for level in config.levels:
         say(f"manual crop at concurrency {level}")
-        measured = measure_alternating(calls, concurrency=level, requests=config.requests, rounds=config.rounds)
+        requests = config.requests_at(level)
+        measured = measure_alternating(calls, concurrency=level, requests=requests, rounds=config.rounds)
         comparisons.append(compare(measured["raw"], measured["service"]))
         for name, results in variant_results.items():
             results.append(measured[name])

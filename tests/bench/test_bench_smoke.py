@@ -25,6 +25,7 @@ TINY = Config(
     smart_crop_height=48,
     levels=(1, 2),
     requests=3,
+    requests_per_client=1,
     rounds=2,
     other_requests=3,
     smart_crop_requests=2,
@@ -76,8 +77,10 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
             assert_sane(measured, requests=3)
     assert [row.concurrency for row in manual] == [1, 2]
     for row in manual:
-        assert_sane(row.raw, requests=3)
-        assert_sane(row.service, requests=3)
+        # At two clients each batch keeps both busy: 2 clients x 1 request x 2 batches, more than `requests`.
+        assert_sane(row.raw, requests=TINY.requests_at(row.concurrency))
+        assert_sane(row.service, requests=TINY.requests_at(row.concurrency))
+    assert [row.service.requests for row in manual] == [3, 4]
         assert row.throughput_ratio == pytest.approx(row.service.throughput_rps / row.raw.throughput_rps)
         assert row.p95_ratio == pytest.approx(row.service.p95_ms / row.raw.p95_ms)
     assert [row.concurrency for row in variants["again"]] == [1, 2]
