@@ -115,7 +115,7 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
     write(results, tmp_path / "results")
     assert (tmp_path / "results" / CHART_NAME).read_bytes().startswith(b"\x89PNG")
     saved = json.loads((tmp_path / "results" / "results.json").read_text())
-    assert saved["manual_crop"][1]["service"]["requests"] == 3
+    assert saved["manual_crop"][1]["service"]["requests"] == 4
     markdown = (tmp_path / "results" / "results.md").read_text()
     assert f"]({CHART_NAME})" in markdown
     assert "| admit after the window (prune) | 2 | 2.00 |" in markdown
