@@ -51,3 +51,14 @@ def test_the_worker_does_not_import_the_web_framework(worker: ExecutionEnvironme
     """Cold start (issue point 9): the smart-crop worker's import leaves FastAPI, Starlette and Mangum out."""
     web = {name for name in worker.modules if name.split(".")[0] in {"fastapi", "starlette", "mangum", "uvicorn"}}
     assert web == set()
+
+
+def test_neither_function_imports_what_only_an_unused_option_needs(
+    api: ExecutionEnvironment, worker: ExecutionEnvironment
+) -> None:
+    """Cold start: the HTTP AI client (httpx) is imported only with AI_BACKEND=http, and pillow-heif
+    (its own libheif) only when an upload needs Pillow's HEVC decoder."""
+    for environment in (api, worker):
+        assert environment.environment.get("AI_BACKEND", "mock") == "mock"
+        optional = {"httpx", "pillow_heif", "image_processor.object_locator_http"}
+        assert {name for name in environment.modules if name in optional or name.split(".")[0] in optional} == set()

@@ -15,7 +15,7 @@ from .idempotency_keys import DynamoDBAnswerStore
 from .jobs import DynamoDBJobStore
 from .local_recovery import StagedUploads
 from .manual_crop import ImageService
-from .object_locator import HttpObjectLocator, MockObjectLocator, ObjectLocator
+from .object_locator import MockObjectLocator, ObjectLocator
 from .rate_limit import DynamoDBRateLimiter
 from .readiness import Probe, Readiness, dynamodb_table_probe
 from .services import Services
@@ -45,6 +45,9 @@ class _LocalInvocationBudget:
 def build_locator(settings: Settings) -> ObjectLocator:
     if settings.ai_backend == "http":
         assert settings.ai_service_url is not None  # Settings refuses AI_BACKEND=http without it
+        # Imported here: httpx and tenacity cost the worker's cold start about 20 ms, and only this uses them.
+        from .object_locator_http import HttpObjectLocator
+
         return HttpObjectLocator(
             str(settings.ai_service_url),
             timeout_seconds=settings.ai_timeout_seconds,

@@ -6,7 +6,6 @@ from typing import Any
 
 import pyvips
 from PIL import Image, UnidentifiedImageError
-from pillow_heif import register_heif_opener
 from pyvips import ffi, vips_lib
 
 from ..errors import ImageTooLarge, UnsupportedImage
@@ -187,5 +186,8 @@ def _without_png_text(data: bytes) -> bytes:
 
 
 def _register_heif() -> None:
-    # pillow-heif decodes the HEVC that the bundled libvips lacks; registering is idempotent.
+    # pillow-heif decodes the HEVC that the bundled libvips lacks; registering is idempotent. Imported
+    # here, when Pillow is first needed: it loads its own libheif (about 20 ms) that most uploads never use.
+    from pillow_heif import register_heif_opener
+
     register_heif_opener()
