@@ -51,6 +51,9 @@ class Config:
 
     def server_env(self, *, ai_latency_seconds: float = 0.0) -> dict[str, str]:
         return {
+            # While the baselines take their turn, the service's pooled connections sit idle for longer
+            # than uvicorn's 5 s default; a connection closed just as the client reuses it would end the run.
+            "KEEP_ALIVE_TIMEOUT_SECONDS": "120",
             "IMAGE_CONCURRENCY": str(self.image_concurrency),
             "JPEG_QUALITY": str(JPEG_QUALITY),
             "LOCAL_WORKER_CONCURRENCY": str(self.worker_concurrency),
