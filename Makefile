@@ -105,7 +105,7 @@ test: lint ## Lint, type-check and run the whole test suite
 	TF_PLUGIN_DIR="$(TF_PLUGIN_ROOT)" $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install ## Run the benchmarks; results in bench/results/
-	$(PY) -m bench
+	TF_PLUGIN_DIR="$(TF_PLUGIN_ROOT)" $(PY) -m bench
 
 # The container image and the docker compose stack (LocalStack and the API); `make deploy` adds the Lambda stack.
 DOCKER ?= docker

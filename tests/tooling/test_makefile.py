@@ -215,3 +215,13 @@ def test_make_run_gives_the_server_the_containers_allocator_setting() -> None:
 
     for name, value in SERVER_ALLOCATOR_ENV.items():
         assert f"{name}={value} " in command
+
+
+def test_make_bench_hands_the_provider_mirror_to_the_cold_start_phase(tmp_path: Path) -> None:
+    """The bench deploys the functions with Terraform; offline it needs the mirror `make test` gets too."""
+    mirror = tmp_path / "mirror"
+    (mirror / "registry.terraform.io").mkdir(parents=True)
+    result = run_make("--dry-run", "bench", f"TF_PLUGIN_DIR={mirror}")
+    (command,) = [line for line in result.stdout.splitlines() if "-m bench" in line]
+
+    assert f'TF_PLUGIN_DIR="{mirror}"' in command
