@@ -46,6 +46,13 @@ class ServiceClient:
         """The retrieval URL of the stored crop."""
         return str(self._post("/images/manual-crop", upload, expect=200)["retrieval_url"])
 
+    def manual_crop_status(self, upload: Upload) -> int:
+        """The status code alone: under memory pressure a 503 is an answer to count, not a failure."""
+        response = self._http.post(
+            "/images/manual-crop", content=upload.body, headers={"Content-Type": upload.content_type}
+        )
+        return response.status_code
+
     def smart_crop(self, upload: Upload) -> str:
         """The id of the accepted job."""
         return str(self._post("/images/smart-crop", upload, expect=202)["image_id"])

@@ -25,6 +25,8 @@ class Config:
     crop_side: int = 1000
     ai_latencies: Sequence[float] = (0.0, 2.0)
     decisions: int = 40
+    # Manual crops of the full photo sent at once to a fresh server, for its peak memory.
+    memory_uploads: int = 50
     # Fresh execution environments per Lambda function for the cold-start figures.
     cold_starts: int = 5
     image_concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)

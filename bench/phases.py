@@ -4,7 +4,10 @@ import functools
 import sys
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+from tools.processes import ServiceProcess
 
 from . import sample
 from .baseline import raw_pillow_crop, raw_vips_crop
@@ -31,6 +34,17 @@ class PositionCost:
     raw_pillow: LevelResult
     raw_vips: LevelResult
     service: LevelResult
+
+
+@dataclass(frozen=True)
+class MemoryPeak:
+    """The service's resident memory after start-up, and at its peak while `uploads` crops arrived at once."""
+
+    uploads: int
+    upload_bytes: int
+    start_up_bytes: int
+    peak_bytes: int
+    statuses: dict[int, int]
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,27 @@ def measure_other_requests(config: Config, image: bytes, client: ServiceClient) 
     tiny = multipart(sample.photo_jpeg(64, 48), {"product_info": {"product_id": "BENCH-TINY"}, "crop_box": _TINY_BOX})
     floor = measure(lambda: client.manual_crop(tiny), concurrency=1, requests=config.other_requests)
     return [*costs, RequestCost("POST /images/manual-crop: a 64x48 image (no pixel work to speak of)", floor)]
+
+
+def measure_peak_memory(config: Config, image: bytes, server: ServiceProcess) -> MemoryPeak:
+    """`config.memory_uploads` manual crops of the full photo sent at once to a fresh server (VmHWM)."""
+    say(f"peak memory with {config.memory_uploads} uploads at once")
+    start_up = server.peak_rss_bytes()
+    upload = _manual_crop_upload(config, image)
+    statuses: dict[int, int] = {}
+    with (
+        ServiceClient(server.url, connections=config.memory_uploads) as client,
+        ThreadPoolExecutor(max_workers=config.memory_uploads, thread_name_prefix="bench-memory") as pool,
+    ):
+        for status in pool.map(lambda _: client.manual_crop_status(upload), range(config.memory_uploads)):
+            statuses[status] = statuses.get(status, 0) + 1
+    return MemoryPeak(
+        uploads=config.memory_uploads,
+        upload_bytes=len(upload.body),
+        start_up_bytes=start_up,
+        peak_bytes=server.peak_rss_bytes(),
+        statuses=statuses,
+    )
 
 
 def _manual_crop_upload(config: Config, image: bytes) -> Upload:

@@ -30,6 +30,7 @@ def to_markdown(results: Results, *, chart: str | None = None) -> str:
     lines += _other_requests_table(results)
     lines += _smart_crop_table(results)
     lines += _rate_limit_table(results)
+    lines += _memory_table(results)
     lines += cold_start_table(results.cold_start)
     lines += ["## Machine and settings", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in {**results.machine, **results.settings}.items()]
@@ -41,7 +42,11 @@ _TARGETS = {
     "manual": "service p50 / raw-Pillow full-decode p50, 1 client",
     "scaling": "service throughput at 4 clients / raw Pillow single-thread throughput",
     "smart": "smart crop `202` p50, mock AI 2 s",
+    "memory": "peak RSS of the service while {uploads} uploads arrive at once (MB)",
 }
+# Issue 11: at most half of the 481-522 MB the Pillow engine peaked at, holding every upload in memory.
+PEAK_RSS_TARGET_MB = 240
+_MB = 1024 * 1024
 
 
 def target_figures(results: Results) -> dict[str, tuple[float, str, bool] | None]:
@@ -58,6 +63,9 @@ def target_figures(results: Results) -> dict[str, tuple[float, str, bool] | None
     if slow_ai:
         p50 = slow_ai[0].acceptance.p50_ms
         figures["smart"] = (p50, "<= 25 ms", p50 <= 25)
+    if results.memory is not None:
+        peak = results.memory.peak_bytes / _MB
+        figures["memory"] = (peak, f"<= {PEAK_RSS_TARGET_MB}", peak <= PEAK_RSS_TARGET_MB)
     return figures
 
 
@@ -68,7 +76,8 @@ def targets_table(results: Results) -> list[str]:
         if figure is None:
             continue
         value, target, met = figure
-        lines.append(f"| {_TARGETS[key]} | {target} | {value:.2f} | {'yes' if met else 'no'} |")
+        label = _TARGETS[key].format(uploads=results.memory.uploads if results.memory else 0)
+        lines.append(f"| {label} | {target} | {value:.2f} | {'yes' if met else 'no'} |")
     if 1 in by_level and 4 in by_level:
         raw = by_level[4].raw.throughput_rps / by_level[1].raw.throughput_rps
         lines.append(f"| raw Pillow throughput, 4 threads / 1 (what the machine allows) | | {raw:.2f} | |")
@@ -110,6 +119,24 @@ def variants_table(results: Results) -> list[str]:
                 f"| {default.service.throughput_rps / row.throughput_rps:.2f} |"
             )
     return lines
+
+
+def _memory_table(results: Results) -> list[str]:
+    memory = results.memory
+    if memory is None:
+        return []
+    answered = ", ".join(f"{count} x {status}" for status, count in sorted(memory.statuses.items()))
+    return [
+        "## Peak memory",
+        "",
+        f"{memory.uploads} manual crops of the photo ({memory.upload_bytes / 1e6:.1f} MB each) sent at once to a "
+        "fresh server; resident memory from its `/proc` status (VmHWM).",
+        "",
+        "| Uploads at once | Start-up RSS (MB) | Peak RSS (MB) | Answers |",
+        "|---:|---:|---:|---|",
+        f"| {memory.uploads} | {memory.start_up_bytes / _MB:.0f} | {memory.peak_bytes / _MB:.0f} | {answered} |",
+        "",
+    ]
 
 
 def _manual_crop_table(results: Results) -> list[str]:

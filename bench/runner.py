@@ -15,12 +15,14 @@ from .config import Config
 from .dynamodb_calls import DecisionCost, measure_decision_costs
 from .machine import machine_info
 from .phases import (
+    MemoryPeak,
     PositionCost,
     RequestCost,
     SmartCropRun,
     measure_crop_positions,
     measure_manual_crop,
     measure_other_requests,
+    measure_peak_memory,
     measure_smart_crop,
     say,
 )
@@ -40,6 +42,7 @@ class Results:
     duration_seconds: float
     crop_positions: list[PositionCost] = field(default_factory=list)
     cold_start: list[ColdStart] = field(default_factory=list)
+    memory: MemoryPeak | None = None
 
 
 def run(config: Config) -> Results:
@@ -56,20 +59,25 @@ def run(config: Config) -> Results:
         work_dir = Path(scratch)
         with contextlib.ExitStack() as servers:
             connections = max(config.levels)
-            url = servers.enter_context(service(aws_stack, work_dir, "manual", config.server_env()))
-            client = servers.enter_context(ServiceClient(url, connections=connections))
+            server = servers.enter_context(service(aws_stack, work_dir, "manual", config.server_env()))
+            client = servers.enter_context(ServiceClient(server.url, connections=connections))
             variants = {}
             for index, (name, env) in enumerate(config.variants.items()):
-                variant_url = servers.enter_context(
+                variant = servers.enter_context(
                     service(aws_stack, work_dir, f"variant-{index}", {**config.server_env(), **env})
                 )
-                variants[name] = servers.enter_context(ServiceClient(variant_url, connections=connections))
+                variants[name] = servers.enter_context(ServiceClient(variant.url, connections=connections))
             manual, manual_variants = measure_manual_crop(config, image, client, variants=variants)
             positions = measure_crop_positions(config, image, client)
             other_requests = measure_other_requests(config, image, client)
+        with service(aws_stack, work_dir, "memory", config.server_env()) as server:
+            memory = measure_peak_memory(config, image, server)
         for latency in config.ai_latencies:
             env = config.server_env(ai_latency_seconds=latency)
-            with service(aws_stack, work_dir, f"smart-{latency:g}", env) as url, ServiceClient(url) as client:
+            with (
+                service(aws_stack, work_dir, f"smart-{latency:g}", env) as server,
+                ServiceClient(server.url) as client,
+            ):
                 smart.append(measure_smart_crop(config, smart_crop_upload, client, ai_latency_seconds=latency))
         say("rate-limit decisions")
         dynamodb = aws_stack.dynamodb_client()
@@ -86,6 +94,7 @@ def run(config: Config) -> Results:
         duration_seconds=time.perf_counter() - started,
         crop_positions=positions,
         cold_start=cold_start,
+        memory=memory,
     )
 
 

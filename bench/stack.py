@@ -13,7 +13,7 @@ import boto3
 from image_processor import aws
 from image_processor.settings import Settings
 from tools.local_tables import create_tables
-from tools.processes import running_emulator, running_service
+from tools.processes import ServiceProcess, running_emulator, service_process
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -70,7 +70,7 @@ def local_aws() -> Iterator[LocalAws]:
 
 
 @contextlib.contextmanager
-def service(local: LocalAws, work_dir: Path, name: str, env: Mapping[str, str]) -> Iterator[str]:
+def service(local: LocalAws, work_dir: Path, name: str, env: Mapping[str, str]) -> Iterator[ServiceProcess]:
     """uvicorn running local_server.py; its images go under `work_dir/name`, its log to `work_dir/name.log`."""
     server_env = {
         **DUMMY_CREDENTIALS,
@@ -83,8 +83,8 @@ def service(local: LocalAws, work_dir: Path, name: str, env: Mapping[str, str]) 
         "LOG_LEVEL": "WARNING",
         **env,
     }
-    with running_service(server_env, log=work_dir / f"{name}.log") as url:
-        yield url
+    with service_process(server_env, work_dir / f"{name}.log") as process:
+        yield process
 
 
 @contextlib.contextmanager

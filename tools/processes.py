@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -73,11 +74,40 @@ def running_emulator(port: int | None = None) -> Iterator[str]:
         yield url
 
 
+@dataclass(frozen=True)
+class ServiceProcess:
+    url: str
+    pid: int
+
+    def peak_rss_bytes(self) -> int:
+        """VmHWM: the most resident memory the process has held so far."""
+        return _status_bytes(self.pid, "VmHWM")
+
+    def rss_bytes(self) -> int:
+        return _status_bytes(self.pid, "VmRSS")
+
+
+def _status_bytes(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not found for process {pid}")
+
+
 @contextlib.contextmanager
-def running_service(env: Mapping[str, str], *, port: int | None = None, log: Path | None = None) -> Iterator[str]:
+def service_process(
+    env: Mapping[str, str], log: Path | None = None, *, port: int | None = None
+) -> Iterator[ServiceProcess]:
+    """The service (local_server.py) on loopback, up and answering /health; stopped on the way out."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     server_env = {"HOST": "127.0.0.1", "PORT": str(port), **SERVER_ALLOCATOR_ENV, **env}
     with child_process([sys.executable, "local_server.py"], env=server_env, log=log) as process:
         wait_until_up(f"{url}/health", process=process)
-        yield url
+        yield ServiceProcess(url, process.pid)
+
+
+@contextlib.contextmanager
+def running_service(env: Mapping[str, str], *, port: int | None = None, log: Path | None = None) -> Iterator[str]:
+    with service_process(env, log, port=port) as process:
+        yield process.url

@@ -12,7 +12,13 @@ from bench.client import ServiceClient
 from bench.config import Config
 from bench.dynamodb_calls import measure_decision_costs
 from bench.machine import machine_info
-from bench.phases import measure_crop_positions, measure_manual_crop, measure_other_requests, measure_smart_crop
+from bench.phases import (
+    measure_crop_positions,
+    measure_manual_crop,
+    measure_other_requests,
+    measure_peak_memory,
+    measure_smart_crop,
+)
 from bench.runner import Results
 from bench.stack import LocalAws, service
 from bench.stats import LevelResult, measure_alternating, percentile
@@ -30,6 +36,7 @@ TINY = Config(
     other_requests=3,
     smart_crop_requests=2,
     decisions=2,
+    memory_uploads=3,
     image_concurrency=2,
     drain_timeout_seconds=30,
 )
@@ -62,13 +69,15 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
     local_aws = LocalAws(endpoint=aws_endpoint, tables=table_names)
     image = sample.photo_jpeg(TINY.width, TINY.height)
     with (
-        service(local_aws, tmp_path, "smoke", TINY.server_env()) as url,
-        ServiceClient(url, connections=2) as client,
+        service(local_aws, tmp_path, "smoke", TINY.server_env()) as server,
+        ServiceClient(server.url, connections=2) as client,
     ):
         manual, variants = measure_manual_crop(TINY, image, client, variants={"again": client})
         positions = measure_crop_positions(TINY, image, client)
         other_requests = measure_other_requests(TINY, image, client)
         smart = measure_smart_crop(TINY, image, client, ai_latency_seconds=0.0)
+    with service(local_aws, tmp_path, "memory", TINY.server_env()) as server:
+        memory = measure_peak_memory(TINY, image, server)
     decisions = measure_decision_costs(local_aws.dynamodb_client(), table_names["rate_limit"], decisions=2)
 
     assert [position.position for position in positions] == ["top", "middle", "bottom"]
@@ -90,6 +99,8 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
     for cost in other_requests:
         assert_sane(cost.result, requests=3)
     assert_sane(smart.acceptance, requests=2)
+    assert memory.statuses == {200: 3}
+    assert 0 < memory.start_up_bytes <= memory.peak_bytes
     assert smart.succeeded == smart.jobs == 3  # the warm-up request is a job too
     calls = {cost.path: cost.api_calls_per_decision for cost in decisions}
     assert calls == {
@@ -111,6 +122,7 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
         rate_limit=decisions,
         duration_seconds=1.0,
         crop_positions=positions,
+        memory=memory,
     )
     write(results, tmp_path / "results")
     assert (tmp_path / "results" / CHART_NAME).read_bytes().startswith(b"\x89PNG")
@@ -120,5 +132,7 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
     assert f"]({CHART_NAME})" in markdown
     assert "| admit after the window (prune) | 2 | 2.00 |" in markdown
     assert "| again | 2 |" in markdown
+    assert "| peak RSS of the service while 3 uploads arrive at once (MB) | <= 240 |" in markdown
+    assert "| 3 x 200 |" in markdown
     assert "| service p50 / raw-Pillow full-decode p50, 1 client | <= 0.6 |" in markdown
     assert not list((tmp_path / "results").glob("*.tmp"))

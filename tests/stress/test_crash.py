@@ -14,9 +14,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.stress.conftest import service_process
 from tests.support import images, scenes
-from tools.processes import free_port
+from tools.processes import free_port, service_process
 
 pytestmark = pytest.mark.slow
 

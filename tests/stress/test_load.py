@@ -12,8 +12,9 @@ import pytest
 from image_processor import aws
 from image_processor.rate_limit import DynamoDBRateLimiter
 from image_processor.settings import Settings
-from tests.stress.conftest import percentile, service_process
+from tests.stress.conftest import percentile
 from tests.support import images
+from tools.processes import service_process
 
 pytestmark = pytest.mark.slow
 
