@@ -48,10 +48,7 @@ class ServiceClient:
 
     def manual_crop_status(self, upload: Upload) -> int:
         """The status code alone: under memory pressure a 503 is an answer to count, not a failure."""
-        response = self._http.post(
-            "/images/manual-crop", content=upload.body, headers={"Content-Type": upload.content_type}
-        )
-        return response.status_code
+        return self._send("/images/manual-crop", upload).status_code
 
     def smart_crop(self, upload: Upload) -> str:
         """The id of the accepted job."""
@@ -71,8 +68,11 @@ class ServiceClient:
         return str(response.json()["status"])
 
     def _post(self, path: str, upload: Upload, *, expect: int) -> dict[str, object]:
-        response = self._http.post(path, content=upload.body, headers={"Content-Type": upload.content_type})
+        response = self._send(path, upload)
         if response.status_code != expect:
             raise UnexpectedResponse("POST", path, response)
         payload: dict[str, object] = response.json()
         return payload
+
+    def _send(self, path: str, upload: Upload) -> httpx.Response:
+        return self._http.post(path, content=upload.body, headers={"Content-Type": upload.content_type})

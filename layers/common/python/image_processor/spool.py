@@ -8,7 +8,6 @@ and only the crops in progress hold a copy.
 import hashlib
 import tempfile
 from pathlib import Path
-from typing import Self
 
 # Smaller uploads stay in memory (Starlette's threshold for its own spooled files).
 MEMORY_BYTES = 1024 * 1024
@@ -24,12 +23,6 @@ class SpooledUpload:
             max_size=MEMORY_BYTES, dir=None if directory is None else str(directory)
         )
         self.size = 0
-
-    @classmethod
-    def of(cls, data: bytes) -> Self:
-        spooled = cls()
-        spooled.write(data)
-        return spooled
 
     def write(self, chunk: bytes) -> None:
         """Appends `chunk`. Past MEMORY_BYTES this is a write to the page cache: short enough for the event loop."""

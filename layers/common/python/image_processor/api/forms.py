@@ -112,7 +112,10 @@ async def parse_form(request: Request, *, max_fields: int, spool_dir: Path | Non
 
 def take_file(form: FormData, name: str, *, max_upload_bytes: int) -> SpooledUpload:
     """The file part `name`, now the caller's to close (closing the form no longer does)."""
-    file = _check_file(form, name, max_upload_bytes=max_upload_bytes)
+    return _take(_check_file(form, name, max_upload_bytes=max_upload_bytes))
+
+
+def _take(file: _SpooledUploadFile) -> SpooledUpload:
     spooled, file.spooled = file.spooled, SpooledUpload()
     return spooled
 
@@ -155,8 +158,7 @@ async def read_upload(
         if not has_image and not has_upload_id:
             raise InvalidRequest("source_image (a file) or source_upload_id is required.", field="source_image")
         # The file is checked before the text fields; until it is taken, close_form closes it.
-        if has_image:
-            _check_file(form, "source_image", max_upload_bytes=max_upload_bytes)
+        image = _check_file(form, "source_image", max_upload_bytes=max_upload_bytes) if has_image else None
         upload_id = None if has_image else read_text(form, "source_upload_id")
         fields = {}
         for name in text_fields:
@@ -164,7 +166,7 @@ async def read_upload(
             if not isinstance(value, str):
                 raise InvalidRequest(f"{name} must be a text field holding JSON, not a file.", field=name)
             fields[name] = value
-        source = take_file(form, "source_image", max_upload_bytes=max_upload_bytes) if has_image else None
+        source = _take(image) if image is not None else None
         return Upload(source=source, upload_id=upload_id, fields=fields)
     finally:
         await close_form(form)
