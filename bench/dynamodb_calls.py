@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from image_processor.rate_limit import DynamoDBRateLimiter, RateLimitDecision
+from image_processor.admission.rate_limit import DynamoDBRateLimiter, RateLimitDecision
 
 from .stats import percentile
 

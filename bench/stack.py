@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 
-from image_processor import aws
+from image_processor.aws import clients as aws
 from image_processor.settings import Settings
 from tools.local_tables import create_tables
 from tools.processes import ServiceProcess, running_emulator, service_process

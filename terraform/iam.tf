@@ -29,7 +29,7 @@ locals {
   # Key patterns of the storage layout (identical on the file system and S3). Product ids never start
   # with a dot, so results never fall under the two dot folders.
   # No s3:ListBucket: without it S3 answers a missing key with 403 instead of 404, and the S3 store reads
-  # both as "not there" (image_processor.storage_s3). Only the local dispatcher lists the staging folder.
+  # both as "not there" (image_processor.storage.s3). Only the local dispatcher lists the staging folder.
   images_bucket_arn = var.create_functions ? aws_s3_bucket.images[0].arn : ""
   results_objects   = "${local.images_bucket_arn}/*/*.jpg"
   staged_objects    = "${local.images_bucket_arn}/.staging/*"

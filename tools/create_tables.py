@@ -4,7 +4,7 @@ docker compose runs it once before the API starts (its `tables` service). The na
 API reads (RATE_LIMIT_TABLE, JOBS_TABLE, IDEMPOTENCY_TABLE); the schemas are those of tools/local_tables.py.
 """
 
-from image_processor.aws import dynamodb_client
+from image_processor.aws.clients import dynamodb_client
 from image_processor.settings import Settings
 from tools.local_tables import create_missing_tables, default_table_names
 

@@ -6,8 +6,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from image_processor import aws
 from image_processor.assembly import WorkerRuntime, build_store, build_worker_runtime
+from image_processor.aws import clients as aws
 from image_processor.observability import SERVICE_NAME
 from image_processor.settings import get_settings
 

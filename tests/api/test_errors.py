@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from image_processor.api import create_app
-from image_processor.manual_crop import ImageService
+from image_processor.images import ImageService
 from image_processor.services import Services
 from tests.conftest import CLIENT_IP
 from tests.support import images

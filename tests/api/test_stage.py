@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from starlette.types import Message, Scope
 
-from image_processor.api.stage import StagePrefixMiddleware
+from image_processor.api.middleware.stage_prefix import StagePrefixMiddleware
 
 
 def event(requested: str, routed: str) -> dict[str, Any]:

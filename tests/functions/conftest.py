@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.api import app as api_app
 from functions.smart_crop_worker import app as worker_app
-from image_processor import aws
+from image_processor.aws import clients as aws
 from image_processor.settings import Settings, get_settings
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"

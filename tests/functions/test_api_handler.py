@@ -12,7 +12,7 @@ from PIL import Image
 from functions.api import app as api_app
 from functions.api.app import handler
 from image_processor.settings import Settings, get_settings
-from image_processor.storage_fs import FileSystemImageStore
+from image_processor.storage.filesystem import FileSystemImageStore
 from tests.functions.conftest import (
     RecordedInvoke,
     following,

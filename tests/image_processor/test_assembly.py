@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from image_processor.api import create_app
 from image_processor.assembly import build_locator, build_services
-from image_processor.object_locator import MockObjectLocator
-from image_processor.object_locator_http import HttpObjectLocator
+from image_processor.jobs.locator import MockObjectLocator
+from image_processor.jobs.locator_http import HttpObjectLocator
 from image_processor.settings import Settings
 from tests.conftest import CLIENT_IP
 from tests.support import scenes

@@ -4,7 +4,7 @@ from ipaddress import ip_network
 
 import pytest
 
-from image_processor.client_ip import client_address, rate_limit_key
+from image_processor.admission.client_ip import client_address, rate_limit_key
 
 PROXIES = [ip_network("10.0.0.0/8"), ip_network("fd00::/8")]
 

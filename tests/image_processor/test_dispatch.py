@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from image_processor import aws
-from image_processor.dispatch import LambdaDispatcher, LocalWorkerPool
+from image_processor.aws import clients as aws
 from image_processor.errors import DependencyUnavailable, JobInProgress, JobRetryLater, ServerBusy
+from image_processor.jobs.dispatch import LambdaDispatcher
+from image_processor.jobs.local.pool import LocalWorkerPool
 from image_processor.settings import Settings
 from tools.processes import free_port
 

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from image_processor import aws
+from image_processor.admission.idempotency_keys import Claim, DynamoDBAnswerStore, KeyRecord, StoredAnswer
+from image_processor.aws import clients as aws
 from image_processor.errors import DependencyUnavailable
-from image_processor.idempotency_keys import Claim, DynamoDBAnswerStore, KeyRecord, StoredAnswer
 from image_processor.settings import Settings
 from tests.support.services import ManualClock
 

@@ -4,10 +4,10 @@ from typing import Any
 
 import pytest
 
-from image_processor import aws
+from image_processor.aws import clients as aws
 from image_processor.errors import DependencyUnavailable
 from image_processor.ids import new_image_id
-from image_processor.jobs import DynamoDBJobStore, Job
+from image_processor.jobs.records import DynamoDBJobStore, Job
 from image_processor.models import CropBox
 from image_processor.settings import Settings
 from tests.support.services import ManualClock

@@ -6,18 +6,20 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
-from image_processor import aws, ownership
 from image_processor.assembly import WorkerRuntime, build_store, build_worker_runtime
+from image_processor.aws import clients as aws
 from image_processor.errors import JobInProgress
 from image_processor.ids import new_image_id
-from image_processor.jobs import Job
-from image_processor.local_recovery import StagedUploads
+from image_processor.jobs import ownership
+from image_processor.jobs.local.recovery import StagedUploads
+from image_processor.jobs.records import Job
 from image_processor.observability import service_logger
 from image_processor.settings import Settings
-from image_processor.storage import ImageStore
+from image_processor.storage.keys import ImageStore
 from tests.support import scenes
 from tests.support.services import RecordingLocator
 
@@ -84,6 +86,44 @@ def test_a_restart_releases_the_claim_of_its_own_dead_process(
         assert restarted.process(job={"image_id": job.image_id})["status"] == "succeeded"
     finally:
         gate.set()
+
+
+def test_a_killed_process_that_nobody_has_reaped_yet_is_dead(child: subprocess.Popen[bytes]) -> None:
+    """Its /proc entry stays, with the same start time, until its parent waits for it, which may be never."""
+    owner = identity_of(child)
+    assert not ownership.is_dead_here(owner)
+    kill_without_reaping(child)
+    assert ownership.is_dead_here(owner)
+
+
+def test_a_restart_releases_the_claim_of_its_own_unreaped_process(
+    settings: Settings, store: ImageStore, child: subprocess.Popen[bytes]
+) -> None:
+    job, gate, _ = claimed_by(settings, store)
+    dead_owner = identity_of(child)
+    kill_without_reaping(child)
+    restarted = runtime(settings, store)
+    assert restarted.jobs.start_attempt(job.image_id, owner=dead_owner) is not None
+
+    try:
+        assert StagedUploads(store, restarted.jobs, restarted.release_claim).recover() == [job.image_id]
+        assert restarted.process(job={"image_id": job.image_id})["status"] == "succeeded"
+    finally:
+        gate.set()
+
+
+def kill_without_reaping(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL, then wait until the process is a zombie: dead, its /proc entry kept until the fixture reaps it."""
+    process.kill()
+    deadline = time.monotonic() + 10
+    while _state(process.pid) != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _state(process.pid) == "Z"
+
+
+def _state(pid: int) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rfind(")") + 2 :].split()[0]
 
 
 def test_a_restart_respects_the_claim_of_a_live_process(

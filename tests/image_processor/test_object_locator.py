@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from image_processor.errors import ObjectLocatorError
+from image_processor.jobs.locator import Location, MockObjectLocator, centred_box
+from image_processor.jobs.locator_http import MAX_RESPONSE_BYTES, HttpObjectLocator
 from image_processor.models import CropBox
-from image_processor.object_locator import Location, MockObjectLocator, centred_box
-from image_processor.object_locator_http import MAX_RESPONSE_BYTES, HttpObjectLocator
 
 BACKGROUND = (245, 245, 245)
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from image_processor import aws
+from image_processor.admission.rate_limit import DynamoDBRateLimiter, RateLimitDecision
+from image_processor.aws import clients as aws
 from image_processor.errors import DependencyUnavailable
-from image_processor.rate_limit import DynamoDBRateLimiter, RateLimitDecision
 from image_processor.settings import Settings
 from tests.support.services import ManualClock
 

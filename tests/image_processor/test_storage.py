@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from image_processor.storage_fs import FileSystemImageStore
+from image_processor.storage.filesystem import FileSystemImageStore
 
 JPEG = b"\xff\xd8\xff\xe0" + b"x" * 4096 + b"\xff\xd9"
 
@@ -43,7 +43,7 @@ def test_a_failed_write_leaves_nothing_at_the_target(
     def failing_fsync(descriptor: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("image_processor.storage_fs.os.fsync", failing_fsync)
+    monkeypatch.setattr("image_processor.storage.filesystem.os.fsync", failing_fsync)
     with pytest.raises(OSError, match="No space left"):
         store.save("ABC-123/abc.jpg", JPEG)
     assert list((store.root / "ABC-123").iterdir()) == []

@@ -12,7 +12,7 @@ from botocore.exceptions import EndpointConnectionError
 from image_processor.assembly import build_store
 from image_processor.errors import DependencyUnavailable
 from image_processor.settings import Settings
-from image_processor.storage import ImageStore
+from image_processor.storage.keys import ImageStore
 
 JPEG = b"\xff\xd8\xff\xe0" + b"x" * 4096 + b"\xff\xd9"
 Plant = Callable[[str, bytes], None]

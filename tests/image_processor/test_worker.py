@@ -9,16 +9,16 @@ import pytest
 import pyvips
 from PIL import Image
 
-from image_processor import aws
 from image_processor.assembly import WorkerRuntime, build_store, build_worker_runtime
+from image_processor.aws import clients as aws
 from image_processor.errors import JobInProgress, JobRetryLater, ObjectLocatorError
 from image_processor.ids import new_image_id
-from image_processor.jobs import DynamoDBJobStore, Job
-from image_processor.object_locator import ObjectLocator
+from image_processor.jobs.locator import ObjectLocator
+from image_processor.jobs.records import DynamoDBJobStore, Job
+from image_processor.jobs.worker import SmartCropWorker
 from image_processor.observability import service_logger
 from image_processor.settings import Settings
-from image_processor.storage import ImageStore
-from image_processor.worker import SmartCropWorker
+from image_processor.storage.keys import ImageStore
 from tests.support import images, scenes
 from tests.support.services import ManualClock, RecordingLocator
 

@@ -60,5 +60,5 @@ def test_neither_function_imports_what_only_an_unused_option_needs(
     (its own libheif) only when an upload needs Pillow's HEVC decoder."""
     for environment in (api, worker):
         assert environment.environment.get("AI_BACKEND", "mock") == "mock"
-        optional = {"httpx", "pillow_heif", "image_processor.object_locator_http"}
+        optional = {"httpx", "pillow_heif", "image_processor.jobs.locator_http"}
         assert {name for name in environment.modules if name in optional or name.split(".")[0] in optional} == set()

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from image_processor.rate_limit import DynamoDBRateLimiter
+from image_processor.admission.rate_limit import DynamoDBRateLimiter
 from image_processor.settings import Settings
 from tests.support.apps import fresh_settings
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from image_processor.storage_fs import FileSystemImageStore
+from image_processor.storage.filesystem import FileSystemImageStore
 
 JPEG = b"\xff\xd8\xff\xe0 stored \xff\xd9"
 SEGMENTS = [

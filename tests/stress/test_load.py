@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from image_processor import aws
-from image_processor.rate_limit import DynamoDBRateLimiter
+from image_processor.admission.rate_limit import DynamoDBRateLimiter
+from image_processor.aws import clients as aws
 from image_processor.settings import Settings
 from tests.stress.conftest import percentile
 from tests.support import images

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from image_processor.errors import ObjectLocatorError
+from image_processor.jobs.locator import Location, MockObjectLocator
 from image_processor.models import CropBox
-from image_processor.object_locator import Location, MockObjectLocator
 
 
 class ManualClock:

@@ -353,7 +353,7 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_groups['api']}:*"]),
         # The limiter checks (GetItem), then acquires (UpdateItem) or prunes (PutItem).
         "RateLimitState": (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [tables["rate_limit"]]),
-        # The Idempotency-Key store (image_processor.idempotency_keys).
+        # The Idempotency-Key store (image_processor.admission.idempotency_keys).
         "IdempotencyKeys": (
             ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             [tables["idempotency"]],

@@ -430,7 +430,7 @@ def test_a_failed_write_leaves_no_file_and_answers_json(
         raise OSError(5, "Input/output error")
 
     client = make_client(raise_server_exceptions=False)
-    monkeypatch.setattr("image_processor.storage_fs.os.fsync", failing_fsync)
+    monkeypatch.setattr("image_processor.storage.filesystem.os.fsync", failing_fsync)
     response = client.post(
         "/images/manual-crop",
         files={"source_image": ("a.jpg", images.solid_jpeg(), "image/jpeg")},

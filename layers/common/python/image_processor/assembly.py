@@ -9,23 +9,25 @@ from typing import TYPE_CHECKING, cast
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import aws, imaging
-from .dispatch import Dispatcher, LambdaDispatcher, LocalWorkerPool
-from .idempotency_keys import DynamoDBAnswerStore
-from .jobs import DynamoDBJobStore
-from .local_recovery import StagedUploads
-from .manual_crop import ImageService
-from .object_locator import MockObjectLocator, ObjectLocator
-from .rate_limit import DynamoDBRateLimiter
-from .readiness import Probe, Readiness, dynamodb_table_probe
+from . import imaging
+from .admission.idempotency_keys import DynamoDBAnswerStore
+from .admission.rate_limit import DynamoDBRateLimiter
+from .aws import clients as aws
+from .aws.readiness import Probe, Readiness, dynamodb_table_probe
+from .images import ImageService
+from .jobs.acceptance import SmartCropService
+from .jobs.dispatch import Dispatcher, LambdaDispatcher
+from .jobs.local.pool import LocalWorkerPool
+from .jobs.local.recovery import StagedUploads
+from .jobs.locator import MockObjectLocator, ObjectLocator
+from .jobs.records import DynamoDBJobStore
+from .jobs.worker import JobProcessor, SmartCropWorker, claim_releaser, idempotent_processor
 from .services import Services
 from .settings import Settings
-from .smart_crop import SmartCropService
-from .storage import ImageStore
-from .storage_fs import FileSystemImageStore
-from .storage_s3 import S3ImageStore
-from .uploads import PresignedPostIssuer, SignedFormIssuer, TicketIssuer, UploadService
-from .worker import JobProcessor, SmartCropWorker, claim_releaser, idempotent_processor
+from .storage.filesystem import FileSystemImageStore
+from .storage.keys import ImageStore
+from .storage.s3 import S3ImageStore
+from .storage.uploads import PresignedPostIssuer, SignedFormIssuer, TicketIssuer, UploadService
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -46,7 +48,7 @@ def build_locator(settings: Settings) -> ObjectLocator:
     if settings.ai_backend == "http":
         assert settings.ai_service_url is not None  # Settings refuses AI_BACKEND=http without it
         # Imported here: httpx and tenacity cost the worker's cold start about 20 ms, and only this uses them.
-        from .object_locator_http import HttpObjectLocator
+        from .jobs.locator_http import HttpObjectLocator
 
         return HttpObjectLocator(
             str(settings.ai_service_url),

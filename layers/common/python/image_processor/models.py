@@ -1,4 +1,4 @@
-"""Request and response models shared by the API and the worker."""
+"""Domain values shared by the API and the worker: product ids, crop boxes, job states."""
 
 import re
 from typing import Literal
@@ -37,17 +37,3 @@ class CropBox(BaseModel):
 
 
 JobStatus = Literal["pending", "processing", "succeeded", "failed"]
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    field: str | None = None
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
-
-
-class Health(BaseModel):
-    status: Literal["ok"] = "ok"

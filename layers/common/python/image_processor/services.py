@@ -2,15 +2,15 @@
 
 from dataclasses import dataclass
 
-from .dispatch import Dispatcher
-from .idempotency_keys import AnswerStore
-from .manual_crop import ImageService
-from .rate_limit import RateLimiter
-from .readiness import Readiness
+from .admission.idempotency_keys import AnswerStore
+from .admission.rate_limit import RateLimiter
+from .aws.readiness import Readiness
+from .images import ImageService
+from .jobs.acceptance import SmartCropService
+from .jobs.dispatch import Dispatcher
 from .settings import Settings
-from .smart_crop import SmartCropService
-from .storage import ImageStore
-from .uploads import UploadService
+from .storage.keys import ImageStore
+from .storage.uploads import UploadService
 
 
 @dataclass(frozen=True)

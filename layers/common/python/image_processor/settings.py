@@ -9,8 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .object_locator import check_url
-from .origins import normalise_origin
+from .urls import check_url, normalise_origin
 
 IPNetwork = IPv4Network | IPv6Network
 _MIN_EVENT_AGE_SECONDS = 60  # the smallest maximum_event_age_in_seconds Lambda accepts

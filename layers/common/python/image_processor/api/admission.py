@@ -13,10 +13,10 @@ from typing import Annotated
 import anyio
 from fastapi import Depends, Header, Request, Response
 
-from ..client_ip import rate_limit_key
+from ..admission.client_ip import rate_limit_key
+from ..admission.idempotency_keys import Claim, StoredAnswer
+from ..admission.rate_limit import RateLimitCheck, RateLimitDecision, RateLimiter
 from ..errors import IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidRequest, RateLimited
-from ..idempotency_keys import Claim, StoredAnswer
-from ..rate_limit import RateLimitCheck, RateLimitDecision, RateLimiter
 from .deps import ClientAddressDep, ClientIdentityDep, ServicesDep
 from .forms import Upload
 

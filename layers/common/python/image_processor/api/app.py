@@ -7,14 +7,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from ..observability import service_logger
 from ..services import Services
 from .admission import ReplayAnswer
-from .body_guard import RequestBodyGuard, UploadBudget
 from .errors import install_error_handlers
-from .idempotency import AnswerRecorderMiddleware, replay_response
-from .middleware import RequestContextMiddleware, ResponseHeadersMiddleware
+from .middleware.body_guard import RequestBodyGuard, UploadBudget
+from .middleware.idempotency import AnswerRecorderMiddleware, replay_response
+from .middleware.origin_guard import OriginGuardMiddleware
+from .middleware.request_context import RequestContextMiddleware, ResponseHeadersMiddleware
+from .middleware.stage_prefix import StagePrefixMiddleware
 from .openapi import route_name, with_common_headers
-from .origin_guard import OriginGuardMiddleware
 from .routes import docs, health, images, jobs, studio, uploads
-from .stage import StagePrefixMiddleware
 
 
 def create_app(services: Services) -> FastAPI:

@@ -7,7 +7,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
 
-from ..client_ip import client_address, rate_limit_key
+from ..admission.client_ip import client_address, rate_limit_key
 from ..errors import InvalidRequest, Unauthorized
 from ..observability import SERVICE_NAME
 from ..services import Services

@@ -13,9 +13,9 @@ from starlette.routing import Match
 from starlette.types import Scope, Send
 
 from ..errors import RateLimited, ServerBusy, ServiceError
-from ..models import ErrorBody
 from ..observability import SERVICE_NAME
 from .openapi import RATE_LIMIT, RETRY_AFTER
+from .schemas import ErrorBody
 
 logger = Logger(service=SERVICE_NAME, child=True)
 

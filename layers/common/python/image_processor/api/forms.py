@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 from ..errors import InvalidRequest, PayloadTooLarge, ServerBusy, UnsupportedMediaType
 from ..models import CropBox, ProductInfo
-from ..spool import SpooledUpload
+from ..storage.spool import SpooledUpload
 
 _MAX_TEXT_FIELD_BYTES = 64 * 1024
 _NO_ROOM_RETRY_AFTER_SECONDS = 5

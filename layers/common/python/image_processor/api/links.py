@@ -1,7 +1,7 @@
 """Every URL the API hands out, built in this one place.
 
 Links are root-relative and start with the ASGI `root_path`: empty locally and on a custom domain,
-`/v1` behind an API Gateway stage (see stage.py), so a client can follow them as given.
+`/v1` behind an API Gateway stage (see middleware/stage_prefix.py), so a client can follow them as given.
 """
 
 from starlette.requests import Request

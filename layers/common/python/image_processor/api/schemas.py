@@ -1,5 +1,7 @@
 """Response bodies of the HTTP API (the domain returns plain results; links are added here)."""
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from ..models import CropBox, JobStatus
@@ -31,3 +33,17 @@ class UploadCreated(BaseModel):
     url: str
     fields: dict[str, str]
     expires_at: int
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"

@@ -2,9 +2,9 @@ import anyio
 from fastapi import APIRouter
 
 from ...errors import DependencyUnavailable
-from ...models import Health
 from ..deps import ServicesDep
 from ..errors import error_responses
+from ..schemas import Health
 
 router = APIRouter(tags=["health"])
 

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request, Response, status
 from starlette.convertors import Convertor, register_url_convertor
 
 from ...errors import NotFound
-from ...spool import ImageSource
+from ...storage.spool import ImageSource
 from ..admission import ManualCropAdmissionDep, SmartCropAdmissionDep
 from ..deps import ServicesDep
 from ..errors import error_responses
@@ -13,7 +13,7 @@ from ..forms import Upload, parse_crop_box, parse_product_info, read_upload
 from ..links import image_url, job_url
 from ..openapi import ETAG, LOCATION, RATE_LIMIT
 from ..schemas import ImageCreated, SmartCropAccepted
-from .openapi import multipart_body
+from .form_schemas import multipart_body
 
 
 class _ImagePathConvertor(Convertor[str]):

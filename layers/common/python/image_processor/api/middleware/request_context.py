@@ -9,8 +9,8 @@ from aws_lambda_powertools import Logger
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..observability import SERVICE_NAME
-from .errors import NO_STORE, SAFETY_HEADERS, error_code
+from ...observability import SERVICE_NAME
+from ..errors import NO_STORE, SAFETY_HEADERS, error_code
 
 logger = Logger(service=SERVICE_NAME, child=True)
 

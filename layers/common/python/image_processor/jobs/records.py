@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import storage
-from .dynamo import marshal as _marshal
-from .dynamo import unmarshal as _unmarshal
-from .errors import DependencyUnavailable
-from .models import CropBox, JobStatus
+from ..aws.dynamo import marshal as _marshal
+from ..aws.dynamo import unmarshal as _unmarshal
+from ..errors import DependencyUnavailable
+from ..models import CropBox, JobStatus
+from ..storage import keys as storage
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 
-from .settings import IPNetwork
+from ..settings import IPNetwork
 
 IPAddress = IPv4Address | IPv6Address
 

@@ -7,14 +7,14 @@ from collections.abc import Awaitable, Callable
 import anyio
 from aws_lambda_powertools import Logger
 
+from ..errors import DependencyUnavailable, ServerBusy
+from ..ids import new_image_id
+from ..images import ImageService
+from ..observability import SERVICE_NAME
+from ..storage.keys import ImageStore
+from ..storage.spool import ImageSource, read_source
 from .dispatch import Dispatcher
-from .errors import DependencyUnavailable, ServerBusy
-from .ids import new_image_id
-from .jobs import TIMED_OUT, Job, JobStore
-from .manual_crop import ImageService
-from .observability import SERVICE_NAME
-from .spool import ImageSource, read_source
-from .storage import ImageStore
+from .records import TIMED_OUT, Job, JobStore
 
 logger = Logger(service=SERVICE_NAME, child=True)
 

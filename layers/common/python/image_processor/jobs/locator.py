@@ -1,15 +1,13 @@
 """'Find the main object' services: the protocol and a pixel-based mock (the HTTP client for a real
 model is in object_locator_http)."""
 
-import ipaddress
 import time
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from PIL import Image, ImageChops, ImageFilter, ImageStat
 
-from .models import CropBox
+from ..models import CropBox
 
 _ANALYSIS_SIZE = 256
 _DIFFERENCE_THRESHOLD = 40
@@ -87,22 +85,3 @@ def _border_colour(image: Image.Image) -> tuple[int, int, int]:
         offset += strip.width
     red, green, blue = (int(value) for value in ImageStat.Stat(border).median[:3])
     return red, green, blue
-
-
-def check_url(url: str) -> None:
-    """Refuse anything but https, and plain http to a loopback address (for a model run locally)."""
-    parsed = urlsplit(url)
-    if parsed.scheme == "https" and parsed.hostname:
-        return
-    if parsed.scheme == "http" and _is_loopback(parsed.hostname or ""):
-        return
-    raise ValueError(f"AI_SERVICE_URL must be https (http only to a loopback address): {url}")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

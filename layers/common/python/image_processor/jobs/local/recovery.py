@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from aws_lambda_powertools import Logger
 
-from . import ownership
-from .jobs import JobStore
-from .observability import SERVICE_NAME
-from .storage import ImageStore
+from ...observability import SERVICE_NAME
+from ...storage.keys import ImageStore
+from .. import ownership
+from ..records import JobStore
 
 logger = Logger(service=SERVICE_NAME, child=True)
 

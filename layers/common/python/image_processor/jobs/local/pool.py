@@ -1,57 +1,15 @@
-"""Hand accepted smart-crop jobs to a worker: async Lambda invocation, or a local worker pool."""
+"""The uvicorn dispatcher: a bounded pool of worker tasks in this process (jobs survive a crash in storage)."""
 
 import asyncio
-import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
 
 import anyio
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import DependencyUnavailable, JobRetryLater, ServerBusy
-from .observability import SERVICE_NAME
-
-if TYPE_CHECKING:
-    from mypy_boto3_lambda import LambdaClient
+from ...errors import DependencyUnavailable, JobRetryLater, ServerBusy
+from ...observability import SERVICE_NAME
 
 logger = Logger(service=SERVICE_NAME, child=True)
-
-
-class Dispatcher(Protocol):
-    async def start(self) -> None: ...
-    async def dispatch(self, image_id: str) -> None: ...
-    async def stop(self) -> None: ...
-
-
-class LambdaDispatcher:
-    """Invokes the worker function asynchronously; Lambda retries it and dead-letters what still fails."""
-
-    def __init__(self, client: "LambdaClient", function_name: str) -> None:
-        self._client = client
-        self._function_name = function_name
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    async def dispatch(self, image_id: str) -> None:
-        await anyio.to_thread.run_sync(self._invoke, image_id)
-
-    def _invoke(self, image_id: str) -> None:
-        try:
-            response = self._client.invoke(
-                FunctionName=self._function_name,
-                InvocationType="Event",
-                Payload=json.dumps({"image_id": image_id}).encode(),
-            )
-        except (BotoCoreError, ClientError) as exc:
-            logger.error("could not invoke the worker", extra={"image_id": image_id, "reason": str(exc)})
-            raise DependencyUnavailable("Smart crop could not be queued; retry shortly.") from exc
-        if response.get("StatusCode") != 202:
-            raise DependencyUnavailable("Smart crop could not be queued; retry shortly.")
 
 
 class LocalWorkerPool:

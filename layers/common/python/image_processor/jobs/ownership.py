@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _PROC = Path("/proc")
+_EXITED_STATES = frozenset({"Z", "X", "x"})
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,18 @@ def _boot_id() -> str:
 
 
 def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), or None if it is gone."""
+    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), or None if it is gone.
+
+    A process that has exited but not been reaped (state Z, zombie, or X, dying) keeps its /proc entry, with
+    the same start time, until its parent waits for it, which may be never (a container whose PID 1 does not
+    reap). It runs no code any more, so it counts as gone.
+    """
     try:
         stat = (_PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after its closing one.
     fields = stat[stat.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else None
+    if len(fields) <= 19 or fields[0] in _EXITED_STATES:
+        return None
+    return fields[19]

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
-from .settings import Settings
+from ..settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

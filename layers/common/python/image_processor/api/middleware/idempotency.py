@@ -7,10 +7,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import DependencyUnavailable
-from ..idempotency_keys import AnswerStore, Claim, StoredAnswer
-from ..observability import SERVICE_NAME
-from .admission import CLAIM_STATE, ReplayAnswer
+from ...admission.idempotency_keys import AnswerStore, Claim, StoredAnswer
+from ...errors import DependencyUnavailable
+from ...observability import SERVICE_NAME
+from ..admission import CLAIM_STATE, ReplayAnswer
 
 logger = Logger(service=SERVICE_NAME, child=True)
 

@@ -13,13 +13,14 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-from . import imaging, ownership
-from .errors import CropOutOfBounds, ImageTooLarge, JobInProgress, JobRetryLater, ObjectLocatorError, UnsupportedImage
-from .jobs import TIMED_OUT, Job, JobStore
-from .models import CropBox
-from .object_locator import Location, ObjectLocator
-from .observability import SERVICE_NAME
-from .storage import ImageStore
+from .. import imaging
+from ..errors import CropOutOfBounds, ImageTooLarge, JobInProgress, JobRetryLater, ObjectLocatorError, UnsupportedImage
+from ..models import CropBox
+from ..observability import SERVICE_NAME
+from ..storage.keys import ImageStore
+from . import ownership
+from .locator import Location, ObjectLocator
+from .records import TIMED_OUT, Job, JobStore
 
 logger = Logger(service=SERVICE_NAME, child=True)
 

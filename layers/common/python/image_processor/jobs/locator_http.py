@@ -12,9 +12,10 @@ from PIL import Image
 from pydantic import ValidationError
 from tenacity import retry, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
 
-from .errors import ObjectLocatorError
-from .models import CropBox
-from .object_locator import Location, check_url
+from ..errors import ObjectLocatorError
+from ..models import CropBox
+from ..urls import check_url
+from .locator import Location
 
 MAX_RESPONSE_BYTES = 64 * 1024
 

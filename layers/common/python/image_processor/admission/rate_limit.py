@@ -23,9 +23,9 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_random_exponential
 
-from .dynamo import marshal, unmarshal
-from .errors import DependencyUnavailable
-from .observability import SERVICE_NAME
+from ..aws.dynamo import marshal, unmarshal
+from ..errors import DependencyUnavailable
+from ..observability import SERVICE_NAME
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

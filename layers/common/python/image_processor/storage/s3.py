@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import DependencyUnavailable
-from .storage import (
+from ..errors import DependencyUnavailable
+from .keys import (
     STAGING_PREFIX,
     UPLOADS_PREFIX,
     StoredImage,

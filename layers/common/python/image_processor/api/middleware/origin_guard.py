@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..client_ip import is_trusted_proxy
-from ..errors import OriginNotAllowed
-from ..origins import normalise_origin
-from ..settings import IPNetwork
-from .errors import error_response
+from ...admission.client_ip import is_trusted_proxy
+from ...errors import OriginNotAllowed
+from ...settings import IPNetwork
+from ...urls import normalise_origin
+from ..errors import error_response
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -10,8 +10,8 @@ import anyio
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import PayloadTooLarge, RequestTimeout, ServerBusy, ServiceError
-from .errors import send_error
+from ...errors import PayloadTooLarge, RequestTimeout, ServerBusy, ServiceError
+from ..errors import send_error
 
 # The multipart framing around the file: boundaries, part headers and the JSON text fields.
 MULTIPART_OVERHEAD_BYTES = 256 * 1024

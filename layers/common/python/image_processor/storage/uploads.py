@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from .errors import Gone, InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+from ..errors import Gone, InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+from .keys import ImageStore, UploadTooLarge
 from .spool import SpooledUpload
-from .storage import ImageStore, UploadTooLarge
 
 _UPLOAD_ID_RE = re.compile(r"(?P<expires_at>[0-9]{10})-[0-9a-f]{32}")
 IMAGE_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .observability import SERVICE_NAME
+from ..observability import SERVICE_NAME
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -18,8 +18,8 @@ from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import DependencyUnavailable
-from .observability import SERVICE_NAME
+from ..errors import DependencyUnavailable
+from ..observability import SERVICE_NAME
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

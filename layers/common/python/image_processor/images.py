@@ -8,8 +8,8 @@ from . import imaging
 from .errors import ImageTooLarge
 from .ids import new_image_id
 from .models import CropBox
-from .spool import ImageSource, read_source
-from .storage import ImageStore, StoredImage, StoredObject, result_key
+from .storage.keys import ImageStore, StoredImage, StoredObject, result_key
+from .storage.spool import ImageSource, read_source
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import time
 import uuid
 from pathlib import Path
 
-from .readiness import directory_probe
-from .storage import (
+from ..aws.readiness import directory_probe
+from .keys import (
     StoredImage,
     StoredObject,
     UploadTooLarge,
@@ -25,7 +25,7 @@ ABANDONED_WRITE_SECONDS = 600
 
 
 class FileSystemImageStore:
-    """Files under `root`, laid out as the keys say (see storage.py)."""
+    """Files under `root`, laid out as the keys say (see keys.py)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
