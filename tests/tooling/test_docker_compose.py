@@ -140,6 +140,11 @@ def test_the_app_is_confined() -> None:
     assert int(APP["environment"]["IMAGE_CONCURRENCY"]) <= float(limits["cpus"])
 
 
+def test_the_app_runs_under_an_init_that_reaps_exited_processes() -> None:
+    """Without it the server is PID 1, and an exited child would stay a zombie until the container stops."""
+    assert APP["init"] is True
+
+
 def test_the_app_and_its_tables_one_shot_read_the_same_settings_from_the_environment() -> None:
     app, tables = APP["environment"], SERVICES["tables"]["environment"]
     known = {name.upper() for name in Settings.model_fields} | {
