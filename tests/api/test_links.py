@@ -5,8 +5,10 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
+from starlette.requests import Request
 
 from image_processor.api import create_app
+from image_processor.api.links import public_image_url
 from image_processor.assembly import build_services
 from image_processor.settings import Settings
 from tests.conftest import CLIENT_IP
@@ -90,3 +92,20 @@ def test_a_public_base_url_that_is_not_a_plain_https_url_stops_start_up(value: s
 
 def test_plain_http_is_allowed_to_a_loopback_address_for_a_local_cdn() -> None:
     assert Settings(public_image_base_url="http://127.0.0.1:8080/").public_image_base_url == "http://127.0.0.1:8080"
+
+
+@pytest.mark.parametrize(
+    ("base", "root_path", "expected"),
+    [
+        pytest.param(None, "", "/images/ABC-123/abc/listing", id="service"),
+        pytest.param(None, "/v1", "/v1/images/ABC-123/abc/listing", id="service-stage"),
+        pytest.param(CDN, "/v1", f"{CDN}/images/ABC-123/abc/listing", id="cdn"),
+    ],
+)
+def test_rendition_links_are_built_like_results(
+    settings: Settings, base: str | None, root_path: str, expected: str
+) -> None:
+    """The renditions' links go through the same builder, so they follow PUBLIC_IMAGE_BASE_URL too."""
+    app = create_app(build_services(settings.model_copy(update={"public_image_base_url": base})))
+    request = Request({"type": "http", "app": app, "root_path": root_path, "path": "/", "headers": []})
+    assert public_image_url(request, "ABC-123/abc/listing") == expected
