@@ -144,6 +144,12 @@ def test_an_emulator_workspace_plans_no_cdn(terraform: Terraform, variables: tup
     assert [statement["sid"] for statement in statements] == ["DenyInsecureTransport"]
 
 
-def test_enable_cdn_overrides_the_workspace(terraform: Terraform, variables: tuple[str, ...]) -> None:
-    plan = plan_in(terraform, "aws", (*variables, "enable_cdn=false"))
-    assert not [resource for resource in plan["resource_changes"] if "cloudfront" in resource["address"]]
+def test_enable_cdn_overrides_the_workspace_and_the_api_key_goes_to_the_api_origin(
+    terraform: Terraform, variables: tuple[str, ...]
+) -> None:
+    """With enable_api_keys every API method needs the key, the image reads CloudFront makes included."""
+    plan = plan_in(terraform, "localstack", (*variables, "enable_cdn=true", "enable_api_keys=true"))
+    distribution = change(plan, "aws_cloudfront_distribution.images[0]")
+    origins = {origin["origin_id"]: origin for origin in distribution["after"]["origin"]}
+    assert origins["images-api"]["custom_header"] == [{"name": "x-api-key"}]  # its value: the key, sensitive
+    assert origins["images-bucket"]["custom_header"] == []
