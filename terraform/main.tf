@@ -37,7 +37,12 @@ locals {
     # Manual crop spends CPU and storage too: its own per-client budget (0 turns it off).
     MANUAL_CROP_RATE_LIMIT_REQUESTS       = tostring(var.manual_crop_rate_limit_requests)
     MANUAL_CROP_RATE_LIMIT_WINDOW_SECONDS = tostring(var.manual_crop_rate_limit_window_seconds)
-  })
+  }, local.cdn_environment)
+
+  # With the CDN, image links point at it (cdn.tf), so views never pass through this function again.
+  cdn_environment = {
+    for name, domain in { PUBLIC_IMAGE_BASE_URL = local.cdn_domain_name } : name => "https://${domain}" if domain != null
+  }
 
   worker_environment = local.common_environment
 }

@@ -7,6 +7,11 @@ output "api_url" {
   ) : null
 }
 
+output "cdn_domain_name" {
+  description = "Domain of the CloudFront distribution in front of the images (the API links images there); null without the CDN."
+  value       = local.cdn_domain_name
+}
+
 output "api_rest_api_id" {
   description = "ID of the REST API."
   value       = one(aws_api_gateway_rest_api.this[*].id)

@@ -18,6 +18,7 @@ provider "aws" {
 
   endpoints {
     apigateway = local.endpoint
+    cloudfront = local.endpoint
     cloudwatch = local.endpoint
     dynamodb   = local.endpoint
     iam        = local.endpoint

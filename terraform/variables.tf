@@ -240,3 +240,26 @@ variable "manual_crop_rate_limit_window_seconds" {
     error_message = "The manual-crop window must be at least one second."
   }
 }
+
+variable "enable_cdn" {
+  description = "Put CloudFront in front of the images (cdn.tf). Null: on in the `aws` workspace, off elsewhere (LocalStack's free tier and moto have no CloudFront)."
+  type        = bool
+  default     = null
+}
+
+variable "cdn_price_class" {
+  description = "CloudFront price class: which edge locations serve the images."
+  type        = string
+  default     = "PriceClass_100"
+}
+
+variable "cdn_preset_formats" {
+  description = "Formats each rendition preset allows (avif, webp, jpg), for presets that do not allow all three (as in RENDITIONS_FILE): the CDN negotiates an address without an extension among these."
+  type        = map(list(string))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for formats in values(var.cdn_preset_formats) : length(formats) > 0 && alltrue([for format in formats : contains(["avif", "webp", "jpg"], format)])])
+    error_message = "Each preset's formats are a non-empty list of avif, webp and jpg."
+  }
+}

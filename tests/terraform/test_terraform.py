@@ -91,6 +91,7 @@ def test_table_names_are_the_service_defaults() -> None:
 # The provider endpoint (and LocalStack service) each resource type's API belongs to.
 _SERVICE_OF_TYPE = {
     "aws_api_gateway_": "apigateway",
+    "aws_cloudfront_": "cloudfront",
     "aws_cloudwatch_log_group": "logs",
     "aws_cloudwatch_metric_alarm": "cloudwatch",
     "aws_dynamodb_": "dynamodb",
@@ -160,6 +161,7 @@ def test_tables_only_then_the_whole_stack_apply_and_destroy(
 
         plan = terraform.apply(*whole_stack)
         outputs = terraform.outputs()
+        assert_no_cdn_outside_the_aws_workspace(terraform, outputs)
         assert_tables(emulator, outputs["dynamodb_table_names"])
         assert_bucket(emulator, outputs["images_bucket"])
         assert_functions(emulator, outputs)
@@ -174,6 +176,12 @@ def test_tables_only_then_the_whole_stack_apply_and_destroy(
     assert client("lambda", emulator).list_functions()["Functions"] == []
     assert client("apigateway", emulator).get_rest_apis()["items"] == []
     assert client("s3", emulator).list_buckets()["Buckets"] == []
+
+
+def assert_no_cdn_outside_the_aws_workspace(terraform: Terraform, outputs: dict[str, Any]) -> None:
+    """The emulators have no CloudFront: enable_cdn is off by default, and image links stay the API's own."""
+    assert not [line for line in terraform.run("state", "list").stdout.split() if "cloudfront" in line]
+    assert outputs.get("cdn_domain_name") is None  # Terraform keeps no null output
 
 
 def assert_second_apply_changes_nothing(terraform: Terraform, variables: tuple[str, ...]) -> None:
@@ -228,6 +236,7 @@ def assert_functions(endpoint: str, outputs: dict[str, Any]) -> None:
         assert environment["JOB_DEADLINE_SECONDS"] == "900"
         assert environment["LOG_LEVEL"] == "INFO"
         assert "PROCESSED_IMAGES_DIR" not in environment
+        assert "PUBLIC_IMAGE_BASE_URL" not in environment  # no CDN on an emulator
         environments[role] = environment
     assert environments["api"]["DISPATCHER"] == "lambda"
     assert environments["api"]["IMAGE_DELIVERY"] == "redirect"

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .urls import check_url, normalise_origin
+from .urls import check_url, normalise_base_url, normalise_origin
 
 IPNetwork = IPv4Network | IPv6Network
 _MIN_EVENT_AGE_SECONDS = 60  # the smallest maximum_event_age_in_seconds Lambda accepts
@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = None
     # Web origins (scheme://host[:port]) whose pages may POST; the service's own origin always may.
     cors_allowed_origins: Annotated[list[str], NoDecode] = []
+    # Where clients fetch images from instead of the service itself (a CDN such as the CloudFront
+    # distribution Terraform adds): image links become `<base>/images/...`.
+    public_image_base_url: str | None = None
 
     dispatcher: Literal["local", "lambda"] = "local"
     worker_function_name: str = "product-image-processor-smart-crop-worker"
@@ -100,6 +103,11 @@ class Settings(BaseSettings):
     @classmethod
     def _split_origins(cls, value: object) -> object:
         return [_origin(part) for part in _split(value)] if isinstance(value, str) else value
+
+    @field_validator("public_image_base_url")
+    @classmethod
+    def _check_public_image_base_url(cls, value: str | None) -> str | None:
+        return normalise_base_url(value, "PUBLIC_IMAGE_BASE_URL") if value else None
 
     @model_validator(mode="after")
     def _read_api_keys_file(self) -> "Settings":

@@ -2,13 +2,24 @@
 
 Links are root-relative and start with the ASGI `root_path`: empty locally and on a custom domain,
 `/v1` behind an API Gateway stage (see middleware/stage_prefix.py), so a client can follow them as given.
+Image links are the exception when PUBLIC_IMAGE_BASE_URL names a CDN: they are absolute URLs there,
+so that views never reach the service once the CDN holds the image.
 """
 
 from starlette.requests import Request
 
+from .deps import get_services
+
+
+def public_image_url(request: Request, path: str) -> str:
+    """Where clients fetch `/images/<path>` (a result `<product_id>/<image_id>.jpg`, or a rendition
+    `<product_id>/<image_id>/<preset>[.<ext>]`): the CDN when one is configured, else the service."""
+    base = get_services(request).settings.public_image_base_url
+    return f"{base if base is not None else _root(request)}/images/{path}"
+
 
 def image_url(request: Request, key: str) -> str:
-    return f"{_root(request)}/images/{key}"
+    return public_image_url(request, key)
 
 
 def job_url(request: Request, image_id: str) -> str:
