@@ -40,9 +40,6 @@ FAILURE_PATHS = {
         "an answer kept for an Idempotency-Key is released when the request fails, so that a retry can run"
     ),
     ("api", "RateLimitState", "dynamodb:PutItem"): "the limiter prunes a client's expired window with a PutItem",
-    ("worker", "IdempotencyRecords", "dynamodb:DeleteItem"): (
-        "Powertools deletes the in-progress record when the handler raises, so that Lambda's retry can run"
-    ),
     ("worker", "IdempotencyRecords", "dynamodb:GetItem"): (
         "Powertools reads the existing record when a conditional put fails without returning it"
     ),

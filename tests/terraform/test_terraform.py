@@ -372,7 +372,10 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         ),
         "JobRecords": (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [tables["jobs"]]),
         "QueueSmartCropJobs": (["lambda:InvokeFunction"], [worker_arn]),
-        "StoreAndLinkResults": (["s3:GetObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
+        # A poll past the deadline removes the result (issue 19: no role could delete a result image).
+        "StoreAndLinkResults": (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
+        # S3 answers a missing key 404 only with it; 403 is then always a misconfiguration.
+        "TellMissingKeys": (["s3:ListBucket"], [bucket]),
         "StageSmartCropOriginals": (["s3:DeleteObject", "s3:PutObject"], [f"{bucket}/.staging/*"]),
         "DirectUploads": (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{bucket}/.uploads/*"]),
     }
@@ -384,7 +387,9 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
             [tables["idempotency"]],
         ),
         "ConsumeStagedOriginals": (["s3:DeleteObject", "s3:GetObject"], [f"{bucket}/.staging/*"]),
-        "StoreResults": (["s3:PutObject"], [f"{bucket}/*/*.jpg"]),
+        # Removed again when the job fails for good or its result comes too late.
+        "StoreResults": (["s3:DeleteObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
+        "TellMissingKeys": (["s3:ListBucket"], [bucket]),
     }
     queue_arn = client("sqs", endpoint).get_queue_attributes(
         QueueUrl=outputs["worker_dead_letter_queue_url"], AttributeNames=["QueueArn"]
