@@ -3,11 +3,16 @@ no longer than a role's session, and the renamed timeout still read under its fo
 
 import logging
 import re
+import socket
+import time
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from image_processor.assembly import build_store
 from image_processor.aws.clients import call_budget_seconds, s3_client
+from image_processor.errors import DependencyUnavailable
 from image_processor.settings import Settings
 from tools.processes import REPO_ROOT
 
@@ -56,3 +61,22 @@ def test_presigned_lifetimes_over_an_hour_are_refused(name: str) -> None:
     assert getattr(Settings.model_validate({name: 3600}), name) == 3600
     with pytest.raises(ValidationError, match=name):
         Settings.model_validate({name: 3601})
+
+
+def test_a_hung_s3_ends_as_unavailable_within_the_call_budget(tmp_path: Path) -> None:
+    """S3 accepts the connection and never answers: the store gives up (503) within the budget, so behind
+    API Gateway the client gets the service's JSON error, not the gateway's 504."""
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as silent:
+        settings = Settings(
+            storage_backend="s3",
+            s3_bucket="images",
+            processed_images_dir=tmp_path,
+            aws_endpoint_url=f"http://127.0.0.1:{silent.getsockname()[1]}",
+            AWS_TIMEOUT_SECONDS=0.2,
+        )
+        store = build_store(settings)
+        started = time.monotonic()
+        with pytest.raises(DependencyUnavailable):
+            store.stat("ABC-1/abc.jpg")
+        elapsed = time.monotonic() - started
+    assert elapsed <= call_budget_seconds(settings) + 3  # generous: the budget is 2 x (0.2 + 5) s
