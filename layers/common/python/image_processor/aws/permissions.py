@@ -7,7 +7,6 @@ refused on, so an IAM regression shows in the logs as what it is; the stores ans
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
 
 from ..observability import SERVICE_NAME
 
@@ -24,10 +23,6 @@ _ACTIONS = {
     "lambda:Invoke": "lambda:InvokeFunction",
 }
 _PARAMETERS = "image_processor.parameters"
-
-
-def is_permission_error(exc: ClientError) -> bool:
-    return str(exc.response.get("Error", {}).get("Code", "")) in PERMISSION_ERROR_CODES
 
 
 def log_refused_calls(client: Any) -> None:
