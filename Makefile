@@ -137,7 +137,7 @@ logs: require-compose ## Follow the containers' logs
 
 package: install $(FUNCTION_ZIPS) ## Build the self-contained Lambda function zips (no layers) into build/functions/
 
-# Dependencies for the Lambda platform, without what the runtime provides (boto3) or uvicorn; Python 3.12 bytecode.
+# Dependencies for the Lambda platform (the AWS SDK included, uvicorn left out); Python 3.12 bytecode.
 $(BUILD)/functions/%.zip: functions/%/app.py $(PACKAGE_SOURCES)
 	$(PY) -m tools.build_lambda $* $@ --work $(BUILD)/functions/$*.build
 

@@ -28,8 +28,6 @@ resource "aws_iam_role" "worker" {
 locals {
   # Key patterns of the storage layout (identical on the file system and S3). Product ids never start
   # with a dot, so results never fall under the two dot folders.
-  # No s3:ListBucket: without it S3 answers a missing key with 403 instead of 404, and the S3 store reads
-  # both as "not there" (image_processor.storage.s3). Only the local dispatcher lists the staging folder.
   images_bucket_arn = var.create_functions ? aws_s3_bucket.images[0].arn : ""
   results_objects   = "${local.images_bucket_arn}/*/*.jpg"
   staged_objects    = "${local.images_bucket_arn}/.staging/*"
@@ -76,11 +74,21 @@ data "aws_iam_policy_document" "api" {
   }
 
   # Manual crops store results; presigned GETs (the 307) and HEAD are signed with this role, so it
-  # must be allowed to read what it links to.
+  # must be allowed to read what it links to. A poll that finds a job past its deadline removes the
+  # image a late worker may have written (DeleteObject).
   statement {
     sid       = "StoreAndLinkResults"
-    actions   = ["s3:PutObject", "s3:GetObject"]
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
     resources = [local.results_objects]
+  }
+
+  # S3 answers a missing key 404 only to a role that may list the bucket, 403 otherwise; the store reads
+  # 404 as "not there" and 403 as a misconfiguration (503), so an unknown image or upload needs this.
+  # A prefix condition would not help: a GET or HEAD carries no prefix, so it would never match.
+  statement {
+    sid       = "TellMissingKeys"
+    actions   = ["s3:ListBucket"]
+    resources = [local.images_bucket_arn]
   }
 
   # Smart crop stages the original for the worker, and removes it if the job cannot be recorded or queued.
@@ -131,10 +139,18 @@ data "aws_iam_policy_document" "worker" {
     resources = [local.staged_objects]
   }
 
+  # Store the result; remove it again when the job fails for good or its result comes too late.
   statement {
     sid       = "StoreResults"
-    actions   = ["s3:PutObject"]
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
     resources = [local.results_objects]
+  }
+
+  # A staged original that is gone (404, not 403) fails its job instead of retrying it; see the API's.
+  statement {
+    sid       = "TellMissingKeys"
+    actions   = ["s3:ListBucket"]
+    resources = [local.images_bucket_arn]
   }
 
 }

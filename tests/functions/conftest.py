@@ -77,9 +77,13 @@ def following(event: dict[str, Any], url: str) -> dict[str, Any]:
     return event
 
 
-def on_custom_domain(event: dict[str, Any], domain: str = "images.example.com") -> dict[str, Any]:
-    """The same request through a custom domain mapped to the stage without a base path."""
+def on_custom_domain(event: dict[str, Any], domain: str = "images.example.com", base_path: str = "") -> dict[str, Any]:
+    """The same request through a custom domain mapped to the stage, under `base_path` if given. API Gateway
+    then strips the stage but keeps the base path, in `path` as in `requestContext.path`; `resource` and
+    `pathParameters` stay the route inside the API."""
     event = copy.deepcopy(event)
+    if base_path:
+        event["path"] = f"/{base_path}{event['path']}"
     event["requestContext"]["path"] = event["path"]
     event["requestContext"]["domainName"] = domain
     event["headers"]["Host"] = domain

@@ -4,6 +4,8 @@ Session-scoped: building, applying and starting each function once keeps this pa
 within about a minute. Each test that needs the end-to-end run asks for `journey`, which runs once.
 """
 
+import dataclasses
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -39,6 +41,31 @@ def worker(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="session")
+def silent_ai_url() -> Iterator[str]:
+    """An AI service that never answers: a loopback socket whose connections the kernel accepts and no one reads."""
+    with socket.create_server(("127.0.0.1", 0), backlog=32) as listening:
+        yield f"http://127.0.0.1:{listening.getsockname()[1]}/locate"
+
+
+@pytest.fixture(scope="session")
+def silent_ai_worker(
+    deployment: Deployment, silent_ai_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ExecutionEnvironment]:
+    """The deployed worker with the AI settings Terraform passes for an ai_service_url, aimed at `silent_ai_url`."""
+    environment = {
+        **deployment.worker.environment,
+        "AI_BACKEND": "http",
+        "AI_SERVICE_URL": silent_ai_url,
+        "AI_TIMEOUT_SECONDS": "1",
+        "AI_MAX_ATTEMPTS": "1",
+    }
+    function = dataclasses.replace(deployment.worker, environment=environment)
+    root = tmp_path_factory.mktemp("silent-ai-worker")
+    with execution_environment(function, root, endpoint=deployment.endpoint) as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
 def gateway(api: ExecutionEnvironment, deployment: Deployment) -> Gateway:
     return Gateway(
         api,
@@ -50,6 +77,10 @@ def gateway(api: ExecutionEnvironment, deployment: Deployment) -> Gateway:
 
 @pytest.fixture(scope="session")
 def journey(
-    deployment: Deployment, gateway: Gateway, api: ExecutionEnvironment, worker: ExecutionEnvironment
+    deployment: Deployment,
+    gateway: Gateway,
+    api: ExecutionEnvironment,
+    worker: ExecutionEnvironment,
+    silent_ai_worker: ExecutionEnvironment,
 ) -> Journey:
-    return run_journey(deployment, gateway, api, worker)
+    return run_journey(deployment, gateway, api, worker, silent_ai_worker)

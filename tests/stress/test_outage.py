@@ -56,7 +56,7 @@ def test_smart_crop_fails_closed_while_dynamodb_is_down_and_recovers(settings: S
     outage = settings.model_copy(
         update={
             "aws_endpoint_url": endpoint,
-            "dynamodb_timeout_seconds": 0.5,
+            "aws_timeout_seconds": 0.5,
             "rate_limit_table": names["rate_limit"],
             "jobs_table": names["jobs"],
             "idempotency_table": names["idempotency"],

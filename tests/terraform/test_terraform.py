@@ -162,6 +162,7 @@ def test_tables_only_then_the_whole_stack_apply_and_destroy(
         plan = terraform.apply(*whole_stack)
         outputs = terraform.outputs()
         assert_no_cdn_outside_the_aws_workspace(terraform, outputs)
+        assert planned_values(plan, "aws_lambda_function.worker[0]")["reserved_concurrent_executions"] == -1
         assert_tables(emulator, outputs["dynamodb_table_names"])
         assert_bucket(emulator, outputs["images_bucket"])
         assert_functions(emulator, outputs)
@@ -248,9 +249,18 @@ def assert_functions(endpoint: str, outputs: dict[str, Any]) -> None:
     settings = {name.upper() for name in Settings.model_fields} | {"POWERTOOLS_SERVICE_NAME"}
     contract = {"STORAGE_BACKEND", "S3_BUCKET", "IMAGE_DELIVERY", "PRESIGNED_URL_TTL_SECONDS", "UPLOAD_TTL_SECONDS"}
     assert set(environments["api"]) | set(environments["worker"]) <= settings | contract
+    # Wiring (issue 19): the origins the API allows, the AI the worker calls, and the timeout of every AWS call.
+    assert environments["api"]["CORS_ALLOWED_ORIGINS"] == ""  # the default ["*"] opens the bucket's CORS only
+    assert environments["worker"]["AI_BACKEND"] == "mock"
+    assert environments["api"]["AWS_TIMEOUT_SECONDS"] == environments["worker"]["AWS_TIMEOUT_SECONDS"] == "2"
+    assert outputs["ai_backend"].startswith("mock: no AI service is configured")
+    # Deployable on a new account: the default reserves no concurrency (issue 19, defect 2).
     worker = lambda_.get_function(FunctionName=outputs["worker_function_name"])
-    assert worker["Concurrency"]["ReservedConcurrentExecutions"] == 10
+    assert worker.get("Concurrency", {}).get("ReservedConcurrentExecutions") is None
     assert worker["Configuration"]["Timeout"] >= 60
+    # The API function ends before API Gateway's 29 s, so a slow call ends as the service's own error.
+    api = lambda_.get_function_configuration(FunctionName=outputs["api_function_name"])
+    assert api["Timeout"] < 29
 
 
 def assert_worker_async_config(endpoint: str, outputs: dict[str, Any]) -> None:
@@ -271,7 +281,9 @@ def assert_worker_async_config(endpoint: str, outputs: dict[str, Any]) -> None:
 
 def assert_api(endpoint: str, outputs: dict[str, Any], plan: dict[str, Any]) -> None:
     api_id = outputs["api_rest_api_id"]
-    assert outputs["api_url"] == f"{endpoint}/restapis/{api_id}/v1/_user_request_"
+    # LocalStack's host form keeps the stage first in the path, as on AWS, so the API's links resolve.
+    port = endpoint.rsplit(":", 1)[1]
+    assert outputs["api_url"] == f"http://{api_id}.execute-api.localhost.localstack.cloud:{port}/v1"
     apigateway = client("apigateway", endpoint)
     # Explicit types: LocalStack ignores */*.
     assert sorted(apigateway.get_rest_api(restApiId=api_id)["binaryMediaTypes"]) == [
@@ -369,7 +381,10 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         ),
         "JobRecords": (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [tables["jobs"]]),
         "QueueSmartCropJobs": (["lambda:InvokeFunction"], [worker_arn]),
-        "StoreAndLinkResults": (["s3:GetObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
+        # A poll past the deadline removes the result (issue 19: no role could delete a result image).
+        "StoreAndLinkResults": (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
+        # S3 answers a missing key 404 only with it; 403 is then always a misconfiguration.
+        "TellMissingKeys": (["s3:ListBucket"], [bucket]),
         "StageSmartCropOriginals": (["s3:DeleteObject", "s3:PutObject"], [f"{bucket}/.staging/*"]),
         "DirectUploads": (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{bucket}/.uploads/*"]),
     }
@@ -381,7 +396,9 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
             [tables["idempotency"]],
         ),
         "ConsumeStagedOriginals": (["s3:DeleteObject", "s3:GetObject"], [f"{bucket}/.staging/*"]),
-        "StoreResults": (["s3:PutObject"], [f"{bucket}/*/*.jpg"]),
+        # Removed again when the job fails for good or its result comes too late.
+        "StoreResults": (["s3:DeleteObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
+        "TellMissingKeys": (["s3:ListBucket"], [bucket]),
     }
     queue_arn = client("sqs", endpoint).get_queue_attributes(
         QueueUrl=outputs["worker_dead_letter_queue_url"], AttributeNames=["QueueArn"]
@@ -429,10 +446,35 @@ def test_enable_api_keys_requires_a_key_on_every_method(
     assert planned_values(plan, "aws_api_gateway_api_key.this[0]")["enabled"] is True
 
 
-def test_a_job_deadline_that_leaves_lambda_under_a_minute_of_event_age_is_refused(
-    terraform: Terraform, emulator: str, packages: list[str]
+REFUSED_PLANS = {
+    "a job deadline that leaves Lambda under a minute of event age": (
+        ("job_deadline_seconds=150", "worker_timeout_seconds=120"),
+        "the difference is the worker's maximum event age, which Lambda allows from 60 to 21600 seconds",
+    ),
+    "arm64, for which no wheels are built": (("lambda_architecture=arm64",), "Only x86_64 is supported"),
+    "a presigned URL outliving the role's session": (
+        ("presigned_url_ttl_seconds=7200",),
+        "stops working when they expire: 1 to 3600 seconds",
+    ),
+    "a presigned POST outliving the role's session": (
+        ("upload_ttl_seconds=3601",),
+        "stops working when they expire: 10 to 3600 seconds",
+    ),
+    "an API timeout at API Gateway's": (("api_timeout_seconds=29",), "before API Gateway's 29-second"),
+    "AWS calls that could outlast the API function": (
+        ("aws_timeout_seconds=10",),
+        "must end within api_timeout_seconds",
+    ),
+    "no concurrency reserved as zero": (("worker_reserved_concurrency=0",), "0 would stop the worker"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED_PLANS))
+def test_plan_refuses_a_combination_that_cannot_work(
+    terraform: Terraform, emulator: str, packages: list[str], case: str
 ) -> None:
-    variables = (f"aws_endpoint_url={emulator}", *packages, "job_deadline_seconds=150", "worker_timeout_seconds=120")
+    given, message = REFUSED_PLANS[case]
+    variables = (f"aws_endpoint_url={emulator}", *packages, *given)
     assert TERRAFORM is not None
     result = subprocess.run(
         [
@@ -451,6 +493,4 @@ def test_a_job_deadline_that_leaves_lambda_under_a_minute_of_event_age_is_refuse
     )
 
     assert result.returncode != 0
-    assert "job_deadline_seconds minus worker_timeout_seconds is the worker's maximum event age" in " ".join(
-        result.stderr.split()
-    )
+    assert message in " ".join(result.stderr.split()), result.stderr

@@ -383,7 +383,7 @@ def unresponsive_endpoint() -> Iterator[str]:
 
 def test_an_unresponsive_dynamodb_gives_503_within_the_timeout(settings: Settings) -> None:
     with unresponsive_endpoint() as url:
-        stalled = settings.model_copy(update={"aws_endpoint_url": url, "dynamodb_timeout_seconds": 0.3})
+        stalled = settings.model_copy(update={"aws_endpoint_url": url, "aws_timeout_seconds": 0.3})
         with api(build_services(stalled)) as client:
             started = time.monotonic()
             response = smart_crop(client)

@@ -1,5 +1,6 @@
 """A Lambda execution environment for a packaged function: its zips unpacked into a task root and a
-layer root, run by a Python 3.12 interpreter that sees nothing else but the runtime's boto3."""
+layer root, run by a Python 3.12 interpreter that sees nothing else but the runtime's own boto3 (behind
+the task root, so the SDK the zip ships is the one that runs)."""
 
 import json
 import subprocess
@@ -14,7 +15,8 @@ from typing import IO, Any
 import botocore
 
 DRIVER = Path(__file__).with_name("driver.py")
-# What the python3.12 runtime provides beside the standard library (in /var/lang/lib/python3.12/site-packages).
+# What the python3.12 runtime provides beside the standard library (in /var/lang/lib/python3.12/site-packages),
+# after the task root on sys.path; here the development copies stand in for the runtime's.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
 # Layers unpack under /opt; these are the folders of it the python runtime puts on sys.path.
 LAYER_PATHS = ("python/lib/python3.12/site-packages", "python")

@@ -1,5 +1,6 @@
 """Typed configuration, read from environment variables."""
 
+import logging
 import os
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
@@ -13,6 +14,11 @@ from .urls import check_url, normalise_base_url, normalise_origin
 
 IPNetwork = IPv4Network | IPv6Network
 _MIN_EVENT_AGE_SECONDS = 60  # the smallest maximum_event_age_in_seconds Lambda accepts
+# A presigned URL lives no longer than the credentials that signed it; a Lambda role's session lasts
+# from one to a few hours, so an hour is the longest lifetime that holds everywhere.
+_MAX_PRESIGNED_TTL_SECONDS = 3600
+_RENAMED = {"DYNAMODB_TIMEOUT_SECONDS": "AWS_TIMEOUT_SECONDS"}
+logger = logging.getLogger(__name__)
 
 
 class Settings(BaseSettings):
@@ -22,8 +28,9 @@ class Settings(BaseSettings):
     storage_backend: Literal["filesystem", "s3"] = "filesystem"
     s3_bucket: str | None = None
     image_delivery: Literal["inline", "redirect"] = "inline"
-    presigned_url_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
-    upload_ttl_seconds: int = Field(default=900, ge=10, le=7 * 24 * 3600)
+    # At most an hour: a URL signed with a Lambda role's session credentials dies with that session.
+    presigned_url_ttl_seconds: int = Field(default=300, ge=1, le=_MAX_PRESIGNED_TTL_SECONDS)
+    upload_ttl_seconds: int = Field(default=900, ge=10, le=_MAX_PRESIGNED_TTL_SECONDS)
     # Signs the file-system backend's direct-upload forms; a fresh random one per process when unset.
     upload_signing_secret: SecretStr | None = None
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
@@ -45,7 +52,11 @@ class Settings(BaseSettings):
 
     aws_endpoint_url: str | None = None
     aws_region: str = Field(default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
-    dynamodb_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Connect and read timeout of every AWS call (DynamoDB, S3, Lambda). DYNAMODB_TIMEOUT_SECONDS is its
+    # former name, still read (with a warning).
+    aws_timeout_seconds: float = Field(
+        default=2.0, gt=0, validation_alias=AliasChoices("AWS_TIMEOUT_SECONDS", "DYNAMODB_TIMEOUT_SECONDS")
+    )
     rate_limit_table: str = "product-image-processor-rate-limits"
     jobs_table: str = "product-image-processor-jobs"
     idempotency_table: str = "product-image-processor-idempotency"
@@ -86,6 +97,16 @@ class Settings(BaseSettings):
     mock_ai_latency_seconds: float = Field(default=2.0, ge=0)
 
     log_level: str = "INFO"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _warn_of_former_names(cls, data: object) -> object:
+        # pydantic-settings hands the value over under the first alias, so the environment tells which was set.
+        given = {name.upper() for name in os.environ}
+        for former, current in _RENAMED.items():
+            if former in given:
+                logger.warning("%s is deprecated: set %s instead (it times every AWS call)", former, current)
+        return data
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -5,7 +5,9 @@ stat -> HeadObject; delete, discard_staged -> DeleteObject; fetch, read_staged, 
 take_upload -> PutObject of a claim (If-None-Match), GetObject, DeleteObject (and DeleteObject of
 the claim if the read fails); staged_ids -> ListObjectsV2 (only the local dispatcher's recovery).
 Presigned URLs are signed locally and make no call.
-Without s3:ListBucket S3 answers a missing key with 403, not 404: both mean "not there".
+A missing key is a 404 (NoSuchKey): S3 answers so to a role with s3:ListBucket, which both roles have.
+A 403 (AccessDenied) is a misconfiguration, never "not there": a 503, logged with the action and the
+resource (aws.permissions), and readiness fails on it.
 """
 
 import contextlib
@@ -31,7 +33,7 @@ from .keys import (
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-_MISSING = frozenset({"404", "403", "NoSuchKey", "NotFound", "AccessDenied", "Forbidden"})
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _CLAIM_TAKEN = frozenset({"412", "PreconditionFailed", "409", "ConditionalRequestConflict"})
 _UNAVAILABLE = "Image storage is temporarily unavailable; retry shortly."
 
@@ -54,12 +56,13 @@ class S3ImageStore:
         self._call(self._client.delete_object, Bucket=self._bucket, Key=checked_key(key))
 
     def check_ready(self) -> None:
-        """A GET of a key that never exists: NoSuchKey (AccessDenied without s3:ListBucket) proves the
-        bucket answers; a HEAD could not tell a missing key from a missing bucket (both a bare 404)."""
+        """A GET of a key that never exists: NoSuchKey proves that the bucket answers and that the role may
+        read and tell a missing key; a HEAD could not tell a missing key from a missing bucket (both a
+        bare 404). AccessDenied fails readiness: the role or the bucket policy is wrong."""
         try:
             self._client.get_object(Bucket=self._bucket, Key=f"{UPLOADS_PREFIX}readiness-probe")
         except ClientError as exc:
-            if _code(exc) not in {"NoSuchKey", "AccessDenied"}:
+            if _code(exc) != "NoSuchKey":
                 raise DependencyUnavailable(_UNAVAILABLE) from exc
         except BotoCoreError as exc:
             raise DependencyUnavailable(_UNAVAILABLE) from exc
