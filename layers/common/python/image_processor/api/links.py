@@ -4,11 +4,20 @@ Links are root-relative and start with the ASGI `root_path`: empty locally and o
 `/v1` behind an API Gateway stage (see middleware/stage_prefix.py), so a client can follow them as given.
 """
 
+from collections.abc import Iterable
+
 from starlette.requests import Request
+
+from ..storage.keys import rendition_path
 
 
 def image_url(request: Request, key: str) -> str:
     return f"{_root(request)}/images/{key}"
+
+
+def rendition_urls(request: Request, product_id: str, image_id: str, presets: Iterable[str]) -> dict[str, str]:
+    """Each preset's rendition of the image at its negotiated URL (no extension; the format follows Accept)."""
+    return {name: image_url(request, rendition_path(product_id, image_id, name)) for name in presets}
 
 
 def job_url(request: Request, image_id: str) -> str:
