@@ -343,6 +343,7 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         for role, name in outputs["dynamodb_table_names"].items()
     }
     bucket = f"arn:aws:s3:::{outputs['images_bucket']}"
+    renditions = sorted(f"{bucket}/*/*/*.{fmt}" for fmt in ("jpg", "webp", "avif"))
     log_groups = {
         role: client("logs", endpoint)
         .describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"][0]["arn"]
@@ -361,6 +362,7 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         "JobRecords": (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [tables["jobs"]]),
         "QueueSmartCropJobs": (["lambda:InvokeFunction"], [worker_arn]),
         "StoreAndLinkResults": (["s3:GetObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
+        "MakeAndLinkRenditions": (["s3:GetObject", "s3:PutObject"], renditions),
         "StageSmartCropOriginals": (["s3:DeleteObject", "s3:PutObject"], [f"{bucket}/.staging/*"]),
         "DirectUploads": (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{bucket}/.uploads/*"]),
     }
@@ -373,6 +375,7 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         ),
         "ConsumeStagedOriginals": (["s3:DeleteObject", "s3:GetObject"], [f"{bucket}/.staging/*"]),
         "StoreResults": (["s3:PutObject"], [f"{bucket}/*/*.jpg"]),
+        "StoreEagerRenditions": (["s3:DeleteObject", "s3:PutObject"], renditions),
     }
     queue_arn = client("sqs", endpoint).get_queue_attributes(
         QueueUrl=outputs["worker_dead_letter_queue_url"], AttributeNames=["QueueArn"]
