@@ -6,7 +6,8 @@ If-None-Match on S3) keeps the first writer's object; a later writer discards it
 that one, so every answer for a rendition is the same bytes.
 """
 
-from collections.abc import Callable, Iterable
+import functools
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import anyio
@@ -37,17 +38,10 @@ class RenditionMaker:
         """The formats a preset is made in: those it allows that this service can encode."""
         return [fmt for fmt in preset.formats if fmt in self.formats]
 
-    def make_from_stored(self, product_id: str, image_id: str, name: str, fmt: RenditionFormat) -> StoredImage:
-        """Render from the stored image and store; the stored rendition (perhaps a racing writer's)."""
+    def make(self, source: bytes, product_id: str, image_id: str, name: str, fmt: RenditionFormat) -> StoredImage:
+        """Render from `source` (the stored image) and store it; the stored rendition (perhaps a racing writer's)."""
         key = rendition_key(product_id, image_id, name, fmt)
-        # Looked for again: a request that missed it just before the previous generation stored it comes here.
-        existing = self.store.fetch(key)
-        if existing is not None:
-            return existing
-        source = self.store.fetch(result_key(product_id, image_id))
-        if source is None:
-            raise NotFound(NO_IMAGE)
-        data = self.render(source.content, self.catalogue[name], fmt)
+        data = self.render(source, self.catalogue[name], fmt)
         created = self.store.create(key, data, content_type=MEDIA_TYPES[fmt])
         if created is not None:
             return StoredImage(created, data)
@@ -107,7 +101,7 @@ class RenditionService:
         found = await anyio.to_thread.run_sync(self._store.fetch if with_content else self._store.stat, key)
         if found is not None:
             return found
-        return await self._made_once(key, lambda: self._maker.make_from_stored(product_id, image_id, name, fmt))
+        return await self._made_once(key, functools.partial(self._generate, product_id, image_id, name, fmt))
 
     async def make_eagerly(self, product_id: str, image_id: str, names: Iterable[str]) -> None:
         """Every format of each named preset, made now (after a manual crop), a few at a time."""
@@ -122,7 +116,20 @@ class RenditionService:
     async def presigned_url(self, key: str, ttl_seconds: int) -> str:
         return await self._images.presigned_url(key, ttl_seconds)
 
-    async def _made_once(self, key: str, make: Callable[[], StoredImage]) -> StoredImage:
+    async def _generate(self, product_id: str, image_id: str, name: str, fmt: RenditionFormat) -> StoredImage:
+        key = rendition_key(product_id, image_id, name, fmt)
+        # Looked for again: a request that missed it just before the previous generation stored it comes here.
+        existing = await anyio.to_thread.run_sync(self._store.fetch, key)
+        if existing is not None:
+            return existing
+        # Read before taking a crop slot: a request for an image that does not exist never waits for one.
+        source = await anyio.to_thread.run_sync(self._store.fetch, result_key(product_id, image_id))
+        if source is None:
+            raise NotFound(NO_IMAGE)
+        make = functools.partial(self._maker.make, source.content, product_id, image_id, name, fmt)
+        return await self._images.run_limited(make)
+
+    async def _made_once(self, key: str, generate: Callable[[], Awaitable[StoredImage]]) -> StoredImage:
         flight = self._flights.get(key)
         if flight is not None:
             await flight.done.wait()
@@ -134,7 +141,7 @@ class RenditionService:
         try:
             # Shielded: the waiters need the result even if the request that started it goes away.
             with anyio.CancelScope(shield=True):
-                result = flight.result = await self._images.run_limited(make)
+                result = flight.result = await generate()
         except Exception as exc:
             flight.error = exc
             raise
