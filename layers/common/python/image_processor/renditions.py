@@ -104,14 +104,16 @@ class RenditionService:
         return await self._made_once(key, functools.partial(self._generate, product_id, image_id, name, fmt))
 
     async def make_eagerly(self, product_id: str, image_id: str, names: Iterable[str]) -> None:
-        """Every format of each named preset, made now (after a manual crop), a few at a time."""
+        """Every format of each named preset, made now from the image just stored (after a manual crop), as many
+        at a time as there are crop slots."""
+        wanted = [(name, fmt) for name in names for fmt in self.formats_of(self.catalogue[name])]
+        if not wanted:
+            return
+        source = await self._source(product_id, image_id)
         async with anyio.create_task_group() as group:
-            for name in names:
-                for fmt in self.formats_of(self.catalogue[name]):
-                    group.start_soon(self._ensure, product_id, image_id, name, fmt)
-
-    async def _ensure(self, product_id: str, image_id: str, name: str, fmt: RenditionFormat) -> None:
-        await self.read(product_id, image_id, name, fmt, with_content=False)
+            for name, fmt in wanted:
+                make = functools.partial(self._make_now, source, product_id, image_id, name, fmt)
+                group.start_soon(self._made_once, rendition_key(product_id, image_id, name, fmt), make)
 
     async def presigned_url(self, key: str, ttl_seconds: int) -> str:
         return await self._images.presigned_url(key, ttl_seconds)
@@ -123,11 +125,20 @@ class RenditionService:
         if existing is not None:
             return existing
         # Read before taking a crop slot: a request for an image that does not exist never waits for one.
+        return await self._make_now(await self._source(product_id, image_id), product_id, image_id, name, fmt)
+
+    async def _source(self, product_id: str, image_id: str) -> bytes:
         source = await anyio.to_thread.run_sync(self._store.fetch, result_key(product_id, image_id))
         if source is None:
             raise NotFound(NO_IMAGE)
-        make = functools.partial(self._maker.make, source.content, product_id, image_id, name, fmt)
-        return await self._images.run_limited(make)
+        return source.content
+
+    async def _make_now(
+        self, source: bytes, product_id: str, image_id: str, name: str, fmt: RenditionFormat
+    ) -> StoredImage:
+        return await self._images.run_limited(
+            functools.partial(self._maker.make, source, product_id, image_id, name, fmt)
+        )
 
     async def _made_once(self, key: str, generate: Callable[[], Awaitable[StoredImage]]) -> StoredImage:
         flight = self._flights.get(key)
