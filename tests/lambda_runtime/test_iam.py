@@ -40,6 +40,9 @@ FAILURE_PATHS = {
     ("api", "JobRecords", "dynamodb:UpdateItem"): (
         "a job is marked failed when the worker cannot be invoked, or when it is read past its deadline"
     ),
+    ("worker", "StoreEagerRenditions", "s3:DeleteObject"): (
+        "the renditions a job asked for are removed when the job fails after they were made"
+    ),
     ("worker", "IdempotencyRecords", "dynamodb:DeleteItem"): (
         "Powertools deletes the in-progress record when the handler raises, so that Lambda's retry can run"
     ),
