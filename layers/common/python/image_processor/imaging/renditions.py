@@ -37,22 +37,25 @@ def render(
     if fmt not in encodable_formats():
         raise UnsupportedImage(f"this service cannot encode {fmt}", field="format")
     source = open_source(data, max_pixels=max_pixels)  # the header only: format, size, pixel limit
-    cost = rendition_cost(source.info.format, source.info.width, source.info.height, preset)
+    cost = rendition_cost(source.info.format, source.info.width, source.info.height, len(data), preset)
     with reserved(budget, cost):
         return run_decoding(lambda: _encode(_fitted(data, preset), preset, fmt))
 
 
-def rendition_cost(source_format: str, width: int, height: int, preset: Preset) -> int:
-    """Bytes a rendition holds at its peak: the image as decoded (JPEGs shrink while decoding, by up to 8),
-    the trim's analysis image, and the result with its canvas, twice over for the encoder."""
+def rendition_cost(source_format: str, width: int, height: int, source_bytes: int, preset: Preset) -> int:
+    """Bytes a rendition holds at its peak: the compressed input (libvips copies it), the image as decoded,
+    the trim's analysis image, and the result with its canvas, twice over for the encoder.
+
+    A JPEG decodes shrunk by 2, 4 or 8, the largest that still leaves libvips a factor of two to resize
+    with (its thumbnail does so for quality), so a thumbnail of 12 MP decodes a sixteenth of the pixels."""
     box_width, box_height = preset.inner_box
     if preset.trim:
         box_width, box_height = box_width * _TRIM_ANALYSIS_SCALE, box_height * _TRIM_ANALYSIS_SCALE
-    # At most the shrink libvips takes: the shrunk image still covers the whole box.
-    fits = (s for s in _JPEG_SHRINKS if width // s >= box_width and height // s >= box_height)
-    shrink = next(fits, 1) if source_format == "JPEG" else 1
+    factor = min(width / box_width, height / box_height)
+    shrinks = (s for s in _JPEG_SHRINKS if s <= factor / 2)
+    shrink = next(shrinks, 1) if source_format == "JPEG" else 1
     decoded = (width // shrink) * (height // shrink) * 4
-    return _OVERHEAD_BYTES + decoded + preset.width * preset.height * 3 * 2
+    return _OVERHEAD_BYTES + 2 * source_bytes + decoded + preset.width * preset.height * 3 * 2
 
 
 @functools.cache
