@@ -1,6 +1,7 @@
 """GET/HEAD /images/{product_id}/{image_id}/{preset}[.ext]: presets, negotiation, caching, made once and stored,
 coalesced, and eager renditions on both crop endpoints; on the file system and on S3 (moto over the wire)."""
 
+import dataclasses
 import io
 import json
 import threading
@@ -22,6 +23,7 @@ from image_processor import imaging
 from image_processor.api import create_app
 from image_processor.assembly import build_services
 from image_processor.presets import Preset, RenditionFormat
+from image_processor.renditions import RenditionMaker, RenditionService
 from image_processor.services import Services
 from image_processor.settings import Settings
 from tests.conftest import CLIENT_IP
@@ -192,6 +194,23 @@ def test_the_image_route_still_serves_the_jpeg_it_stored(client: TestClient) -> 
     response = client.get(f"{base}.jpg")
     assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
     assert size_of(response.content) == (400, 300)
+
+
+@pytest.mark.parametrize("storage_backend", ["filesystem"])
+def test_without_an_avif_encoder_avif_is_neither_negotiated_nor_served(
+    services: Services, renderer: CountingRenderer
+) -> None:
+    """A libvips built without an AV1 encoder: AVIF is refused by name, and negotiation skips it."""
+    maker = RenditionMaker(services.store, services.renditions.catalogue, renderer, formats=frozenset({"jpg", "webp"}))
+    without_avif = dataclasses.replace(services, renditions=RenditionService(services.store, services.images, maker))
+    with api(without_avif) as client:
+        base = stored_image(client)
+        refused = client.get(f"{base}/thumbnail.avif")
+        negotiated = client.get(f"{base}/thumbnail", headers={"Accept": "image/avif,image/webp"})
+
+    assert_error(refused, 404, "not_found")
+    assert "served as webp, jpg" in refused.json()["error"]["message"]
+    assert negotiated.headers["content-type"] == "image/webp"
 
 
 # --- made once, stored, coalesced -------------------------------------------------------------
