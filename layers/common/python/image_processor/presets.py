@@ -110,9 +110,6 @@ class Preset(BaseModel):
         margin_x, margin_y = self.margins
         return self.width - 2 * margin_x, self.height - 2 * margin_y
 
-    def allows(self, fmt: str) -> bool:
-        return fmt in self.formats
-
 
 BUILT_IN_PRESETS: Mapping[str, Preset] = MappingProxyType(
     {
@@ -141,9 +138,6 @@ class PresetCatalogue(Mapping[str, Preset]):
 
     def __len__(self) -> int:
         return len(self._presets)
-
-    def unknown(self, names: list[str]) -> list[str]:
-        return [name for name in names if name not in self._presets]
 
 
 def load_catalogue(path: Path | None) -> PresetCatalogue:
