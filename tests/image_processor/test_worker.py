@@ -302,6 +302,8 @@ def test_the_renditions_of_a_job_that_fails_at_its_deadline_go_with_its_image(se
     assembled = assemble(settings, locator=locator)
     job = accepted_job(assembled, scenes.product_on_plain_background().jpeg, renditions=("thumbnail", "listing"))
     running = run_until_the_ai_is_called(assembled, locator, job)
+    # As if a request had made one while the image was briefly stored.
+    assembled.store.create(f"ABC-123/{job.image_id}/zoom.webp", b"webp", content_type="image/webp")
 
     assembled.clock.advance(settings.job_deadline_seconds + 1)
     assert locator.gate is not None
@@ -309,7 +311,7 @@ def test_the_renditions_of_a_job_that_fails_at_its_deadline_go_with_its_image(se
 
     assert running.result(timeout=30)["status"] == "failed"
     assert assembled.store.stat(job.result_key) is None
-    keys = [*rendition_keys(job, "thumbnail"), *rendition_keys(job, "listing")]
+    keys = [*rendition_keys(job, "thumbnail"), *rendition_keys(job, "listing"), *rendition_keys(job, "zoom")]
     assert [key for key in keys if assembled.store.stat(key) is not None] == []
 
 

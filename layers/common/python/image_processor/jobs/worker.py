@@ -136,10 +136,11 @@ class SmartCropWorker:
         return {"image_id": job.image_id, "status": "failed", "error": reason}
 
     def _discard_result(self, job: Job) -> None:
-        """The image of a job that did not succeed, and the renditions it asked for, go."""
+        """The image of a job that did not succeed goes, with every rendition of it: those the job asked for,
+        and any a request made while the image was briefly there."""
         self.store.delete(job.result_key)
-        if job.renditions and self.renditions is not None:
-            self.renditions.discard(job.product_id, job.image_id, job.renditions)
+        if self.renditions is not None:
+            self.renditions.discard(job.product_id, job.image_id, self.renditions.catalogue)
 
 
 def scale_box(box: CropBox, preview: tuple[int, int], full: tuple[int, int]) -> CropBox:
