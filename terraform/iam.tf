@@ -32,6 +32,9 @@ locals {
   results_objects   = "${local.images_bucket_arn}/*/*.jpg"
   staged_objects    = "${local.images_bucket_arn}/.staging/*"
   uploaded_objects  = "${local.images_bucket_arn}/.uploads/*"
+  # `<product_id>/<image_id>/<preset>.<format>`, beside each result (IAM's * spans slashes, so results_objects
+  # already covers the .jpg ones; they are listed here too, so the statement says what renditions are).
+  rendition_objects = [for format in ["jpg", "webp", "avif"] : "${local.images_bucket_arn}/*/*/*.${format}"]
 }
 
 # Each statement names the calls that need it (image_processor modules). A test applies this to an
@@ -89,6 +92,14 @@ data "aws_iam_policy_document" "api" {
     sid       = "TellMissingKeys"
     actions   = ["s3:ListBucket"]
     resources = [local.images_bucket_arn]
+  }
+
+  # Renditions: made from the stored result (GetObject) on a first request and stored once (a conditional
+  # PutObject); later requests read them (GetObject, HeadObject) or are redirected with a presigned GET.
+  statement {
+    sid       = "MakeAndLinkRenditions"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = local.rendition_objects
   }
 
   # Smart crop stages the original for the worker, and removes it if the job cannot be recorded or queued.
@@ -151,6 +162,13 @@ data "aws_iam_policy_document" "worker" {
     sid       = "TellMissingKeys"
     actions   = ["s3:ListBucket"]
     resources = [local.images_bucket_arn]
+  }
+
+  # The renditions a job asks for, made before it succeeds (a conditional PutObject); deleted again if it fails.
+  statement {
+    sid       = "StoreEagerRenditions"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = local.rendition_objects
   }
 
 }

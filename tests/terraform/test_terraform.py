@@ -364,6 +364,7 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         for role, name in outputs["dynamodb_table_names"].items()
     }
     bucket = f"arn:aws:s3:::{outputs['images_bucket']}"
+    renditions = sorted(f"{bucket}/*/*/*.{fmt}" for fmt in ("jpg", "webp", "avif"))
     log_groups = {
         role: client("logs", endpoint)
         .describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"][0]["arn"]
@@ -385,6 +386,7 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         "StoreAndLinkResults": (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
         # S3 answers a missing key 404 only with it; 403 is then always a misconfiguration.
         "TellMissingKeys": (["s3:ListBucket"], [bucket]),
+        "MakeAndLinkRenditions": (["s3:GetObject", "s3:PutObject"], renditions),
         "StageSmartCropOriginals": (["s3:DeleteObject", "s3:PutObject"], [f"{bucket}/.staging/*"]),
         "DirectUploads": (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{bucket}/.uploads/*"]),
     }
@@ -399,6 +401,7 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         # Removed again when the job fails for good or its result comes too late.
         "StoreResults": (["s3:DeleteObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
         "TellMissingKeys": (["s3:ListBucket"], [bucket]),
+        "StoreEagerRenditions": (["s3:DeleteObject", "s3:PutObject"], renditions),
     }
     queue_arn = client("sqs", endpoint).get_queue_attributes(
         QueueUrl=outputs["worker_dead_letter_queue_url"], AttributeNames=["QueueArn"]

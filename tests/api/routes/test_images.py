@@ -73,9 +73,12 @@ def test_manual_crop_returns_the_contract_body(client: TestClient, settings: Set
     response = manual_crop(client, images.solid_jpeg(), product_id="ABC-123")
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"image_id", "retrieval_url"}
+    assert set(body) == {"image_id", "retrieval_url", "renditions"}
     assert re.fullmatch(r"[0-9a-f]{32}", body["image_id"])
     assert body["retrieval_url"] == f"/images/ABC-123/{body['image_id']}.jpg"
+    assert body["renditions"] == {
+        preset: f"/images/ABC-123/{body['image_id']}/{preset}" for preset in ("thumbnail", "listing", "zoom")
+    }
     assert new_files() == [settings.processed_images_dir / "ABC-123" / f"{body['image_id']}.jpg"]
 
 

@@ -96,7 +96,7 @@ def test_smart_crop_is_accepted_at_once_and_later_serves_the_objects_region(sett
 
         assert response.status_code == 202, response.text
         body = response.json()
-        assert set(body) == {"image_id", "retrieval_url", "status_url"}
+        assert set(body) == {"image_id", "retrieval_url", "status_url", "renditions"}
         assert body["retrieval_url"] == f"/images/ABC-123/{body['image_id']}.jpg"
         assert body["status_url"] == response.headers["Location"] == f"/jobs/{body['image_id']}"
         assert client.get(body["retrieval_url"]).status_code == 404
@@ -114,6 +114,7 @@ def test_smart_crop_is_accepted_at_once_and_later_serves_the_objects_region(sett
         "image_id": body["image_id"],
         "status": "succeeded",
         "retrieval_url": body["retrieval_url"],
+        "renditions": body["renditions"],
         "error": None,
         "crop_box": box.model_dump(),
         "object_found": True,

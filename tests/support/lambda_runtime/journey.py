@@ -259,6 +259,74 @@ def phone_photo(journey: Journey) -> None:
     assert status.json()["status"] == "succeeded", f"GET {status_url}: {status.describe()}"
 
 
+def s3_writes(journey: Journey, function: str, since: int) -> list[str]:
+    """The keys the function PUT to S3 in its invocations from number `since` on."""
+    environment = journey.api if function == "api" else journey.worker
+    return [
+        str(call["params"]["Key"])
+        for invocation in environment.invocations[since:]
+        for call in invocation.calls
+        if (call["service"], call["operation"]) == ("s3", "PutObject")
+    ]
+
+
+def fetch_rendition(journey: Journey, base: str, link: str, media_type: str, *, accept: str | None = None) -> bytes:
+    """GET a rendition link; on the Lambda stack a 307 to the stored object, fetched from the emulator."""
+    url, response = journey.send("GET", urljoin(base, link), headers={"Accept": accept} if accept else None)
+    assert response.status == 307, f"GET {url}: {response.describe()}"
+    if accept is not None:
+        assert response.headers.get("vary") == "Accept", f"a negotiated answer without Vary: {response.describe()}"
+    fetched = httpx.get(response.headers["location"], timeout=10)
+    assert fetched.status_code == 200, f"the presigned URL answered {fetched.status_code}: {fetched.text[:300]}"
+    assert fetched.headers["content-type"] == media_type
+    assert fetched.headers["cache-control"] == "public, max-age=31536000, immutable"
+    return fetched.content
+
+
+def renditions(journey: Journey) -> None:
+    """Through the API function: a rendition's first request makes and stores it, the second finds it stored;
+    a smart crop that asks for renditions has the worker make them before the job succeeds."""
+    headers, body = crop_form("E2E-RENDITION", box=BOX, source={"bytes": images.solid_jpeg(400, 300)})
+    url, response = journey.send("POST", "/images/manual-crop", headers=headers, body=body)
+    assert response.status == 200, f"POST {url}: {response.describe()}"
+    created = response.json()
+    listing = f"E2E-RENDITION/{created['image_id']}/listing.webp"
+
+    before = len(journey.api.invocations)
+    first = fetch_rendition(journey, url, created["renditions"]["listing"] + ".webp", "image/webp")
+    assert s3_writes(journey, "api", before) == [listing], "the first request did not store the rendition"
+    before = len(journey.api.invocations)
+    second = fetch_rendition(journey, url, created["renditions"]["listing"] + ".webp", "image/webp")
+    assert s3_writes(journey, "api", before) == [], "the second request made the rendition again"
+    assert first == second
+    assert Image.open(io.BytesIO(first)).size == (600, 600)
+    # Negotiated: AVIF for a client that takes it, JPEG for one that names neither AVIF nor WebP.
+    before = len(journey.api.invocations)
+    fetch_rendition(journey, url, created["renditions"]["listing"], "image/avif", accept="image/avif,image/webp,*/*")
+    thumbnail = fetch_rendition(journey, url, created["renditions"]["thumbnail"], "image/jpeg", accept="*/*")
+    assert s3_writes(journey, "api", before) == [
+        listing.replace(".webp", ".avif"),
+        listing.replace("listing.webp", "thumbnail.jpg"),
+    ]
+    assert Image.open(io.BytesIO(thumbnail)).size == (BOX["width"], BOX["height"])
+
+    headers, body = multipart(
+        {"product_info": json.dumps({"product_id": "E2E-RENDITION"}), "renditions": '["thumbnail"]'},
+        {"source_image": ("photo.jpg", images.solid_jpeg(800, 600), "image/jpeg")},
+    )
+    before = len(journey.worker.invocations)
+    url, response = journey.send("POST", "/images/smart-crop", headers=headers, body=body)
+    assert response.status == 202, f"POST {url}: {response.describe()}"
+    accepted = response.json()
+    thumbnails = {f"E2E-RENDITION/{accepted['image_id']}/thumbnail.{fmt}" for fmt in ("jpg", "webp", "avif")}
+    assert thumbnails <= set(s3_writes(journey, "worker", before)), "the worker did not make the renditions"
+    status_url, status = journey.follow(url, accepted["status_url"])
+    assert status.json()["status"] == "succeeded", f"GET {status_url}: {status.describe()}"
+    before = len(journey.api.invocations)
+    fetch_rendition(journey, status_url, status.json()["renditions"]["thumbnail"] + ".avif", "image/avif")
+    assert s3_writes(journey, "api", before) == [], "an eager rendition was made again on request"
+
+
 def docs(journey: Journey) -> None:
     url, response = journey.send("GET", "/docs")
     assert response.status == 200, f"GET {url}: {response.describe()}"
@@ -373,6 +441,7 @@ SCENARIOS: dict[str, Callable[[Journey], None]] = {
     "upload then crop": upload_then_crop,
     "smart crop": smart_crop,
     "phone photo": phone_photo,
+    "renditions": renditions,
     "docs": docs,
     "AI never answers": ai_never_answers,
     "polled past deadline": polled_past_deadline,

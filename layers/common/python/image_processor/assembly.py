@@ -22,6 +22,8 @@ from .jobs.local.recovery import StagedUploads
 from .jobs.locator import MockObjectLocator, ObjectLocator
 from .jobs.records import DynamoDBJobStore
 from .jobs.worker import JobProcessor, SmartCropWorker, claim_releaser, idempotent_processor
+from .presets import Preset, RenditionFormat, load_catalogue
+from .renditions import Renderer, RenditionMaker, RenditionService
 from .services import Services
 from .settings import Settings
 from .storage.filesystem import FileSystemImageStore
@@ -79,6 +81,17 @@ def build_job_store(
     )
 
 
+def build_rendition_maker(
+    settings: Settings, store: ImageStore, budget: imaging.MemoryBudget, renderer: Renderer | None = None
+) -> RenditionMaker:
+    """`renderer` replaces libvips's (tests count generations with it)."""
+
+    def render(data: bytes, preset: Preset, fmt: RenditionFormat) -> bytes:
+        return imaging.render(data, preset, fmt, max_pixels=settings.max_image_pixels, budget=budget)
+
+    return RenditionMaker(store, load_catalogue(settings.renditions_file), renderer or render)
+
+
 def build_worker_runtime(
     settings: Settings,
     dynamodb: "DynamoDBClient",
@@ -87,11 +100,13 @@ def build_worker_runtime(
     locator: ObjectLocator | None = None,
     clock: Callable[[], float] = time.time,
     budget: imaging.MemoryBudget | None = None,
+    renderer: Renderer | None = None,
 ) -> WorkerRuntime:
-    """The smart-crop worker behind Powertools idempotency. `locator` and `clock` replace the
-    settings' AI and the wall clock (tests); everything else comes from `settings`."""
+    """The smart-crop worker behind Powertools idempotency. `locator`, `clock` and `renderer` replace the
+    settings' AI, the wall clock and libvips's renditions (tests); everything else comes from `settings`."""
     imaging.configure(max_pixels=settings.max_image_pixels, pillow_blocks_max=settings.pillow_blocks_max)
     jobs = build_job_store(settings, dynamodb, clock=clock)
+    budget = budget or imaging.MemoryBudget(settings.image_memory_budget_bytes)
     worker = SmartCropWorker(
         store=store,
         jobs=jobs,
@@ -99,7 +114,8 @@ def build_worker_runtime(
         max_pixels=settings.max_image_pixels,
         jpeg_quality=settings.jpeg_quality,
         max_attempts=settings.job_max_attempts,
-        budget=budget or imaging.MemoryBudget(settings.image_memory_budget_bytes),
+        budget=budget,
+        renditions=build_rendition_maker(settings, store, budget, renderer),
     )
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
     config = IdempotencyConfig(event_key_jmespath="image_id", expires_after_seconds=settings.idempotency_ttl_seconds)
@@ -139,10 +155,11 @@ def build_services(
     clock: Callable[[], float] = time.time,
     dispatcher: Dispatcher | None = None,
     retry_delay_seconds: float = 2.0,
+    renderer: Renderer | None = None,
 ) -> Services:
     """Everything the API needs. The keyword arguments exist for tests: a locator instead of the
-    settings' AI, a clock instead of the wall clock, a dispatcher instead of the settings' one, and
-    the local pool's first retry delay."""
+    settings' AI, a clock instead of the wall clock, a dispatcher instead of the settings' one,
+    the local pool's first retry delay, and a renderer of renditions instead of libvips's."""
     imaging.configure(max_pixels=settings.max_image_pixels, pillow_blocks_max=settings.pillow_blocks_max)
     dynamodb = aws.dynamodb_client(settings)
     store = build_store(settings)
@@ -156,7 +173,7 @@ def build_services(
     )
     jobs = build_job_store(settings, dynamodb, clock=clock)
     if dispatcher is None:
-        dispatcher = _build_dispatcher(settings, dynamodb, store, locator, clock, retry_delay_seconds, budget)
+        dispatcher = _build_dispatcher(settings, dynamodb, store, locator, clock, retry_delay_seconds, budget, renderer)
     return Services(
         settings=settings,
         store=store,
@@ -174,6 +191,7 @@ def build_services(
         ),
         dispatcher=dispatcher,
         readiness=build_readiness(settings, dynamodb, store),
+        renditions=RenditionService(store, images, build_rendition_maker(settings, store, budget, renderer)),
         manual_crop_rate_limiter=_build_manual_crop_limiter(settings, dynamodb, clock),
         answers=DynamoDBAnswerStore(dynamodb, settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds),
     )
@@ -216,10 +234,13 @@ def _build_dispatcher(
     clock: Callable[[], float],
     retry_delay_seconds: float,
     budget: imaging.MemoryBudget,
+    renderer: Renderer | None,
 ) -> Dispatcher:
     if settings.dispatcher == "lambda":
         return LambdaDispatcher(aws.lambda_client(settings), settings.worker_function_name)
-    runtime = build_worker_runtime(settings, dynamodb, store, locator=locator, clock=clock, budget=budget)
+    runtime = build_worker_runtime(
+        settings, dynamodb, store, locator=locator, clock=clock, budget=budget, renderer=renderer
+    )
     staged = StagedUploads(store, runtime.jobs, runtime.release_claim)
     return LocalWorkerPool(
         lambda image_id: runtime.process(job={"image_id": image_id}),

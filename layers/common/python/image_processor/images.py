@@ -1,5 +1,6 @@
 """Synchronous crops and reads, run in worker threads with a bound on how many run at once."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -42,6 +43,10 @@ class ImageService:
         key = result_key(product_id, image_id)
         await anyio.to_thread.run_sync(self._crop_and_store, source, box, key, limiter=self._limiter)
         return CroppedImage(image_id=image_id, key=key)
+
+    async def run_limited[T](self, work: Callable[[], T]) -> T:
+        """`work` (CPU-bound image work) in a worker thread, in one of the IMAGE_CONCURRENCY slots crops use."""
+        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
 
     async def read(self, requested_path: str) -> StoredImage | None:
         return await anyio.to_thread.run_sync(self._store.fetch, requested_path)

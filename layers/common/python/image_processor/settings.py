@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .presets import load_catalogue
 from .urls import check_url, normalise_base_url, normalise_origin
 
 IPNetwork = IPv4Network | IPv6Network
@@ -49,6 +50,8 @@ class Settings(BaseSettings):
     # Freed 16 MB blocks Pillow keeps for the next image (its own PILLOW_BLOCKS_MAX); Pillow now only
     # decodes BMP and HEVC HEIC uploads and the smart crop's analysis thumbnail.
     pillow_blocks_max: int = Field(default=16, ge=0)
+    # Rendition presets added to or replacing the built-in ones (YAML or JSON; see presets.py).
+    renditions_file: Path | None = None
 
     aws_endpoint_url: str | None = None
     aws_region: str = Field(default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
@@ -138,6 +141,11 @@ class Settings(BaseSettings):
             except OSError as exc:
                 raise ValueError(f"API_KEYS_FILE {self.api_keys_file} cannot be read: {exc.strerror}") from exc
             self.api_keys = [*self.api_keys, *(SecretStr(key) for key in _split(text))]
+        return self
+
+    @model_validator(mode="after")
+    def _renditions_file_is_valid(self) -> "Settings":
+        load_catalogue(self.renditions_file)  # an invalid file stops start-up, naming the preset and field
         return self
 
     @model_validator(mode="after")

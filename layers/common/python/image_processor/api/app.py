@@ -14,7 +14,7 @@ from .middleware.origin_guard import OriginGuardMiddleware
 from .middleware.request_context import RequestContextMiddleware, ResponseHeadersMiddleware
 from .middleware.stage_prefix import StagePrefixMiddleware
 from .openapi import route_name, with_common_headers
-from .routes import docs, health, images, jobs, studio, uploads
+from .routes import docs, health, images, jobs, renditions, studio, uploads
 
 
 def create_app(services: Services) -> FastAPI:
@@ -42,6 +42,8 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.add_exception_handler(ReplayAnswer, replay_response)
+    # Before images: its `/images/{image_path}` would also match a rendition's three segments.
+    app.include_router(renditions.router)
     app.include_router(images.router)
     app.include_router(jobs.router)
     app.include_router(uploads.router)

@@ -2,11 +2,12 @@
 
 import contextlib
 import io
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -147,10 +148,15 @@ def read_text(form: FormData, name: str) -> str:
 
 
 async def read_upload(
-    request: Request, *, max_upload_bytes: int, text_fields: tuple[str, ...], spool_dir: Path | None = None
+    request: Request,
+    *,
+    max_upload_bytes: int,
+    text_fields: tuple[str, ...],
+    optional_fields: tuple[str, ...] = (),
+    spool_dir: Path | None = None,
 ) -> Upload:
     """The crop form. The caller closes the Upload once its source has been used."""
-    form = await parse_form(request, max_fields=len(text_fields) + 5, spool_dir=spool_dir)
+    form = await parse_form(request, max_fields=len(text_fields) + len(optional_fields) + 5, spool_dir=spool_dir)
     try:
         has_image, has_upload_id = "source_image" in form, "source_upload_id" in form
         if has_image and has_upload_id:
@@ -161,7 +167,7 @@ async def read_upload(
         image = _check_file(form, "source_image", max_upload_bytes=max_upload_bytes) if has_image else None
         upload_id = None if has_image else read_text(form, "source_upload_id")
         fields = {}
-        for name in text_fields:
+        for name in (*text_fields, *(name for name in optional_fields if name in form)):
             value = _single(form.getlist(name), name)
             if not isinstance(value, str):
                 raise InvalidRequest(f"{name} must be a text field holding JSON, not a file.", field=name)
@@ -185,6 +191,28 @@ def parse_product_info(upload: Upload) -> ProductInfo:
 
 def parse_crop_box(upload: Upload) -> CropBox:
     return parse_json_field(upload, "crop_box", CropBox)
+
+
+def parse_rendition_names(upload: Upload, known: Collection[str]) -> tuple[str, ...]:
+    """The optional `renditions` field: a JSON list of preset names, each one `known`."""
+    raw = upload.fields.get("renditions")
+    if raw is None:
+        return ()
+    try:
+        names = _PRESET_NAMES.validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidRequest(
+            'renditions must be a JSON list of preset names, such as ["thumbnail", "listing"].', field="renditions"
+        ) from exc
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise InvalidRequest(
+            f"renditions: there is no preset {unknown[0]!r}; the presets are {', '.join(known)}.", field="renditions"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+_PRESET_NAMES = TypeAdapter(list[str])
 
 
 def _single(values: list[Any], name: str) -> Any:

@@ -6,8 +6,11 @@ Image links are the exception when PUBLIC_IMAGE_BASE_URL names a CDN: they are a
 so that views never reach the service once the CDN holds the image.
 """
 
+from collections.abc import Iterable
+
 from starlette.requests import Request
 
+from ..storage.keys import rendition_path
 from .deps import get_services
 
 
@@ -20,6 +23,11 @@ def public_image_url(request: Request, path: str) -> str:
 
 def image_url(request: Request, key: str) -> str:
     return public_image_url(request, key)
+
+
+def rendition_urls(request: Request, product_id: str, image_id: str, presets: Iterable[str]) -> dict[str, str]:
+    """Each preset's rendition of the image at its negotiated URL (no extension; the format follows Accept)."""
+    return {name: image_url(request, rendition_path(product_id, image_id, name)) for name in presets}
 
 
 def job_url(request: Request, image_id: str) -> str:

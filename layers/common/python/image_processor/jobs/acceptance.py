@@ -38,16 +38,28 @@ class SmartCropService:
         self._clock = clock
 
     async def accept(
-        self, source: ImageSource, product_id: str, *, admit: Callable[[], Awaitable[None]] | None = None
+        self,
+        source: ImageSource,
+        product_id: str,
+        *,
+        admit: Callable[[], Awaitable[None]] | None = None,
+        renditions: tuple[str, ...] = (),
     ) -> Job:
         """Check the upload is an image, stage it, record the job and queue it. The crop happens later.
 
         `admit` runs once the upload is known to be an image, before anything is written (the quota slot).
+        `renditions` names the presets the worker makes before the job succeeds.
         """
         await self._images.probe(source)
         if admit is not None:
             await admit()
-        job = Job(image_id=new_image_id(), product_id=product_id, status="pending", created_at=self._clock())
+        job = Job(
+            image_id=new_image_id(),
+            product_id=product_id,
+            status="pending",
+            created_at=self._clock(),
+            renditions=renditions,
+        )
         await self._stage_and_record(job, source)
         try:
             await self._dispatcher.dispatch(job.image_id)

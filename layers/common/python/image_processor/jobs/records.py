@@ -42,6 +42,8 @@ class Job:
     object_found: bool | None = None
     # The process that started the latest attempt (see worker_identity); lets a restart release its claim.
     owner: str | None = None
+    # Presets whose renditions the worker makes before the job succeeds.
+    renditions: tuple[str, ...] = ()
 
     @property
     def result_key(self) -> str:
@@ -87,6 +89,7 @@ class DynamoDBJobStore:
                 "updated_at": _number(now),
                 "attempts": job.attempts,
                 "expires_at": int(now) + self._ttl,
+                **({"renditions": list(job.renditions)} if job.renditions else {}),
             }
         )
         try:
@@ -224,4 +227,5 @@ def _job_from_item(item: "Mapping[str, Any]") -> Job:
         crop_box=CropBox(**{key: int(value) for key, value in box.items()}) if box else None,
         object_found=values.get("object_found"),
         owner=values.get("owner"),
+        renditions=tuple(values.get("renditions", ())),
     )

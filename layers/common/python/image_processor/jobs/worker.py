@@ -17,6 +17,7 @@ from .. import imaging
 from ..errors import CropOutOfBounds, ImageTooLarge, JobInProgress, JobRetryLater, ObjectLocatorError, UnsupportedImage
 from ..models import CropBox
 from ..observability import SERVICE_NAME
+from ..renditions import RenditionMaker
 from ..storage.keys import ImageStore
 from . import ownership
 from .locator import Location, ObjectLocator
@@ -44,6 +45,8 @@ class SmartCropWorker:
     # The longest side of the image the AI sees; its box is scaled back to the full image.
     preview_size: int = 1024
     owner: str = field(default_factory=lambda: str(ownership.current()))
+    # Makes the renditions a job asked for, before it succeeds; None: such jobs get none made.
+    renditions: RenditionMaker | None = None
 
     def process(self, image_id: str) -> dict[str, Any]:
         logger.thread_safe_append_keys(image_id=image_id)
@@ -74,6 +77,8 @@ class SmartCropWorker:
                 data, location.box, max_pixels=self.max_pixels, quality=self.jpeg_quality, budget=self.budget
             )
             self.store.save(job.result_key, result)
+            if job.renditions and self.renditions is not None:
+                self.renditions.make_all(result, job.product_id, job.image_id, job.renditions)
         except _PERMANENT_IMAGE_ERRORS as exc:
             if exc.details:
                 logger.info("image refused", extra={"image_id": image_id, **exc.details})
@@ -118,17 +123,24 @@ class SmartCropWorker:
     def _finished(self, job: Job) -> dict[str, Any]:
         """A job that has already ended: drop its staged upload, and the image of one that did not succeed."""
         if job.status == "failed":
-            self.store.delete(job.result_key)
+            self._discard_result(job)
         self.store.discard_staged(job.image_id)
         return {"image_id": job.image_id, "status": job.status}
 
     def _fail(self, job: Job, reason: str) -> dict[str, Any]:
         if not self.jobs.fail(job.image_id, reason):
             return self._finished(self.jobs.get(job.image_id) or job)
-        self.store.delete(job.result_key)
+        self._discard_result(job)
         self.store.discard_staged(job.image_id)
         logger.warning("smart-crop job failed", extra={"image_id": job.image_id, "reason": reason})
         return {"image_id": job.image_id, "status": "failed", "error": reason}
+
+    def _discard_result(self, job: Job) -> None:
+        """The image of a job that did not succeed goes, with every rendition of it: those the job asked for,
+        and any a request made while the image was briefly there."""
+        self.store.delete(job.result_key)
+        if self.renditions is not None:
+            self.renditions.discard(job.product_id, job.image_id, self.renditions.catalogue)
 
 
 def scale_box(box: CropBox, preview: tuple[int, int], full: tuple[int, int]) -> CropBox:

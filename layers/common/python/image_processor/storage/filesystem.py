@@ -52,7 +52,13 @@ class FileSystemImageStore:
             return 0
         cutoff = time.time() - older_than_seconds
         removed = 0
-        folders = [self.root, *(entry for entry in self.root.iterdir() if entry.is_dir() and not entry.is_symlink())]
+        products = [entry for entry in self.root.iterdir() if _is_folder(entry)]
+        # Results sit in product folders, renditions one level below (see keys.py).
+        folders = [
+            self.root,
+            *products,
+            *(entry for folder in products for entry in folder.iterdir() if _is_folder(entry)),
+        ]
         for folder in folders:
             for candidate in folder.glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
                 with contextlib.suppress(FileNotFoundError):
@@ -62,11 +68,29 @@ class FileSystemImageStore:
         return removed
 
     def save(self, key: str, data: bytes) -> None:
+        _write_atomically(self._target(key), data)
+
+    def create(self, key: str, data: bytes, *, content_type: str) -> StoredObject | None:
+        # A hard link fails if the name exists, where a rename would replace it: of racing writers (in any
+        # process sharing the root) the first one's file stays, and the others' are discarded.
+        target = self._target(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        written = _write_temporary(target.parent, data)
+        try:
+            os.link(written, target)
+        except FileExistsError:
+            return None
+        finally:
+            written.unlink(missing_ok=True)
+        _fsync_directory(target.parent)
+        return StoredObject(key=key, size=len(data), etag=_etag(target.stat()))
+
+    def _target(self, key: str) -> Path:
         target = self.root.joinpath(*checked_key(key).split("/"))
         # A folder inside the root may be a symlink to somewhere else: never write through it.
         if not target.parent.resolve().is_relative_to(self.root.resolve()):
             raise ValueError(f"unsafe storage path {key!r}: it leads outside the root")
-        _write_atomically(target, data)
+        return target
 
     def delete(self, key: str) -> None:
         self.root.joinpath(*checked_key(key).split("/")).unlink(missing_ok=True)
@@ -82,7 +106,7 @@ class FileSystemImageStore:
             stat = path.stat()
         except OSError:
             return None
-        return StoredObject(key=requested_path, size=stat.st_size, etag=f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"')
+        return StoredObject(key=requested_path, size=stat.st_size, etag=_etag(stat))
 
     def fetch(self, requested_path: str) -> StoredImage | None:
         path = self._resolve_servable(requested_path)
@@ -94,8 +118,7 @@ class FileSystemImageStore:
                 content = handle.read()
         except OSError:
             return None
-        etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
-        return StoredImage(StoredObject(key=requested_path, size=len(content), etag=etag), content)
+        return StoredImage(StoredObject(key=requested_path, size=len(content), etag=_etag(stat)), content)
 
     def presigned_url(self, key: str, ttl_seconds: int) -> str | None:
         return None
@@ -155,20 +178,38 @@ class FileSystemImageStore:
         return resolved
 
 
+def _is_folder(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _etag(stat: os.stat_result) -> str:
+    return f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+
+
 def _write_atomically(target: Path, data: bytes) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp_name = tempfile.mkstemp(dir=target.parent, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
+    written = _write_temporary(target.parent, data)
+    try:
+        written.replace(target)
+    except BaseException:
+        written.unlink(missing_ok=True)
+        raise
+    _fsync_directory(target.parent)
+    return target
+
+
+def _write_temporary(folder: Path, data: bytes) -> Path:
+    """`data` in a new, fsynced dot file in `folder` (never served; swept if its writer dies)."""
+    descriptor, temp_name = tempfile.mkstemp(dir=folder, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        Path(temp_name).replace(target)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
-    _fsync_directory(target.parent)
-    return target
+    return Path(temp_name)
 
 
 def _fsync_directory(directory: Path) -> None:

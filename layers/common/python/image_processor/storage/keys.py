@@ -1,7 +1,8 @@
 """Where images live: the store Protocol, the key layout and the path rules every backend shares.
 
 Keys, identical on the file system and S3:
-- results `<product_id>/<image_id>.jpg` (the only keys ever served);
+- results `<product_id>/<image_id>.jpg`, and their renditions `<product_id>/<image_id>/<preset>.<jpg|webp|avif>`
+  (the only keys ever served);
 - smart-crop staged originals `.staging/<image_id>.upload`;
 - direct uploads `.uploads/<upload_id>`.
 Product ids cannot start with a dot, so the dot folders never collide with results and are never served.
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*")
-_SERVABLE_SUFFIXES = frozenset({".jpg", ".jpeg"})
+_SERVABLE_SUFFIXES = frozenset({".jpg", ".jpeg", ".webp", ".avif"})
 STAGING_PREFIX = ".staging/"
 UPLOADS_PREFIX = ".uploads/"
 _STAGED_SUFFIX = ".upload"
@@ -55,6 +56,10 @@ class ImageStore(Protocol):
         """The servable image at `requested_path`, without its bytes; None for anything that is not one."""
 
     def fetch(self, requested_path: str) -> StoredImage | None: ...
+    def create(self, key: str, data: bytes, *, content_type: str) -> StoredObject | None:
+        """Publish `data` at `key` whole, only if nothing is there yet: the object as stored, or None when
+        another writer's was first (it stays). For objects that never change once made (renditions)."""
+
     def presigned_url(self, key: str, ttl_seconds: int) -> str | None:
         """A short-lived URL a client can GET the object from directly, or None if this backend has none."""
 
@@ -71,6 +76,15 @@ class ImageStore(Protocol):
 
 def result_key(product_id: str, image_id: str) -> str:
     return checked_key(f"{product_id}/{image_id}.jpg")
+
+
+def rendition_path(product_id: str, image_id: str, preset: str) -> str:
+    """Where an image's rendition is asked for with its format negotiated: the key without its extension."""
+    return checked_key(f"{product_id}/{image_id}/{preset}")
+
+
+def rendition_key(product_id: str, image_id: str, preset: str, fmt: str) -> str:
+    return checked_key(f"{rendition_path(product_id, image_id, preset)}.{fmt}")
 
 
 def staged_key(image_id: str) -> str:
@@ -102,7 +116,8 @@ def checked_key(relative_path: str) -> str:
 
 
 def servable_key(requested_path: str) -> str | None:
-    """The key a request for `requested_path` may read, or None: only plain names ending in .jpg/.jpeg."""
+    """The key a request for `requested_path` may read, or None: only plain names ending in .jpg/.jpeg
+    (results and renditions) or .webp/.avif (renditions)."""
     segments = safe_segments(requested_path)
     if segments is None:
         return None

@@ -1,6 +1,6 @@
 """The image store on S3: one PutObject per finished object, so a reader sees all of it or nothing.
 
-S3 calls by path (IAM actions in docs/storage.md): save, stage, put_upload -> PutObject;
+S3 calls by path (IAM actions in docs/storage.md): save, create, stage, put_upload -> PutObject;
 stat -> HeadObject; delete, discard_staged -> DeleteObject; fetch, read_staged, check_ready -> GetObject;
 take_upload -> PutObject of a claim (If-None-Match), GetObject, DeleteObject (and DeleteObject of
 the claim if the read fails); staged_ids -> ListObjectsV2 (only the local dispatcher's recovery).
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _CLAIM_TAKEN = frozenset({"412", "PreconditionFailed", "409", "ConditionalRequestConflict"})
+IMMUTABLE = "public, max-age=31536000, immutable"
 _UNAVAILABLE = "Image storage is temporarily unavailable; retry shortly."
 
 
@@ -51,6 +52,26 @@ class S3ImageStore:
 
     def save(self, key: str, data: bytes) -> None:
         self._put(checked_key(key), data, content_type="image/jpeg")
+
+    def create(self, key: str, data: bytes, *, content_type: str) -> StoredObject | None:
+        """A conditional PutObject (If-None-Match: *): of racing writers the first one's object stays."""
+        try:
+            response = self._client.put_object(
+                Bucket=self._bucket,
+                Key=checked_key(key),
+                Body=data,
+                ContentType=content_type,
+                # Made once and never changed: what serves it (a presigned GET, a CDN) may keep it for good.
+                CacheControl=IMMUTABLE,
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            if _code(exc) in _CLAIM_TAKEN:
+                return None
+            raise DependencyUnavailable(_UNAVAILABLE) from exc
+        except BotoCoreError as exc:
+            raise DependencyUnavailable(_UNAVAILABLE) from exc
+        return StoredObject(key=key, size=len(data), etag=str(response["ETag"]))
 
     def delete(self, key: str) -> None:
         self._call(self._client.delete_object, Bucket=self._bucket, Key=checked_key(key))

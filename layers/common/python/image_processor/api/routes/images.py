@@ -7,10 +7,11 @@ from starlette.convertors import Convertor, register_url_convertor
 from ...errors import NotFound
 from ...storage.spool import ImageSource
 from ..admission import ManualCropAdmissionDep, SmartCropAdmissionDep
+from ..caching import IMMUTABLE, etag_matches
 from ..deps import ServicesDep
 from ..errors import error_responses
-from ..forms import Upload, parse_crop_box, parse_product_info, read_upload
-from ..links import image_url, job_url
+from ..forms import Upload, parse_crop_box, parse_product_info, parse_rendition_names, read_upload
+from ..links import image_url, job_url, rendition_urls
 from ..openapi import ETAG, LOCATION, RATE_LIMIT
 from ..schemas import ImageCreated, SmartCropAccepted
 from .form_schemas import multipart_body
@@ -32,8 +33,6 @@ class _ImagePathConvertor(Convertor[str]):
 register_url_convertor("image_path", _ImagePathConvertor())
 router = APIRouter(prefix="/images", tags=["images"])
 
-_IMMUTABLE = "public, max-age=31536000, immutable"
-
 
 @router.post(
     "/manual-crop",
@@ -43,20 +42,27 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 async def create_manual_crop(
     request: Request, services: ServicesDep, admission: ManualCropAdmissionDep
 ) -> ImageCreated:
-    """Crop the upload to `crop_box` now and store it as a JPEG."""
+    """Crop the upload to `crop_box` now and store it as a JPEG, with the renditions named in `renditions`."""
     upload = await read_upload(
         request,
         max_upload_bytes=services.settings.max_upload_bytes,
         text_fields=("product_info", "crop_box"),
+        optional_fields=("renditions",),
         spool_dir=services.settings.upload_spool_dir,
     )
     try:
         product, box = parse_product_info(upload), parse_crop_box(upload)
+        eager = parse_rendition_names(upload, services.renditions.catalogue)
         await admission.admit(upload)
         created = await services.images.crop_and_store(await _source(upload, services), product.product_id, box)
     finally:
         upload.close()
-    return ImageCreated(image_id=created.image_id, retrieval_url=image_url(request, created.key))
+    await services.renditions.make_eagerly(product.product_id, created.image_id, eager)
+    return ImageCreated(
+        image_id=created.image_id,
+        retrieval_url=image_url(request, created.key),
+        renditions=rendition_urls(request, product.product_id, created.image_id, services.renditions.catalogue),
+    )
 
 
 @router.post(
@@ -76,20 +82,25 @@ async def create_smart_crop(
         request,
         max_upload_bytes=services.settings.max_upload_bytes,
         text_fields=("product_info",),
+        optional_fields=("renditions",),
         spool_dir=services.settings.upload_spool_dir,
     )
     try:
         product = parse_product_info(upload)
+        eager = parse_rendition_names(upload, services.renditions.catalogue)
         await admission.claim(upload)
         job = await services.smart_crop.accept(
-            await _source(upload, services), product.product_id, admit=admission.spend
+            await _source(upload, services), product.product_id, admit=admission.spend, renditions=eager
         )
     finally:
         upload.close()
     status_url = job_url(request, job.image_id)
     response.headers["Location"] = status_url
     return SmartCropAccepted(
-        image_id=job.image_id, retrieval_url=image_url(request, job.result_key), status_url=status_url
+        image_id=job.image_id,
+        retrieval_url=image_url(request, job.result_key),
+        renditions=rendition_urls(request, job.product_id, job.image_id, services.renditions.catalogue),
+        status_url=status_url,
     )
 
 
@@ -121,8 +132,8 @@ async def read_image(image_path: str, request: Request, services: ServicesDep) -
     found = (stored.object if stored else None) if inline else await services.images.stat(image_path)
     if found is None:
         raise NotFound("No processed image exists at this path.")
-    headers = {"ETag": found.etag, "Cache-Control": _IMMUTABLE}
-    if _matches(found.etag, request.headers.get("if-none-match")):
+    headers = {"ETag": found.etag, "Cache-Control": IMMUTABLE}
+    if etag_matches(found.etag, request.headers.get("if-none-match")):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     if request.method == "GET" and not inline:
         url = await services.images.presigned_url(found.key, services.settings.presigned_url_ttl_seconds)
@@ -132,11 +143,3 @@ async def read_image(image_path: str, request: Request, services: ServicesDep) -
         )
     headers["Content-Length"] = str(found.size)
     return Response(content=stored.content if stored else b"", media_type="image/jpeg", headers=headers)
-
-
-def _matches(etag: str, if_none_match: str | None) -> bool:
-    """Weak comparison, as RFC 9110 asks for If-None-Match; `*` matches any existing image."""
-    if not if_none_match:
-        return False
-    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return etag in tags or "*" in tags

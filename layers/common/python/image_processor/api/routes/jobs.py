@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request, Response
 from ...errors import NotFound
 from ..deps import ServicesDep
 from ..errors import NO_STORE, error_responses
-from ..links import image_url
+from ..links import image_url, rendition_urls
 from ..schemas import JobView
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -25,6 +25,7 @@ async def read_job(image_id: str, request: Request, response: Response, services
         image_id=job.image_id,
         status=job.status,
         retrieval_url=image_url(request, job.result_key),
+        renditions=rendition_urls(request, job.product_id, job.image_id, services.renditions.catalogue),
         error=job.error,
         crop_box=job.crop_box,
         object_found=job.object_found,

@@ -1,0 +1,57 @@
+"""imaging.render: a small rendition of a large JPEG never decodes it at full size, within its estimate."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+_MEASURE = textwrap.dedent(
+    """
+    import resource, sys
+    import pyvips
+    from image_processor import imaging
+    from image_processor.presets import BUILT_IN_PRESETS
+    imaging.configure(max_pixels=50_000_000, pillow_blocks_max=0)
+    noise = pyvips.Image.gaussnoise(4000, 3000, sigma=20, mean=128)
+    data = noise.bandjoin([noise, noise]).cast("uchar").copy(interpretation="srgb").gaussblur(1.5).jpegsave_buffer(Q=90)
+    del noise
+    warm_up = pyvips.Image.black(600, 400, bands=3).jpegsave_buffer()
+    imaging.render(warm_up, BUILT_IN_PRESETS["thumbnail"], "jpg", max_pixels=50_000_000)
+    pyvips.Image.new_from_buffer(warm_up, "").copy_memory()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if sys.argv[1] == "full":
+        pyvips.Image.new_from_buffer(data, "").copy_memory()
+        estimate = 0
+    else:
+        preset = BUILT_IN_PRESETS[sys.argv[1]]
+        imaging.render(data, preset, "jpg", max_pixels=50_000_000)
+        estimate = imaging.rendition_cost("JPEG", 4000, 3000, len(data), preset)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(after - before, estimate)
+    """
+)
+
+
+def _peak_growth(work: str) -> tuple[int, int]:
+    """In a fresh process: the peak RSS `work` adds to a warmed-up libvips, and the budget's estimate of it."""
+    output = subprocess.run(
+        [sys.executable, "-c", _MEASURE, work], capture_output=True, text=True, check=True, timeout=120
+    )
+    grew, estimate = (int(value) for value in output.stdout.split())
+    return grew, estimate
+
+
+@pytest.fixture(scope="module")
+def full_decode() -> int:
+    return _peak_growth("full")[0]
+
+
+@pytest.mark.parametrize("preset", ["thumbnail", "listing"])
+def test_a_small_rendition_of_12_megapixels_stays_far_below_a_full_decode_and_within_its_estimate(
+    full_decode: int, preset: str
+) -> None:
+    grew, estimate = _peak_growth(preset)
+    assert grew <= estimate, (grew, estimate)
+    assert grew < full_decode / 3, (grew, full_decode)
+    assert estimate < 4000 * 3000 * 3  # shrink-on-load: less than the decoded frame alone
