@@ -23,6 +23,7 @@ from image_processor.assembly import build_services
 from image_processor.settings import Settings
 from tests.support import images
 from tests.support.apps import app_client, files_under, fresh_settings
+from tests.support.jpeg_bombs import many_scans_jpeg
 from tests.support.live import raw_request, serving
 from tests.support.uploads import assert_error, manual_crop
 
@@ -695,3 +696,10 @@ def test_an_image_whose_decode_exceeds_the_memory_budget_is_refused(
     baseline = images.noisy("JPEG", 2000, 1500)
     assert manual_crop(client, baseline, box={"x": 0, "y": 0, "width": 10, "height": 10}).status_code == 200
     assert len(new_files()) == 1
+
+
+def test_a_jpeg_with_hundreds_of_scans_is_refused_with_the_reason(client: TestClient) -> None:
+    response = manual_crop(client, many_scans_jpeg(4000, 4000, scans=883))
+
+    assert_error(response, 422, "image_too_complex", "source_image")
+    assert "scans" in response.json()["error"]["message"]

@@ -47,6 +47,13 @@ class ImageTooLarge(ServiceError):
     code = "image_too_large"
 
 
+class ImageTooComplex(ServiceError):
+    """Decoding would cost more CPU than allowed: too many JPEG scans, or past IMAGE_DECODE_TIMEOUT_SECONDS."""
+
+    status_code = 422
+    code = "image_too_complex"
+
+
 class CropOutOfBounds(ServiceError):
     status_code = 422
     code = "crop_out_of_bounds"
@@ -60,6 +67,11 @@ class NotFound(ServiceError):
 class Gone(ServiceError):
     status_code = 410
     code = "gone"
+
+
+class AlreadyReceived(ServiceError):
+    status_code = 409
+    code = "already_received"
 
 
 class RateLimited(ServiceError):
