@@ -44,6 +44,14 @@ class _LocalInvocationBudget:
         return self.budget_seconds * 1000
 
 
+def _configure_imaging(settings: Settings) -> None:
+    imaging.configure(
+        max_pixels=settings.max_image_pixels,
+        pillow_blocks_max=settings.pillow_blocks_max,
+        decode_timeout_seconds=settings.image_decode_timeout_seconds,
+    )
+
+
 def build_locator(settings: Settings) -> ObjectLocator:
     if settings.ai_backend == "http":
         assert settings.ai_service_url is not None  # Settings refuses AI_BACKEND=http without it
@@ -90,7 +98,7 @@ def build_worker_runtime(
 ) -> WorkerRuntime:
     """The smart-crop worker behind Powertools idempotency. `locator` and `clock` replace the
     settings' AI and the wall clock (tests); everything else comes from `settings`."""
-    imaging.configure(max_pixels=settings.max_image_pixels, pillow_blocks_max=settings.pillow_blocks_max)
+    _configure_imaging(settings)
     jobs = build_job_store(settings, dynamodb, clock=clock)
     worker = SmartCropWorker(
         store=store,
@@ -143,7 +151,7 @@ def build_services(
     """Everything the API needs. The keyword arguments exist for tests: a locator instead of the
     settings' AI, a clock instead of the wall clock, a dispatcher instead of the settings' one, and
     the local pool's first retry delay."""
-    imaging.configure(max_pixels=settings.max_image_pixels, pillow_blocks_max=settings.pillow_blocks_max)
+    _configure_imaging(settings)
     dynamodb = aws.dynamodb_client(settings)
     store = build_store(settings)
     budget = imaging.MemoryBudget(settings.image_memory_budget_bytes)
@@ -175,6 +183,7 @@ def build_services(
         dispatcher=dispatcher,
         readiness=build_readiness(settings, dynamodb, store),
         manual_crop_rate_limiter=_build_manual_crop_limiter(settings, dynamodb, clock),
+        upload_rate_limiter=_build_upload_limiter(settings, dynamodb, clock),
         answers=DynamoDBAnswerStore(dynamodb, settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds),
     )
 
@@ -190,6 +199,21 @@ def _build_manual_crop_limiter(
         limit=settings.manual_crop_rate_limit_requests,
         window_seconds=settings.manual_crop_rate_limit_window_seconds,
         key_prefix="manual-crop:",
+        clock=clock,
+    )
+
+
+def _build_upload_limiter(
+    settings: Settings, dynamodb: "DynamoDBClient", clock: Callable[[], float]
+) -> DynamoDBRateLimiter | None:
+    if settings.upload_rate_limit_requests == 0:
+        return None
+    return DynamoDBRateLimiter(
+        dynamodb,
+        settings.rate_limit_table,
+        limit=settings.upload_rate_limit_requests,
+        window_seconds=settings.upload_rate_limit_window_seconds,
+        key_prefix="upload:",
         clock=clock,
     )
 

@@ -25,5 +25,7 @@ class Services:
     readiness: Readiness
     # None: manual crop is not limited (MANUAL_CROP_RATE_LIMIT_REQUESTS=0).
     manual_crop_rate_limiter: RateLimiter | None = None
+    # None: direct uploads are not limited (UPLOAD_RATE_LIMIT_REQUESTS=0).
+    upload_rate_limiter: RateLimiter | None = None
     # None: Idempotency-Key headers are not honoured.
     answers: AnswerStore | None = None

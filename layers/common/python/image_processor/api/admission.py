@@ -17,6 +17,7 @@ from ..admission.client_ip import rate_limit_key
 from ..admission.idempotency_keys import Claim, StoredAnswer
 from ..admission.rate_limit import RateLimitCheck, RateLimitDecision, RateLimiter
 from ..errors import IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidRequest, RateLimited
+from ..services import Services
 from .deps import ClientAddressDep, ClientIdentityDep, ServicesDep
 from .forms import Upload
 
@@ -161,6 +162,26 @@ async def manual_crop_admission(
     admission = Admission(request, response, services, identity, quota, idempotency_key)
     await admission.check()
     return admission
+
+
+async def take_upload_ticket_slot(response: Response, services: ServicesDep, identity: ClientIdentityDep) -> None:
+    """POST /uploads: the client (its API key when keys are on) spends one of its UPLOAD_RATE_LIMIT_REQUESTS."""
+    await _take_upload_slot(response, services, identity)
+
+
+async def take_upload_receive_slot(response: Response, services: ServicesDep, identity: ClientIdentityDep) -> None:
+    """POST /uploads/{id}: the same allowance, counted apart, taken before the body is read."""
+    await _take_upload_slot(response, services, "receive:" + identity)
+
+
+async def _take_upload_slot(response: Response, services: Services, key: str) -> None:
+    limiter = services.upload_rate_limiter
+    if limiter is None:
+        return
+    quota = Quota(limiter, key, "Uploading", services.settings.upload_rate_limit_window_seconds)
+    decision = await anyio.to_thread.run_sync(limiter.acquire, key)
+    _refuse_if_over(quota, decision)
+    response.headers.update(rate_limit_headers(decision))
 
 
 SmartCropAdmissionDep = Annotated[Admission, Depends(smart_crop_admission)]

@@ -1,6 +1,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -9,12 +10,14 @@ from ..services import Services
 from .admission import ReplayAnswer
 from .errors import install_error_handlers
 from .middleware.body_guard import RequestBodyGuard, UploadBudget
+from .middleware.host_guard import HostGuardMiddleware
 from .middleware.idempotency import AnswerRecorderMiddleware, replay_response
 from .middleware.origin_guard import OriginGuardMiddleware
 from .middleware.request_context import RequestContextMiddleware, ResponseHeadersMiddleware
 from .middleware.stage_prefix import StagePrefixMiddleware
 from .openapi import route_name, with_common_headers
 from .routes import docs, health, images, jobs, studio, uploads
+from .upload_sweep import MAX_SWEEP_INTERVAL_SECONDS, sweep_uploads_periodically
 
 
 def create_app(services: Services) -> FastAPI:
@@ -24,8 +27,12 @@ def create_app(services: Services) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.store.ensure_ready()
         await services.dispatcher.start()
+        interval = min(services.settings.upload_ttl_seconds, MAX_SWEEP_INTERVAL_SECONDS)
         try:
-            yield
+            async with anyio.create_task_group() as housekeeping:
+                housekeeping.start_soon(sweep_uploads_periodically, services.uploads, interval)
+                yield
+                housekeeping.cancel_scope.cancel()
         finally:
             await services.dispatcher.stop()
 
@@ -50,8 +57,8 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(studio.router)
     studio.mount_static(app)
     settings = services.settings
-    # The last added runs first: ids and logs, common headers, CORS answers, the origin check (before any
-    # body byte is reserved or read), the body guard, then the keeping of Idempotency-Key answers.
+    # The last added runs first: ids and logs, common headers, the Host check, CORS answers, the origin check
+    # (before any body byte is reserved or read), the body guard, then the keeping of Idempotency-Key answers.
     app.add_middleware(AnswerRecorderMiddleware, answers=services.answers)
     app.add_middleware(
         RequestBodyGuard,
@@ -60,6 +67,7 @@ def create_app(services: Services) -> FastAPI:
         read_timeout_seconds=settings.body_read_timeout_seconds,
     )
     _add_origin_checks(app, services)
+    app.add_middleware(HostGuardMiddleware, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(StagePrefixMiddleware)
@@ -70,7 +78,10 @@ def create_app(services: Services) -> FastAPI:
 def _add_origin_checks(app: FastAPI, services: Services) -> None:
     settings = services.settings
     app.add_middleware(
-        OriginGuardMiddleware, allowed_origins=settings.cors_allowed_origins, trusted_proxies=settings.trusted_proxies
+        OriginGuardMiddleware,
+        allowed_origins=settings.cors_allowed_origins,
+        trusted_proxies=settings.trusted_proxies,
+        public_origin=settings.public_base_url,
     )
     if settings.cors_allowed_origins:
         app.add_middleware(
