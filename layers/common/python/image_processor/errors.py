@@ -32,6 +32,11 @@ class PayloadTooLarge(ServiceError):
         )
 
 
+class LengthRequired(ServiceError):
+    status_code = 411
+    code = "length_required"
+
+
 class RequestTimeout(ServiceError):
     status_code = 408
     code = "request_timeout"

@@ -9,7 +9,7 @@ from ..observability import service_logger
 from ..services import Services
 from .admission import ReplayAnswer
 from .errors import install_error_handlers
-from .middleware.body_guard import RequestBodyGuard, UploadBudget
+from .middleware.body_guard import MULTIPART_OVERHEAD_BYTES, RequestBodyGuard, UploadBudget
 from .middleware.host_guard import HostGuardMiddleware
 from .middleware.idempotency import AnswerRecorderMiddleware, replay_response
 from .middleware.origin_guard import OriginGuardMiddleware
@@ -63,7 +63,9 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(
         RequestBodyGuard,
         max_upload_bytes=settings.max_upload_bytes,
-        budget=UploadBudget(settings.upload_budget_bytes),
+        budget=UploadBudget(
+            settings.upload_budget_bytes, client_minimum_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+        ),
         read_timeout_seconds=settings.body_read_timeout_seconds,
     )
     _add_origin_checks(app, services)

@@ -10,34 +10,50 @@ import anyio
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ...errors import PayloadTooLarge, RequestTimeout, ServerBusy, ServiceError
+from ...errors import LengthRequired, PayloadTooLarge, RequestTimeout, ServerBusy, ServiceError
 from ..errors import send_error
 
 # The multipart framing around the file: boundaries, part headers and the JSON text fields.
 MULTIPART_OVERHEAD_BYTES = 256 * 1024
 _BUSY_RETRY_AFTER_SECONDS = 2
+CLIENT_SHARE = 0.25
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 class UploadBudget:
-    """Bytes of request bodies admitted and not yet finished. Used from the event loop only, so no lock."""
+    """Bytes of request bodies received and not yet finished, in all and per client address; one address may
+    hold at most a share of the whole (a quarter), so a few connections cannot take all of it. Used from
+    the event loop only, so no lock."""
 
-    def __init__(self, capacity_bytes: int) -> None:
+    def __init__(
+        self, capacity_bytes: int, *, client_minimum_bytes: int = 0, client_share: float = CLIENT_SHARE
+    ) -> None:
         self.capacity_bytes = capacity_bytes
+        # Never less than one whole upload, so that any client can always send one.
+        self.client_capacity_bytes = max(int(capacity_bytes * client_share), client_minimum_bytes, 1)
         self.in_use_bytes = 0
+        self._by_client: dict[str, int] = {}
 
-    def try_reserve(self, size: int) -> bool:
-        if self.in_use_bytes + size > self.capacity_bytes:
+    def try_reserve(self, size: int, client: str = "") -> bool:
+        held = self._by_client.get(client, 0)
+        if self.in_use_bytes + size > self.capacity_bytes or held + size > self.client_capacity_bytes:
             return False
         self.in_use_bytes += size
+        self._by_client[client] = held + size
         return True
 
-    def release(self, size: int) -> None:
+    def release(self, size: int, client: str = "") -> None:
         self.in_use_bytes -= size
+        left = self._by_client.get(client, 0) - size
+        if left > 0:
+            self._by_client[client] = left
+        else:
+            self._by_client.pop(client, None)
 
 
 class RequestBodyGuard:
-    """Refuses a body over MAX_UPLOAD_BYTES (plus the multipart framing), reserves its bytes in the budget
-    before reading it (by Content-Length, or chunk by chunk when it has none), and ends reading at a deadline.
+    """Refuses a body without Content-Length (411) or over MAX_UPLOAD_BYTES (plus the multipart framing),
+    reserves its bytes in the budget as they arrive (per client address too), and ends reading at a deadline.
 
     A response sent before the body was read whole closes the connection: otherwise a client still
     trickling the rest would keep it open, every byte it sends resetting uvicorn's keep-alive timer.
@@ -56,14 +72,18 @@ class RequestBodyGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(Headers(scope=scope))
+        headers = Headers(scope=scope)
+        declared = _content_length(headers)
+        if scope["method"] in _BODY_METHODS and "content-length" not in headers:
+            # A chunked body costs the event loop per chunk, and 1-byte chunks make that ruinous. Browsers,
+            # curl, httpx and S3-style forms all send Content-Length.
+            await send_error(scope, send, LengthRequired("Send the body with a Content-Length header."), close=True)
+            return
         if declared is not None and declared > self.max_body_bytes:
             await send_error(scope, send, PayloadTooLarge.for_limit(self.max_upload_bytes), close=True)
             return
-        if declared and not self.budget.try_reserve(declared):
-            await send_error(scope, send, self._busy(), close=True)
-            return
-        reserved = declared or 0
+        client = _peer(scope)
+        reserved = 0  # reserved as bytes arrive, so a connection that declares much and sends nothing holds nothing
         received = 0
         body_complete = declared == 0
         deadline = anyio.current_time() + self.read_timeout_seconds
@@ -85,8 +105,7 @@ class RequestBodyGuard:
             if received > self.max_body_bytes:
                 raise PayloadTooLarge.for_limit(self.max_upload_bytes)
             if received > reserved:
-                # No Content-Length (a chunked body): reserve as it streams in.
-                if not self.budget.try_reserve(received - reserved):
+                if not self.budget.try_reserve(received - reserved, client):
                     raise self._busy()
                 reserved = received
             body_complete = body_complete or not message.get("more_body", False)
@@ -100,13 +119,18 @@ class RequestBodyGuard:
         try:
             await self.app(scope, guarded_receive, send_closing_early)
         finally:
-            self.budget.release(reserved)
+            self.budget.release(reserved, client)
 
     def _busy(self) -> ServiceError:
         return ServerBusy(
             "The server is receiving as many uploads as it can hold; retry shortly.",
             retry_after_seconds=_BUSY_RETRY_AFTER_SECONDS,
         )
+
+
+def _peer(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else ""
 
 
 def _content_length(headers: Headers) -> int | None:
