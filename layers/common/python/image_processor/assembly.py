@@ -184,6 +184,7 @@ def build_services(
         readiness=build_readiness(settings, dynamodb, store),
         manual_crop_rate_limiter=_build_manual_crop_limiter(settings, dynamodb, clock),
         upload_rate_limiter=_build_upload_limiter(settings, dynamodb, clock),
+        ipv6_site_rate_limiter=_build_ipv6_site_limiter(settings, dynamodb, clock),
         answers=DynamoDBAnswerStore(dynamodb, settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds),
     )
 
@@ -214,6 +215,21 @@ def _build_upload_limiter(
         limit=settings.upload_rate_limit_requests,
         window_seconds=settings.upload_rate_limit_window_seconds,
         key_prefix="upload:",
+        clock=clock,
+    )
+
+
+def _build_ipv6_site_limiter(
+    settings: Settings, dynamodb: "DynamoDBClient", clock: Callable[[], float]
+) -> DynamoDBRateLimiter | None:
+    if settings.ipv6_site_rate_limit_requests == 0:
+        return None
+    return DynamoDBRateLimiter(
+        dynamodb,
+        settings.rate_limit_table,
+        limit=settings.ipv6_site_rate_limit_requests,
+        window_seconds=settings.rate_limit_window_seconds,
+        key_prefix="ipv6-site:",
         clock=clock,
     )
 

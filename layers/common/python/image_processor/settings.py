@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     rate_limit_requests: int = Field(default=20, ge=1)
     rate_limit_window_seconds: int = Field(default=3600, ge=1)
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = []
+    # IPv6 clients are counted per block of this prefix (ISPs delegate a /56 or /48 to one subscriber) ...
+    ipv6_client_prefix: int = Field(default=56, ge=32, le=128)
+    # ... and, with this larger smart-crop limit (same window), per /48; 0 turns the second limit off.
+    ipv6_site_rate_limit_requests: int = Field(default=100, ge=0)
     # Manual crop's own budget per client (API key, else address); 0 leaves manual crop unlimited.
     manual_crop_rate_limit_requests: int = Field(default=0, ge=0)
     manual_crop_rate_limit_window_seconds: int = Field(default=3600, ge=1)

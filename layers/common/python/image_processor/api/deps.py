@@ -64,7 +64,8 @@ def get_client_identity(
     if gateway_key_id:
         return f"key-id:{gateway_key_id}"
     address = _resolve_address(request, services)
-    return f"ip:{rate_limit_key(address)}" if address is not None else "ip:unknown"
+    prefix = services.settings.ipv6_client_prefix
+    return f"ip:{rate_limit_key(address, prefix)}" if address is not None else "ip:unknown"
 
 
 ClientIdentityDep = Annotated[str, Depends(get_client_identity)]
