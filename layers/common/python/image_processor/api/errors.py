@@ -54,7 +54,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 # Sent with every response; errors (and job states, see routes/jobs.py) are never stored by caches.
-SAFETY_HEADERS = {"X-Content-Type-Options": "nosniff"}
+SAFETY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
 NO_STORE = {"Cache-Control": "no-store"}
 _ERROR_CODE_KEY = "error_code"
 
