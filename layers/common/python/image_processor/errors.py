@@ -132,6 +132,11 @@ class Unauthorized(ServiceError):
     code = "unauthorized"
 
 
+class InvalidHost(ServiceError):
+    status_code = 400
+    code = "invalid_host"
+
+
 class OriginNotAllowed(ServiceError):
     status_code = 403
     code = "origin_not_allowed"

@@ -67,6 +67,7 @@ def create_app(services: Services) -> FastAPI:
             settings.upload_budget_bytes, client_minimum_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
         ),
         read_timeout_seconds=settings.body_read_timeout_seconds,
+        trusted_proxies=settings.trusted_proxies,
     )
     _add_origin_checks(app, services)
     app.add_middleware(HostGuardMiddleware, allowed_hosts=settings.allowed_hosts)

@@ -5,12 +5,15 @@ and then a byte a second holds a connection, a task and its partial body for as 
 """
 
 import math
+from collections.abc import Sequence
 
 import anyio
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ...admission.client_ip import client_address
 from ...errors import LengthRequired, PayloadTooLarge, RequestTimeout, ServerBusy, ServiceError
+from ...settings import IPNetwork
 from ..errors import send_error
 
 # The multipart framing around the file: boundaries, part headers and the JSON text fields.
@@ -60,9 +63,16 @@ class RequestBodyGuard:
     """
 
     def __init__(
-        self, app: ASGIApp, *, max_upload_bytes: int, budget: UploadBudget, read_timeout_seconds: float
+        self,
+        app: ASGIApp,
+        *,
+        max_upload_bytes: int,
+        budget: UploadBudget,
+        read_timeout_seconds: float,
+        trusted_proxies: Sequence[IPNetwork] = (),
     ) -> None:
         self.app = app
+        self.trusted_proxies = list(trusted_proxies)
         self.max_upload_bytes = max_upload_bytes
         self.max_body_bytes = max_upload_bytes + MULTIPART_OVERHEAD_BYTES
         self.budget = budget
@@ -82,7 +92,7 @@ class RequestBodyGuard:
         if declared is not None and declared > self.max_body_bytes:
             await send_error(scope, send, PayloadTooLarge.for_limit(self.max_upload_bytes), close=True)
             return
-        client = _peer(scope)
+        client = self._client(scope, headers)
         reserved = 0  # reserved as bytes arrive, so a connection that declares much and sends nothing holds nothing
         received = 0
         body_complete = declared == 0
@@ -121,16 +131,19 @@ class RequestBodyGuard:
         finally:
             self.budget.release(reserved, client)
 
+    def _client(self, scope: Scope, headers: Headers) -> str:
+        """The address a share of the budget is counted for: behind a trusted proxy, the client it names."""
+        peer = scope.get("client")
+        address = client_address(
+            str(peer[0]) if peer else None, headers.getlist("x-forwarded-for"), self.trusted_proxies
+        )
+        return address or ""
+
     def _busy(self) -> ServiceError:
         return ServerBusy(
             "The server is receiving as many uploads as it can hold; retry shortly.",
             retry_after_seconds=_BUSY_RETRY_AFTER_SECONDS,
         )
-
-
-def _peer(scope: Scope) -> str:
-    client = scope.get("client")
-    return str(client[0]) if client else ""
 
 
 def _content_length(headers: Headers) -> int | None:

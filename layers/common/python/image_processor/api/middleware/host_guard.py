@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ...errors import InvalidHost
 from ..errors import error_response
 
 
@@ -22,7 +23,9 @@ class HostGuardMiddleware:
             await self.app(scope, receive, send)
             return
         response = error_response(
-            400, "invalid_host", "This service does not answer for that Host; the operator can add it to ALLOWED_HOSTS."
+            InvalidHost.status_code,
+            InvalidHost.code,
+            "This service does not answer for that Host; the operator can add it to ALLOWED_HOSTS.",
         )
         await response(scope, receive, send)
 
