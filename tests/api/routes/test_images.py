@@ -373,8 +373,9 @@ def test_every_size_refusal_names_one_limit_and_the_field(make_client: ClientFac
     refusals = [
         manual_crop(client, images.noisy("PNG", 128, 128)),
         client.post("/images/manual-crop", content=b"x" * 1_000_000, headers=form_headers),
-        client.post("/images/manual-crop", content=streamed(), headers=form_headers),
     ]
+    # A chunked body is refused before its size matters (issue 22: 1-byte chunks starved the event loop).
+    assert_error(client.post("/images/manual-crop", content=streamed(), headers=form_headers), 411, "length_required")
     messages = set()
     for response in refusals:
         assert_error(response, 413, "payload_too_large", "source_image")

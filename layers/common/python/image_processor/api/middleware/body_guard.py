@@ -20,7 +20,6 @@ from ..errors import send_error
 MULTIPART_OVERHEAD_BYTES = 256 * 1024
 _BUSY_RETRY_AFTER_SECONDS = 2
 CLIENT_SHARE = 0.25
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 class UploadBudget:
@@ -84,9 +83,10 @@ class RequestBodyGuard:
             return
         headers = Headers(scope=scope)
         declared = _content_length(headers)
-        if scope["method"] in _BODY_METHODS and "content-length" not in headers:
+        if "transfer-encoding" in headers and "aws.event" not in scope:
             # A chunked body costs the event loop per chunk, and 1-byte chunks make that ruinous. Browsers,
-            # curl, httpx and S3-style forms all send Content-Length.
+            # curl, httpx and S3-style forms all send Content-Length (a request with neither has no body;
+            # API Gateway buffers the body before Lambda sees it).
             await send_error(scope, send, LengthRequired("Send the body with a Content-Length header."), close=True)
             return
         if declared is not None and declared > self.max_body_bytes:
