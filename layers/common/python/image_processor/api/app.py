@@ -27,7 +27,8 @@ def create_app(services: Services) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.store.ensure_ready()
         await services.dispatcher.start()
-        interval = min(services.settings.upload_ttl_seconds, MAX_SWEEP_INTERVAL_SECONDS)
+        # A quarter of the TTL: an upload is gone at most that long after its use-by time.
+        interval = min(services.settings.upload_ttl_seconds / 4, MAX_SWEEP_INTERVAL_SECONDS)
         try:
             async with anyio.create_task_group() as housekeeping:
                 housekeeping.start_soon(sweep_uploads_periodically, services.uploads, interval)
