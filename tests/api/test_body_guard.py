@@ -82,6 +82,7 @@ def test_an_upload_past_the_budget_is_a_503_as_its_bytes_arrive() -> None:
 
 
 def test_one_client_address_holds_at_most_a_quarter_of_the_budget() -> None:
+    assert UploadBudget(400_000, client_bytes=300_000).client_capacity_bytes == 300_000
     budget = UploadBudget(400_000, client_minimum_bytes=50_000)
     assert budget.try_reserve(100_000, "198.51.100.1")
     assert not budget.try_reserve(1, "198.51.100.1")

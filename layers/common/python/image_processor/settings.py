@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     # Request bodies the process holds at once (admitted by Content-Length before reading); past it, 503.
     upload_budget_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    # Of that, what one client address may hold; unset, a quarter (never less than one whole upload).
+    upload_budget_client_bytes: int | None = Field(default=None, gt=0)
     # Where uploads past 1 MB wait, on disk, until a crop reads them; the system's temporary folder when unset.
     upload_spool_dir: Path | None = None
     # The whole body must arrive within this time after the request starts; past it, 408 and the connection closes.

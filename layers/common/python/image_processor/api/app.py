@@ -65,7 +65,9 @@ def create_app(services: Services) -> FastAPI:
         RequestBodyGuard,
         max_upload_bytes=settings.max_upload_bytes,
         budget=UploadBudget(
-            settings.upload_budget_bytes, client_minimum_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+            settings.upload_budget_bytes,
+            client_bytes=settings.upload_budget_client_bytes,
+            client_minimum_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
         ),
         read_timeout_seconds=settings.body_read_timeout_seconds,
         trusted_proxies=settings.trusted_proxies,

@@ -24,15 +24,14 @@ CLIENT_SHARE = 0.25
 
 class UploadBudget:
     """Bytes of request bodies received and not yet finished, in all and per client address; one address may
-    hold at most a share of the whole (a quarter), so a few connections cannot take all of it. Used from
-    the event loop only, so no lock."""
+    hold at most `client_bytes` (by default a quarter of the whole), so a few connections cannot take all
+    of it. Used from the event loop only, so no lock."""
 
-    def __init__(
-        self, capacity_bytes: int, *, client_minimum_bytes: int = 0, client_share: float = CLIENT_SHARE
-    ) -> None:
+    def __init__(self, capacity_bytes: int, *, client_bytes: int | None = None, client_minimum_bytes: int = 0) -> None:
         self.capacity_bytes = capacity_bytes
         # Never less than one whole upload, so that any client can always send one.
-        self.client_capacity_bytes = max(int(capacity_bytes * client_share), client_minimum_bytes, 1)
+        share = client_bytes if client_bytes is not None else int(capacity_bytes * CLIENT_SHARE)
+        self.client_capacity_bytes = max(share, client_minimum_bytes, 1)
         self.in_use_bytes = 0
         self._by_client: dict[str, int] = {}
 
