@@ -12,6 +12,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The origin browsers use: upload URLs are built from it and only its pages (and CORS_ALLOWED_ORIGINS) may POST.
+PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
 # An offline mirror of the Terraform providers (passed as -plugin-dir); empty = the registry. Either the folder
 # that holds registry.terraform.io, or any folder inside it (tools/plugin_dir.py finds the root, or says what is meant).
@@ -64,7 +66,7 @@ $(INSTALL_STAMP): pyproject.toml requirements/dev.lock
 install: $(INSTALL_STAMP) ## Create .venv and install the pinned dependencies
 
 run: install ## Run the service with uvicorn on HOST:PORT (starts a local AWS emulator if none answers)
-	MALLOC_ARENA_MAX=2 $(PY) -m tools.dev_server --host $(HOST) --port $(PORT) --aws-endpoint $(AWS_ENDPOINT_URL) \
+	MALLOC_ARENA_MAX=2 PUBLIC_BASE_URL="$(PUBLIC_BASE_URL)" $(PY) -m tools.dev_server --host $(HOST) --port $(PORT) --aws-endpoint $(AWS_ENDPOINT_URL) \
 		--tables $(LOCAL_TABLES) --tf-plugin-dir "$(TF_PLUGIN_ROOT)"
 
 lint: install $(CHECKOV_STAMP) ## Ruff (lint and format check), mypy and checkov over terraform/

@@ -29,6 +29,12 @@ def _local_aws_credentials() -> None:
         os.environ[name] = value
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _test_client_host() -> None:
+    # Starlette's TestClient sends `Host: testserver`; the service answers only for ALLOWED_HOSTS.
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1,[::1]")
+
+
 @pytest.fixture(scope="session")
 def aws_endpoint() -> Iterator[str]:
     with running_emulator() as url:

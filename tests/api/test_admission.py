@@ -256,3 +256,28 @@ def test_the_openapi_schema_declares_the_idempotency_key_header(client: TestClie
     for path in ("/images/manual-crop", "/images/smart-crop"):
         parameters = {(p["in"], p["name"]) for p in paths[path]["post"].get("parameters", [])}
         assert ("header", "Idempotency-Key") in parameters, path
+
+
+# --- IPv6 clients (issue 22) ----------------------------------------------------------------------------
+
+
+def test_an_ipv6_subscriber_cannot_multiply_its_quota_by_rotating_64s(settings: Settings) -> None:
+    limited = settings.model_copy(update={"rate_limit_requests": 2})
+    services = build_services(limited)
+    statuses = []
+    for subnet in range(3):  # three /64s of one delegated /56
+        with api(limited, peer=f"2001:db8:1:{subnet:x}::1", services=services) as client:
+            statuses.append(smart_crop(client).status_code)
+    assert statuses == [202, 202, 429]
+
+
+def test_an_ipv6_48_has_a_second_larger_limit(settings: Settings) -> None:
+    limited = settings.model_copy(update={"rate_limit_requests": 5, "ipv6_site_rate_limit_requests": 2})
+    services = build_services(limited)
+    statuses = []
+    for subnet in range(3):  # three /56s of one /48
+        with api(limited, peer=f"2001:db8:1:{subnet:x}00::1", services=services) as client:
+            statuses.append(smart_crop(client).status_code)
+    assert statuses == [202, 202, 429]
+    with api(limited, peer="2001:db8:2::1", services=services) as client:  # another /48 is counted apart
+        assert smart_crop(client).status_code == 202

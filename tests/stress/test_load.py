@@ -27,7 +27,8 @@ UPLOAD = images.solid_jpeg(64, 48)
 def service_env(service_env: dict[str, str]) -> dict[str, str]:
     # The emulator serves one request at a time, so under this load its queue, not DynamoDB, sets the
     # latency: give the clients room so that a queued call is not mistaken for an outage.
-    return {**service_env, "AWS_TIMEOUT_SECONDS": "20"}
+    # A hundred clients share one loopback address here, which the per-address connection cap would refuse.
+    return {**service_env, "AWS_TIMEOUT_SECONDS": "20", "MAX_CONNECTIONS_PER_CLIENT": "200"}
 
 
 def smart_crop(client: httpx.Client, forwarded_for: str | None = None) -> tuple[int, float, str | None]:

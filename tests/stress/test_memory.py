@@ -46,7 +46,14 @@ def test_fifty_concurrent_twelve_megapixel_crops_stay_within_the_memory_bound(
     }
     # Room for every upload at once: this test bounds image work, not the upload budget (which would answer 503).
     budget = UPLOADS * (len(upload) + MB)
-    env = {**service_env, "IMAGE_CONCURRENCY": str(IMAGE_CONCURRENCY), "UPLOAD_BUDGET_BYTES": str(budget)}
+    env = {
+        **service_env,
+        "IMAGE_CONCURRENCY": str(IMAGE_CONCURRENCY),
+        "UPLOAD_BUDGET_BYTES": str(budget),
+        # Every upload comes from one loopback address, which by default may hold a quarter of either.
+        "UPLOAD_BUDGET_CLIENT_BYTES": str(budget),
+        "MAX_CONNECTIONS_PER_CLIENT": str(UPLOADS * 2),
+    }
     with service_process(env, tmp_path / "server.log") as server:
         baseline = server.peak_rss_bytes()
         limits = httpx.Limits(max_connections=UPLOADS)

@@ -360,11 +360,11 @@ def test_a_client_cannot_choose_its_address_with_a_second_forwarded_for_line(
     assert other == 202
 
 
-def test_ipv6_clients_in_one_64_share_a_budget(queued: tuple[Services, RecordingDispatcher]) -> None:
+def test_ipv6_clients_in_one_56_share_a_budget(queued: tuple[Services, RecordingDispatcher]) -> None:
     services, _ = queued
-    with api(services, peer="2001:db8:0:1::1") as first, api(services, peer="2001:db8:0:1:ffff::2") as second:
+    with api(services, peer="2001:db8:0:1::1") as first, api(services, peer="2001:db8:0:ff:ffff::2") as second:
         statuses = [smart_crop(first if i % 2 else second).status_code for i in range(LIMIT + 2)]
-    with api(services, peer="2001:db8:0:2::1") as neighbour:
+    with api(services, peer="2001:db8:0:100::1") as neighbour:
         other = smart_crop(neighbour).status_code
     assert statuses == [202] * LIMIT + [429, 429]
     assert other == 202

@@ -46,6 +46,14 @@ class _LocalInvocationBudget:
         return self.budget_seconds * 1000
 
 
+def _configure_imaging(settings: Settings) -> None:
+    imaging.configure(
+        max_pixels=settings.max_image_pixels,
+        pillow_blocks_max=settings.pillow_blocks_max,
+        decode_timeout_seconds=settings.image_decode_timeout_seconds,
+    )
+
+
 def build_locator(settings: Settings) -> ObjectLocator:
     if settings.ai_backend == "http":
         assert settings.ai_service_url is not None  # Settings refuses AI_BACKEND=http without it
@@ -104,7 +112,7 @@ def build_worker_runtime(
 ) -> WorkerRuntime:
     """The smart-crop worker behind Powertools idempotency. `locator`, `clock` and `renderer` replace the
     settings' AI, the wall clock and libvips's renditions (tests); everything else comes from `settings`."""
-    imaging.configure(max_pixels=settings.max_image_pixels, pillow_blocks_max=settings.pillow_blocks_max)
+    _configure_imaging(settings)
     jobs = build_job_store(settings, dynamodb, clock=clock)
     budget = budget or imaging.MemoryBudget(settings.image_memory_budget_bytes)
     worker = SmartCropWorker(
@@ -160,7 +168,7 @@ def build_services(
     """Everything the API needs. The keyword arguments exist for tests: a locator instead of the
     settings' AI, a clock instead of the wall clock, a dispatcher instead of the settings' one,
     the local pool's first retry delay, and a renderer of renditions instead of libvips's."""
-    imaging.configure(max_pixels=settings.max_image_pixels, pillow_blocks_max=settings.pillow_blocks_max)
+    _configure_imaging(settings)
     dynamodb = aws.dynamodb_client(settings)
     store = build_store(settings)
     budget = imaging.MemoryBudget(settings.image_memory_budget_bytes)
@@ -193,6 +201,8 @@ def build_services(
         readiness=build_readiness(settings, dynamodb, store),
         renditions=RenditionService(store, images, build_rendition_maker(settings, store, budget, renderer)),
         manual_crop_rate_limiter=_build_manual_crop_limiter(settings, dynamodb, clock),
+        upload_rate_limiter=_build_upload_limiter(settings, dynamodb, clock),
+        ipv6_site_rate_limiter=_build_ipv6_site_limiter(settings, dynamodb, clock),
         answers=DynamoDBAnswerStore(dynamodb, settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds),
     )
 
@@ -208,6 +218,36 @@ def _build_manual_crop_limiter(
         limit=settings.manual_crop_rate_limit_requests,
         window_seconds=settings.manual_crop_rate_limit_window_seconds,
         key_prefix="manual-crop:",
+        clock=clock,
+    )
+
+
+def _build_upload_limiter(
+    settings: Settings, dynamodb: "DynamoDBClient", clock: Callable[[], float]
+) -> DynamoDBRateLimiter | None:
+    if settings.upload_rate_limit_requests == 0:
+        return None
+    return DynamoDBRateLimiter(
+        dynamodb,
+        settings.rate_limit_table,
+        limit=settings.upload_rate_limit_requests,
+        window_seconds=settings.upload_rate_limit_window_seconds,
+        key_prefix="upload:",
+        clock=clock,
+    )
+
+
+def _build_ipv6_site_limiter(
+    settings: Settings, dynamodb: "DynamoDBClient", clock: Callable[[], float]
+) -> DynamoDBRateLimiter | None:
+    if settings.ipv6_site_rate_limit_requests == 0:
+        return None
+    return DynamoDBRateLimiter(
+        dynamodb,
+        settings.rate_limit_table,
+        limit=settings.ipv6_site_rate_limit_requests,
+        window_seconds=settings.rate_limit_window_seconds,
+        key_prefix="ipv6-site:",
         clock=clock,
     )
 

@@ -32,6 +32,11 @@ class PayloadTooLarge(ServiceError):
         )
 
 
+class LengthRequired(ServiceError):
+    status_code = 411
+    code = "length_required"
+
+
 class RequestTimeout(ServiceError):
     status_code = 408
     code = "request_timeout"
@@ -47,6 +52,13 @@ class ImageTooLarge(ServiceError):
     code = "image_too_large"
 
 
+class ImageTooComplex(ServiceError):
+    """Decoding would cost more CPU than allowed: too many JPEG scans, or past IMAGE_DECODE_TIMEOUT_SECONDS."""
+
+    status_code = 422
+    code = "image_too_complex"
+
+
 class CropOutOfBounds(ServiceError):
     status_code = 422
     code = "crop_out_of_bounds"
@@ -60,6 +72,11 @@ class NotFound(ServiceError):
 class Gone(ServiceError):
     status_code = 410
     code = "gone"
+
+
+class AlreadyReceived(ServiceError):
+    status_code = 409
+    code = "already_received"
 
 
 class RateLimited(ServiceError):
@@ -113,6 +130,11 @@ class JobInProgress(JobRetryLater):
 class Unauthorized(ServiceError):
     status_code = 401
     code = "unauthorized"
+
+
+class InvalidHost(ServiceError):
+    status_code = 400
+    code = "invalid_host"
 
 
 class OriginNotAllowed(ServiceError):

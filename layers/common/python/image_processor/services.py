@@ -27,5 +27,9 @@ class Services:
     renditions: RenditionService
     # None: manual crop is not limited (MANUAL_CROP_RATE_LIMIT_REQUESTS=0).
     manual_crop_rate_limiter: RateLimiter | None = None
+    # Smart crop's second limit, per IPv6 /48; None: off (IPV6_SITE_RATE_LIMIT_REQUESTS=0).
+    ipv6_site_rate_limiter: RateLimiter | None = None
+    # None: direct uploads are not limited (UPLOAD_RATE_LIMIT_REQUESTS=0).
+    upload_rate_limiter: RateLimiter | None = None
     # None: Idempotency-Key headers are not honoured.
     answers: AnswerStore | None = None

@@ -13,10 +13,11 @@ from typing import Annotated
 import anyio
 from fastapi import Depends, Header, Request, Response
 
-from ..admission.client_ip import rate_limit_key
+from ..admission.client_ip import ipv6_site_key, rate_limit_key
 from ..admission.idempotency_keys import Claim, StoredAnswer
 from ..admission.rate_limit import RateLimitCheck, RateLimitDecision, RateLimiter
 from ..errors import IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidRequest, RateLimited
+from ..services import Services
 from .deps import ClientAddressDep, ClientIdentityDep, ServicesDep
 from .forms import Upload
 
@@ -71,12 +72,14 @@ class Admission:
         identity: str,
         quota: Quota | None,
         idempotency_key: str | None,
+        site_quota: Quota | None = None,
     ) -> None:
         self._request = request
         self._response = response
         self._answers = services.answers
         self._identity = identity
-        self._quota = quota
+        # The client's own quota first (its RateLimit-* headers are sent), then its network's, if any.
+        self._quotas = [limit for limit in (quota, site_quota) if limit is not None]
         self._key = idempotency_key
 
     async def check(self) -> None:
@@ -87,9 +90,11 @@ class Admission:
             if record is not None and record.answer is None:
                 raise _in_progress()
             answered = record is not None
-        if self._quota is not None and not answered:
-            self._quota.checked = await anyio.to_thread.run_sync(self._quota.limiter.check, self._quota.key)
-            _refuse_if_over(self._quota, self._quota.checked.decision)
+        if answered:
+            return
+        for quota in self._quotas:
+            quota.checked = await anyio.to_thread.run_sync(quota.limiter.check, quota.key)
+            _refuse_if_over(quota, quota.checked.decision)
 
     async def claim(self, upload: Upload) -> None:
         """Once the body is valid: take the Idempotency-Key for this request, or answer as the first time."""
@@ -110,12 +115,11 @@ class Admission:
 
     async def spend(self) -> None:
         """Once the request is valid: take a quota slot (exact under races, so it may still refuse)."""
-        if self._quota is None:
-            return
-        quota = self._quota
-        decision = await anyio.to_thread.run_sync(quota.limiter.acquire, quota.key, quota.checked)
-        _refuse_if_over(quota, decision)
-        self._response.headers.update(rate_limit_headers(decision))
+        for index, quota in enumerate(self._quotas):
+            decision = await anyio.to_thread.run_sync(quota.limiter.acquire, quota.key, quota.checked)
+            _refuse_if_over(quota, decision)
+            if index == 0:
+                self._response.headers.update(rate_limit_headers(decision))
 
     async def admit(self, upload: Upload) -> None:
         await self.claim(upload)
@@ -138,11 +142,18 @@ async def smart_crop_admission(
     identity: ClientIdentityDep,
     idempotency_key: IdempotencyKeyDep,
 ) -> Admission:
-    """Smart crop is limited per source address (the contract's 20 an hour per IP), whatever the API key."""
-    quota = Quota(
-        services.rate_limiter, rate_limit_key(address), "Smart crop", services.settings.rate_limit_window_seconds
+    """Smart crop is limited per source address (the contract's 20 an hour per IP; IPv6 per IPV6_CLIENT_PREFIX
+    block, and also per /48 with IPV6_SITE_RATE_LIMIT_REQUESTS), whatever the API key."""
+    settings = services.settings
+    window = settings.rate_limit_window_seconds
+    quota = Quota(services.rate_limiter, rate_limit_key(address, settings.ipv6_client_prefix), "Smart crop", window)
+    site = ipv6_site_key(address)
+    site_quota = (
+        Quota(services.ipv6_site_rate_limiter, site, "Smart crop from one IPv6 /48", window)
+        if site is not None and services.ipv6_site_rate_limiter is not None
+        else None
     )
-    admission = Admission(request, response, services, identity, quota, idempotency_key)
+    admission = Admission(request, response, services, identity, quota, idempotency_key, site_quota)
     await admission.check()
     return admission
 
@@ -161,6 +172,26 @@ async def manual_crop_admission(
     admission = Admission(request, response, services, identity, quota, idempotency_key)
     await admission.check()
     return admission
+
+
+async def take_upload_ticket_slot(response: Response, services: ServicesDep, identity: ClientIdentityDep) -> None:
+    """POST /uploads: the client (its API key when keys are on) spends one of its UPLOAD_RATE_LIMIT_REQUESTS."""
+    await _take_upload_slot(response, services, identity)
+
+
+async def take_upload_receive_slot(response: Response, services: ServicesDep, identity: ClientIdentityDep) -> None:
+    """POST /uploads/{id}: the same allowance, counted apart, taken before the body is read."""
+    await _take_upload_slot(response, services, "receive:" + identity)
+
+
+async def _take_upload_slot(response: Response, services: Services, key: str) -> None:
+    limiter = services.upload_rate_limiter
+    if limiter is None:
+        return
+    quota = Quota(limiter, key, "Uploading", services.settings.upload_rate_limit_window_seconds)
+    decision = await anyio.to_thread.run_sync(limiter.acquire, key)
+    _refuse_if_over(quota, decision)
+    response.headers.update(rate_limit_headers(decision))
 
 
 SmartCropAdmissionDep = Annotated[Admission, Depends(smart_crop_admission)]

@@ -11,6 +11,7 @@ from ..admission.client_ip import client_address, rate_limit_key
 from ..errors import InvalidRequest, Unauthorized
 from ..observability import SERVICE_NAME
 from ..services import Services
+from ..settings import Settings
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
@@ -58,15 +59,29 @@ def get_client_identity(
     if keys:
         if api_key is None or not _is_known(api_key, keys):
             raise Unauthorized("Send a valid API key in the X-API-Key header.")
-        return "key:" + hashlib.sha256(api_key.encode()).hexdigest()[:32]
+        return "key:" + _key_identity(api_key, services.settings)
     gateway_key_id = _api_gateway_key_id(request.scope.get("aws.event"))
     if gateway_key_id:
         return f"key-id:{gateway_key_id}"
     address = _resolve_address(request, services)
-    return f"ip:{rate_limit_key(address)}" if address is not None else "ip:unknown"
+    prefix = services.settings.ipv6_client_prefix
+    return f"ip:{rate_limit_key(address, prefix)}" if address is not None else "ip:unknown"
 
 
 ClientIdentityDep = Annotated[str, Depends(get_client_identity)]
+
+
+def _key_identity(api_key: str, settings: Settings) -> str:
+    """A keyed hash of the API key: logs and tables hold it, and without the secret it names no key."""
+    secret = settings.client_identity_secret
+    if secret is not None:
+        hmac_key = secret.get_secret_value().encode()
+    else:
+        # The whole key set is a secret every process shares: identities agree across instances.
+        hmac_key = hashlib.sha256(
+            b"\n".join(sorted(key.get_secret_value().encode() for key in settings.api_keys))
+        ).digest()
+    return hmac.new(hmac_key, api_key.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _is_known(candidate: str, keys: list[SecretStr]) -> bool:

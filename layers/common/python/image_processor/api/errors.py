@@ -20,13 +20,13 @@ from .schemas import ErrorBody
 logger = Logger(service=SERVICE_NAME, child=True)
 
 _DESCRIPTIONS = {
-    400: "Malformed multipart body",
+    400: "Malformed multipart body, or a Host that is not in ALLOWED_HOSTS",
     401: "API keys are on (API_KEYS) and X-API-Key is missing or unknown",
     403: "Sent by a web page whose origin is not in CORS_ALLOWED_ORIGINS",
     404: "No such resource (for source_upload_id: unknown, or used already)",
     405: "Method not allowed; Allow lists the methods the path answers",
     408: "The request body did not arrive within BODY_READ_TIMEOUT_SECONDS",
-    409: "A request with this Idempotency-Key is still running; retry shortly",
+    409: "A request with this Idempotency-Key is still running (retry shortly), or the upload was received already",
     410: "The direct upload (or its form) has expired",
     413: "Upload larger than MAX_UPLOAD_BYTES",
     415: "Not multipart/form-data, or not a supported image format",
@@ -54,7 +54,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 # Sent with every response; errors (and job states, see routes/jobs.py) are never stored by caches.
-SAFETY_HEADERS = {"X-Content-Type-Options": "nosniff"}
+SAFETY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
 NO_STORE = {"Cache-Control": "no-store"}
 _ERROR_CODE_KEY = "error_code"
 

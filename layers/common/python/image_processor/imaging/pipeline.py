@@ -11,6 +11,7 @@ from ..errors import CropOutOfBounds, UnsupportedImage
 from ..models import CropBox
 from .budget import MemoryBudget, decode_cost
 from .colour import to_srgb
+from .deadline import within_deadline
 from .probe import UNDECODABLE, ImageInfo, Source, open_source, open_with_pillow
 
 # Header fields a JPEG can be written from; every other field (EXIF, XMP, ICC, IPTC, comments) is dropped.
@@ -65,8 +66,9 @@ def check_bounds(info: ImageInfo, box: CropBox) -> None:
 
 def encode_jpeg(image: Any, *, quality: int) -> bytes:
     """Baseline JPEG with no metadata at all: no EXIF (GPS), XMP, IPTC, ICC or comments."""
-    data: bytes = without_metadata(image).jpegsave_buffer(
-        Q=quality, keep=pyvips.enums.ForeignKeep.NONE, subsample_mode="on"
+    data: bytes = within_deadline(
+        without_metadata(image),
+        lambda clean: clean.jpegsave_buffer(Q=quality, keep=pyvips.enums.ForeignKeep.NONE, subsample_mode="on"),
     )
     return data
 
@@ -124,7 +126,7 @@ def _region(source: Source, box: CropBox) -> Any:
     if info.orientation == 1:
         return region
     # Rotating needs random access: materialise only the crop (the rows below it are never decoded).
-    return _orient(region.copy_memory(), info.orientation)
+    return _orient(within_deadline(region, lambda image: image.copy_memory()), info.orientation)
 
 
 def _pillow_as_vips(data: bytes) -> Any:
@@ -146,7 +148,8 @@ def _pillow_as_vips(data: bytes) -> Any:
 
 
 def _to_pillow(image: Any) -> Image.Image:
-    return Image.frombytes("RGB", (image.width, image.height), image.write_to_memory())
+    pixels: bytes = within_deadline(image, lambda image: image.write_to_memory())
+    return Image.frombytes("RGB", (image.width, image.height), pixels)
 
 
 def reserved(budget: MemoryBudget | None, cost: int) -> AbstractContextManager[None]:

@@ -14,7 +14,15 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from .. import imaging
-from ..errors import CropOutOfBounds, ImageTooLarge, JobInProgress, JobRetryLater, ObjectLocatorError, UnsupportedImage
+from ..errors import (
+    CropOutOfBounds,
+    ImageTooComplex,
+    ImageTooLarge,
+    JobInProgress,
+    JobRetryLater,
+    ObjectLocatorError,
+    UnsupportedImage,
+)
 from ..models import CropBox
 from ..observability import SERVICE_NAME
 from ..renditions import RenditionMaker
@@ -26,7 +34,7 @@ from .records import TIMED_OUT, Job, JobStore
 logger = Logger(service=SERVICE_NAME, child=True)
 
 JobProcessor = Callable[..., dict[str, Any]]
-_PERMANENT_IMAGE_ERRORS = (UnsupportedImage, ImageTooLarge, CropOutOfBounds)
+_PERMANENT_IMAGE_ERRORS = (UnsupportedImage, ImageTooLarge, ImageTooComplex, CropOutOfBounds)
 
 
 # Powertools keys its records `<prefix>#<hash of the image id>`: a fixed prefix lets a restart release one.

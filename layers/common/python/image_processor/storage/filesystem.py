@@ -9,6 +9,8 @@ from pathlib import Path
 
 from ..aws.readiness import directory_probe
 from .keys import (
+    UPLOAD_MARKERS,
+    UPLOADS_PREFIX,
     StoredImage,
     StoredObject,
     UploadTooLarge,
@@ -16,6 +18,7 @@ from .keys import (
     servable_key,
     staged_id,
     staged_key,
+    upload_id_of,
     upload_key,
 )
 
@@ -141,12 +144,17 @@ class FileSystemImageStore:
         names = (f".staging/{path.name}" for path in self.staging.iterdir() if path.is_file())
         return sorted(image_id for image_id in map(staged_id, names) if image_id is not None)
 
-    def put_upload(self, upload_id: str, data: bytes) -> None:
+    def put_upload(self, upload_id: str, data: bytes) -> bool:
+        if not _create_marker(self._path(upload_key(upload_id) + ".received")):
+            return False
         _write_atomically(self._path(upload_key(upload_id)), data)
+        return True
 
     def take_upload(self, upload_id: str, max_bytes: int) -> bytes | None:
-        # The rename is the claim: of two concurrent takers only one finds the file to move.
+        # The marker is the claim: of all takers, ever, only the one that creates it may read the upload.
         source = self._path(upload_key(upload_id))
+        if not source.exists() or not _create_marker(source.with_name(f"{upload_id}.claim")):
+            return None
         claimed = source.with_name(f"{_TEMP_PREFIX}{upload_id}.{uuid.uuid4().hex}{_TEMP_SUFFIX}")
         try:
             source.rename(claimed)
@@ -160,6 +168,17 @@ class FileSystemImageStore:
                 return handle.read()
         finally:
             claimed.unlink(missing_ok=True)
+
+    def upload_ids(self) -> list[str]:
+        if not self.uploads.is_dir():
+            return []
+        found = (upload_id_of(UPLOADS_PREFIX + path.name) for path in self.uploads.iterdir())
+        return sorted({upload_id for upload_id in found if upload_id is not None})
+
+    def remove_upload(self, upload_id: str) -> None:
+        key = upload_key(upload_id)
+        for suffix in ("", *UPLOAD_MARKERS):
+            self._path(key + suffix).unlink(missing_ok=True)
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*key.split("/"))
@@ -210,6 +229,16 @@ def _write_temporary(folder: Path, data: bytes) -> Path:
         Path(temp_name).unlink(missing_ok=True)
         raise
     return Path(temp_name)
+
+
+def _create_marker(path: Path) -> bool:
+    """Create an empty file at `path`; False if it exists (O_EXCL: of racing creators exactly one wins)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return False
+    return True
 
 
 def _fsync_directory(directory: Path) -> None:

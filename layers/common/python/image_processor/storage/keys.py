@@ -67,11 +67,20 @@ class ImageStore(Protocol):
     def read_staged(self, image_id: str) -> bytes | None: ...
     def discard_staged(self, image_id: str) -> None: ...
     def staged_ids(self) -> list[str]: ...
-    def put_upload(self, upload_id: str, data: bytes) -> None: ...
+    def put_upload(self, upload_id: str, data: bytes) -> bool:
+        """Keep a direct upload unless one was received under this id before (then False, nothing written)."""
+
     def take_upload(self, upload_id: str, max_bytes: int) -> bytes | None:
-        """Read and delete a direct upload; of two concurrent calls for one id at most one gets the bytes.
+        """Read and delete a direct upload; of all calls for one id, ever, at most one gets the bytes
+        (a marker left beside it says it was taken until `remove_upload`).
 
         UploadTooLarge (the upload deleted unread) if it is over `max_bytes`."""
+
+    def upload_ids(self) -> list[str]:
+        """The ids of every direct upload stored, or marked received or taken."""
+
+    def remove_upload(self, upload_id: str) -> None:
+        """The upload and its markers, gone."""
 
 
 def result_key(product_id: str, image_id: str) -> str:
@@ -100,6 +109,19 @@ def staged_id(key: str) -> str | None:
         return None
     image_id = name.removesuffix(_STAGED_SUFFIX)
     return image_id if _SEGMENT_RE.fullmatch(image_id) else None
+
+
+UPLOAD_MARKERS = (".received", ".claim")
+
+
+def upload_id_of(key: str) -> str | None:
+    """The upload id of a key under `.uploads/` (the upload or one of its markers), or None."""
+    name = key.removeprefix(UPLOADS_PREFIX)
+    if name == key:
+        return None
+    for marker in UPLOAD_MARKERS:
+        name = name.removesuffix(marker)
+    return name if _SEGMENT_RE.fullmatch(name) and "." not in name else None
 
 
 def upload_key(upload_id: str) -> str:

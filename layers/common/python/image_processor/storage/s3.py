@@ -3,7 +3,8 @@
 S3 calls by path (IAM actions in docs/storage.md): save, create, stage, put_upload -> PutObject;
 stat -> HeadObject; delete, discard_staged -> DeleteObject; fetch, read_staged, check_ready -> GetObject;
 take_upload -> PutObject of a claim (If-None-Match), GetObject, DeleteObject (and DeleteObject of
-the claim if the read fails); staged_ids -> ListObjectsV2 (only the local dispatcher's recovery).
+the claim if the read fails); staged_ids, upload_ids -> ListObjectsV2 (the local dispatcher's recovery, the
+upload sweep); remove_upload -> DeleteObjects.
 Presigned URLs are signed locally and make no call.
 A missing key is a 404 (NoSuchKey): S3 answers so to a role with s3:ListBucket, which both roles have.
 A 403 (AccessDenied) is a misconfiguration, never "not there": a 503, logged with the action and the
@@ -19,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..errors import DependencyUnavailable
 from .keys import (
     STAGING_PREFIX,
+    UPLOAD_MARKERS,
     UPLOADS_PREFIX,
     StoredImage,
     StoredObject,
@@ -27,6 +29,7 @@ from .keys import (
     servable_key,
     staged_id,
     staged_key,
+    upload_id_of,
     upload_key,
 )
 
@@ -149,8 +152,34 @@ class S3ImageStore:
             raise DependencyUnavailable(_UNAVAILABLE) from exc
         return sorted(found)
 
-    def put_upload(self, upload_id: str, data: bytes) -> None:
+    def put_upload(self, upload_id: str, data: bytes) -> bool:
+        try:
+            self._client.put_object(
+                Bucket=self._bucket, Key=f"{upload_key(upload_id)}.received", Body=b"", IfNoneMatch="*"
+            )
+        except ClientError as exc:
+            if _code(exc) in _CLAIM_TAKEN:
+                return False
+            raise DependencyUnavailable(_UNAVAILABLE) from exc
+        except BotoCoreError as exc:
+            raise DependencyUnavailable(_UNAVAILABLE) from exc
         self._put(upload_key(upload_id), data)
+        return True
+
+    def upload_ids(self) -> list[str]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        found: set[str] = set()
+        try:
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=UPLOADS_PREFIX):
+                found.update(upload_id for item in page.get("Contents", []) if (upload_id := upload_id_of(item["Key"])))
+        except (BotoCoreError, ClientError) as exc:
+            raise DependencyUnavailable(_UNAVAILABLE) from exc
+        return sorted(found)
+
+    def remove_upload(self, upload_id: str) -> None:
+        key = upload_key(upload_id)
+        objects = [{"Key": key + suffix} for suffix in ("", *UPLOAD_MARKERS)]
+        self._call(self._client.delete_objects, Bucket=self._bucket, Delete={"Objects": objects, "Quiet": True})
 
     def take_upload(self, upload_id: str, max_bytes: int) -> bytes | None:
         """Claim, read, delete. The claim is a conditional PutObject (If-None-Match: *) of a marker

@@ -52,7 +52,7 @@ class RequestContextMiddleware:
             line: dict[str, Any] = {
                 "request_id": request_id,
                 "method": scope["method"],
-                "path": scope["path"],
+                "path": redacted_path(scope["path"]),
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "client_ip": scope.get("state", {}).get("client_ip") or _peer(scope),
@@ -86,6 +86,14 @@ class ResponseHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+_UPLOAD_PATH_RE = re.compile(r"/uploads/[^/]+")
+
+
+def redacted_path(path: str) -> str:
+    """The path without a direct upload's id: the id and its signed URL are what lets anyone send that upload."""
+    return _UPLOAD_PATH_RE.sub("/uploads/{upload_id}", path)
 
 
 def _request_id(scope: Scope) -> str:

@@ -10,6 +10,7 @@ from ...errors import DependencyUnavailable, JobRetryLater, ServerBusy
 from ...observability import SERVICE_NAME
 
 logger = Logger(service=SERVICE_NAME, child=True)
+ABANDONED_JOB_ERROR = "The smart crop could not be completed after repeated attempts; submit the image again."
 
 
 class LocalWorkerPool:
@@ -126,15 +127,16 @@ class LocalWorkerPool:
         if deliveries >= self._max_deliveries:
             self._held.pop(image_id, None)
             logger.error("smart-crop job abandoned", extra={"image_id": image_id, "reason": reason})
-            await anyio.to_thread.run_sync(self._try_give_up, image_id, reason)
+            await anyio.to_thread.run_sync(self._try_give_up, image_id)
             return
         delay = min(self._retry_delay * 2 ** (deliveries - 1), self._max_retry_delay)
         logger.warning("smart-crop job will be retried", extra={"image_id": image_id, "reason": reason, "delay": delay})
         asyncio.get_running_loop().call_later(delay, self._queue.put_nowait, image_id)
 
-    def _try_give_up(self, image_id: str, reason: str) -> None:
+    def _try_give_up(self, image_id: str) -> None:
+        # The job's public error is a fixed sentence; the exception (`reason`) was logged above.
         try:
-            self._give_up(image_id, f"could not be processed: {reason}"[:300])
+            self._give_up(image_id, ABANDONED_JOB_ERROR)
         except DependencyUnavailable:
             logger.error("could not mark an abandoned job failed; its deadline will", extra={"image_id": image_id})
 
