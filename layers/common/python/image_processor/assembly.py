@@ -19,9 +19,10 @@ from .jobs.acceptance import SmartCropService
 from .jobs.dispatch import Dispatcher, LambdaDispatcher
 from .jobs.local.pool import LocalWorkerPool
 from .jobs.local.recovery import StagedUploads
-from .jobs.locator import MockObjectLocator, ObjectLocator
+from .jobs.locator import MeteredLocator, MockObjectLocator, ObjectLocator
 from .jobs.records import DynamoDBJobStore
 from .jobs.worker import JobProcessor, SmartCropWorker, claim_releaser, idempotent_processor
+from .metrics import ServiceMetrics
 from .services import Services
 from .settings import Settings
 from .storage.filesystem import FileSystemImageStore
@@ -59,6 +60,24 @@ def build_locator(settings: Settings) -> ObjectLocator:
 
 
 @dataclass(frozen=True)
+class MetricsOutput:
+    metrics: ServiceMetrics
+    # The Prometheus text for GET /metrics; None when the lines go to the log instead (EMF).
+    exposition: Callable[[], bytes] | None
+
+
+def build_metrics(settings: Settings) -> MetricsOutput:
+    if settings.metrics_backend == "emf":
+        from .metrics.emf import EmfSink
+
+        return MetricsOutput(ServiceMetrics(EmfSink(settings.metrics_namespace)), None)
+    from .metrics.prometheus import PrometheusSink
+
+    sink = PrometheusSink()
+    return MetricsOutput(ServiceMetrics(sink), sink.exposition)
+
+
+@dataclass(frozen=True)
 class WorkerRuntime:
     process: JobProcessor
     idempotency: IdempotencyConfig
@@ -87,19 +106,23 @@ def build_worker_runtime(
     locator: ObjectLocator | None = None,
     clock: Callable[[], float] = time.time,
     budget: imaging.MemoryBudget | None = None,
+    metrics: ServiceMetrics | None = None,
 ) -> WorkerRuntime:
     """The smart-crop worker behind Powertools idempotency. `locator` and `clock` replace the
     settings' AI and the wall clock (tests); everything else comes from `settings`."""
     imaging.configure(max_pixels=settings.max_image_pixels, pillow_blocks_max=settings.pillow_blocks_max)
     jobs = build_job_store(settings, dynamodb, clock=clock)
+    metrics = metrics or build_metrics(settings).metrics
     worker = SmartCropWorker(
         store=store,
         jobs=jobs,
-        locator=locator or build_locator(settings),
+        locator=MeteredLocator(locator or build_locator(settings), metrics),
         max_pixels=settings.max_image_pixels,
         jpeg_quality=settings.jpeg_quality,
         max_attempts=settings.job_max_attempts,
         budget=budget or imaging.MemoryBudget(settings.image_memory_budget_bytes),
+        metrics=metrics,
+        clock=clock,
     )
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
     config = IdempotencyConfig(event_key_jmespath="image_id", expires_after_seconds=settings.idempotency_ttl_seconds)
@@ -155,15 +178,24 @@ def build_services(
         budget=budget,
     )
     jobs = build_job_store(settings, dynamodb, clock=clock)
+    metrics = build_metrics(settings)
     if dispatcher is None:
-        dispatcher = _build_dispatcher(settings, dynamodb, store, locator, clock, retry_delay_seconds, budget)
+        dispatcher = _build_dispatcher(
+            settings, dynamodb, store, locator, clock, retry_delay_seconds, budget, metrics.metrics
+        )
     return Services(
         settings=settings,
         store=store,
         images=images,
         uploads=build_uploads(settings, store),
         smart_crop=SmartCropService(
-            images, store, jobs, dispatcher, deadline_seconds=settings.job_deadline_seconds, clock=clock
+            images,
+            store,
+            jobs,
+            dispatcher,
+            deadline_seconds=settings.job_deadline_seconds,
+            clock=clock,
+            metrics=metrics.metrics,
         ),
         rate_limiter=DynamoDBRateLimiter(
             dynamodb,
@@ -176,6 +208,8 @@ def build_services(
         readiness=build_readiness(settings, dynamodb, store),
         manual_crop_rate_limiter=_build_manual_crop_limiter(settings, dynamodb, clock),
         answers=DynamoDBAnswerStore(dynamodb, settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds),
+        metrics=metrics.metrics,
+        metrics_exposition=metrics.exposition,
     )
 
 
@@ -216,16 +250,19 @@ def _build_dispatcher(
     clock: Callable[[], float],
     retry_delay_seconds: float,
     budget: imaging.MemoryBudget,
+    metrics: ServiceMetrics,
 ) -> Dispatcher:
     if settings.dispatcher == "lambda":
         return LambdaDispatcher(aws.lambda_client(settings), settings.worker_function_name)
-    runtime = build_worker_runtime(settings, dynamodb, store, locator=locator, clock=clock, budget=budget)
+    runtime = build_worker_runtime(
+        settings, dynamodb, store, locator=locator, clock=clock, budget=budget, metrics=metrics
+    )
     staged = StagedUploads(store, runtime.jobs, runtime.release_claim)
     return LocalWorkerPool(
         lambda image_id: runtime.process(job={"image_id": image_id}),
         recover=staged.recover,
         sweep=staged.sweep,
-        give_up=runtime.jobs.fail,
+        give_up=runtime.worker.give_up,
         concurrency=settings.local_worker_concurrency,
         max_jobs=settings.local_queue_max_jobs,
         retry_delay_seconds=retry_delay_seconds,

@@ -1,6 +1,7 @@
 """The smart-crop worker: one job from staged upload to stored JPEG. Shared by Lambda and uvicorn."""
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +16,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 
 from .. import imaging
 from ..errors import CropOutOfBounds, ImageTooLarge, JobInProgress, JobRetryLater, ObjectLocatorError, UnsupportedImage
+from ..metrics import JobOutcome, ServiceMetrics, discarding
 from ..models import CropBox
-from ..observability import SERVICE_NAME
+from ..observability import SERVICE_NAME, annotate_trace
 from ..storage.keys import ImageStore
 from . import ownership
 from .locator import Location, ObjectLocator
@@ -44,6 +46,9 @@ class SmartCropWorker:
     # The longest side of the image the AI sees; its box is scaled back to the full image.
     preview_size: int = 1024
     owner: str = field(default_factory=lambda: str(ownership.current()))
+    metrics: ServiceMetrics = field(default_factory=discarding)
+    # The wall clock the API stamps `created_at` with: a job's duration runs from its acceptance.
+    clock: Callable[[], float] = time.time
 
     def process(self, image_id: str) -> dict[str, Any]:
         logger.thread_safe_append_keys(image_id=image_id)
@@ -105,13 +110,15 @@ class SmartCropWorker:
         still `processing` whose redelivery writes the same image again, or whose deadline fails it
         and removes the image; never a `succeeded` job without its image."""
         if self.jobs.succeed(job.image_id, crop_box=location.box, object_found=location.object_found):
+            self._ended(job, "succeeded")
             self.store.discard_staged(job.image_id)
             logger.info(
                 "smart-crop job succeeded",
                 extra={"image_id": job.image_id, "crop_box": location.box.model_dump(), "found": location.object_found},
             )
             return {"image_id": job.image_id, "status": "succeeded"}
-        self.jobs.fail(job.image_id, TIMED_OUT)  # refused for its deadline: record why, unless already failed
+        if self.jobs.fail(job.image_id, TIMED_OUT):  # refused for its deadline: record why, unless already failed
+            self._ended(job, "failed")
         logger.warning("late smart-crop result discarded", extra={"image_id": job.image_id})
         return self._finished(self.jobs.get(job.image_id) or job)
 
@@ -125,10 +132,21 @@ class SmartCropWorker:
     def _fail(self, job: Job, reason: str) -> dict[str, Any]:
         if not self.jobs.fail(job.image_id, reason):
             return self._finished(self.jobs.get(job.image_id) or job)
+        self._ended(job, "failed")
         self.store.delete(job.result_key)
         self.store.discard_staged(job.image_id)
         logger.warning("smart-crop job failed", extra={"image_id": job.image_id, "reason": reason})
         return {"image_id": job.image_id, "status": "failed", "error": reason}
+
+    def give_up(self, image_id: str, reason: str) -> None:
+        """Fail a job whose deliveries have all failed (the local pool's last resort)."""
+        job = self.jobs.get(image_id)
+        if job is not None and self.jobs.fail(image_id, reason):
+            self._ended(job, "failed")
+
+    def _ended(self, job: Job, outcome: JobOutcome) -> None:
+        """Counted by whoever made the final transition, so each job once."""
+        self.metrics.job_finished(outcome, self.clock() - job.created_at)
 
 
 def scale_box(box: CropBox, preview: tuple[int, int], full: tuple[int, int]) -> CropBox:
@@ -157,11 +175,14 @@ def idempotent_processor(
     )
 
     def process_once(job: dict[str, Any]) -> dict[str, Any]:
+        annotate_trace(image_id=str(job["image_id"]))
         # The idempotency layer's exception stays here: callers (the dispatcher, Lambda) see a domain one.
         try:
-            return claimed(job=job)
+            outcome = claimed(job=job)
         except IdempotencyAlreadyInProgressError as exc:
             raise JobInProgress(str(exc)) from exc
+        annotate_trace(job_status=str(outcome["status"]))
+        return outcome
 
     return process_once
 
