@@ -18,10 +18,10 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 def prometheus_name(metric: Metric) -> str:
-    """`AiCallDuration` (Seconds) -> `image_processor_ai_call_duration_seconds`; a counter's `_total` is the
-    client's own suffix (`image_processor_crops_total`)."""
+    """The exposed name: `AiCallDuration` (Seconds) -> `image_processor_ai_call_duration_seconds` (a histogram),
+    `Crops` (Count) -> `image_processor_crops_total` (a counter)."""
     snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", metric.name).lower()
-    suffix = "_seconds" if metric.unit == "Seconds" else ""
+    suffix = "_seconds" if metric.unit == "Seconds" else "_total"
     return f"{PREFIX}_{snake}{suffix}"
 
 
