@@ -244,7 +244,6 @@ def assert_functions(endpoint: str, outputs: dict[str, Any]) -> None:
     assert environments["api"]["METRICS_BACKEND"] == environments["worker"]["METRICS_BACKEND"] == "emf"
     assert environments["api"]["POWERTOOLS_METRICS_NAMESPACE"] == "ProductImageProcessor"
     settings = {name.upper() for name in Settings.model_fields} | {"POWERTOOLS_SERVICE_NAME"}
-    settings |= {"POWERTOOLS_METRICS_NAMESPACE"}
     contract = {"STORAGE_BACKEND", "S3_BUCKET", "IMAGE_DELIVERY", "PRESIGNED_URL_TTL_SECONDS", "UPLOAD_TTL_SECONDS"}
     assert set(environments["api"]) | set(environments["worker"]) <= settings | contract
     worker = lambda_.get_function(FunctionName=outputs["worker_function_name"])

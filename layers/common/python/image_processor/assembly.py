@@ -70,7 +70,7 @@ def build_metrics(settings: Settings) -> MetricsOutput:
     if settings.metrics_backend == "emf":
         from .metrics.emf import EmfSink
 
-        return MetricsOutput(ServiceMetrics(EmfSink(settings.metrics_namespace)), None)
+        return MetricsOutput(ServiceMetrics(EmfSink(settings.powertools_metrics_namespace)), None)
     from .metrics.prometheus import PrometheusSink
 
     sink = PrometheusSink()

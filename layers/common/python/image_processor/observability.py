@@ -4,8 +4,7 @@ from functools import cache
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 SERVICE_NAME = "product-image-processor"
-# Powertools' variable; Settings.metrics_namespace reads the same one, so all EMF metrics share a namespace.
-METRICS_NAMESPACE_VARIABLE = "POWERTOOLS_METRICS_NAMESPACE"
+# Read from POWERTOOLS_METRICS_NAMESPACE, here and by Settings, so that all EMF metrics share one namespace.
 DEFAULT_METRICS_NAMESPACE = "ProductImageProcessor"
 # Only the AWS SDK is traced: patching every module X-Ray knows would import httpx and others at cold start.
 TRACED_MODULES = ("botocore",)
@@ -21,7 +20,7 @@ def service_logger(level: str) -> Logger:
 def handler_metrics() -> Metrics:
     """Powertools Metrics for a Lambda handler's `log_metrics` (its ColdStart metric); the service's own
     metrics go through image_processor.metrics."""
-    return Metrics(namespace=os.environ.get(METRICS_NAMESPACE_VARIABLE) or DEFAULT_METRICS_NAMESPACE)
+    return Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE)
 
 
 @cache

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .observability import DEFAULT_METRICS_NAMESPACE, METRICS_NAMESPACE_VARIABLE
+from .observability import DEFAULT_METRICS_NAMESPACE
 from .urls import check_url, normalise_origin
 
 IPNetwork = IPv4Network | IPv6Network
@@ -87,9 +87,9 @@ class Settings(BaseSettings):
     # prometheus: counters and timings at GET /metrics (uvicorn, the container); emf: CloudWatch embedded
     # metric format lines in the log (Lambda; namespace from POWERTOOLS_METRICS_NAMESPACE).
     metrics_backend: Literal["prometheus", "emf"] = "prometheus"
-    # The CloudWatch namespace of the EMF metrics; Powertools' own variable, so the handlers' cold-start
-    # metric lands beside them.
-    metrics_namespace: str = Field(default=DEFAULT_METRICS_NAMESPACE, validation_alias=METRICS_NAMESPACE_VARIABLE)
+    # The CloudWatch namespace of the EMF metrics: Powertools' own variable, so that the handlers'
+    # ColdStart metric lands beside them.
+    powertools_metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
