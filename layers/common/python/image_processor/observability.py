@@ -32,6 +32,10 @@ def service_tracer() -> Tracer:
 
 def annotate_trace(**annotations: str) -> None:
     """Searchable X-Ray annotations (image_id, job_status) on the current segment of this thread."""
+    # Powertools traces on Lambda only. Elsewhere the tracer is not even built: outside Lambda, X-Ray's
+    # recorder creates AWS clients for its sampling rules, up to a second on the first request.
+    if "AWS_LAMBDA_FUNCTION_NAME" not in os.environ:
+        return
     tracer = service_tracer()
     for key, value in annotations.items():
         try:
