@@ -42,9 +42,8 @@ TASK_ROOT = "/var/task"
 
 # The python3.12 runtime provides the AWS SDK; a copy in the zip would only add size and cold-start time.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
-# uvicorn serves the app locally and in the container; on Lambda, API Gateway and Mangum do. GET /metrics
-# (prometheus-client) is served there too; on Lambda metrics leave as EMF lines in the log.
-LOCAL_ONLY = frozenset({"uvicorn", "prometheus-client"})
+# uvicorn serves the app locally and in the container; on Lambda, API Gateway and Mangum do.
+LOCAL_ONLY = frozenset({"uvicorn"})
 # Requirements each function leaves out, beyond the two sets above.
 FUNCTION_EXCLUDES: dict[str, frozenset[str]] = {
     "api": frozenset(),

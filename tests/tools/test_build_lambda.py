@@ -29,10 +29,9 @@ def test_the_functions_ship_neither_the_runtimes_sdk_nor_the_local_web_server() 
     api = {entry.name for entry in lambda_requirements("api")}
     worker = {entry.name for entry in lambda_requirements("smart_crop_worker")}
 
-    local_only = {"uvicorn", "prometheus-client"}  # the local web server and its GET /metrics
-    assert {"boto3", *local_only} <= runtime
-    assert runtime - {"boto3", *local_only} <= api
-    assert not {"boto3", "botocore", "s3transfer", *local_only} & (api | worker)
+    assert {"boto3", "uvicorn"} <= runtime
+    assert runtime - {"boto3", "uvicorn"} <= api
+    assert not {"boto3", "botocore", "s3transfer", "uvicorn"} & (api | worker)
     assert not {"fastapi", "mangum", "python-multipart", "starlette"} & worker
     assert worker < api
 
