@@ -48,6 +48,13 @@ data "aws_iam_policy_document" "api" {
     resources = ["${aws_cloudwatch_log_group.api[0].arn}:*"]
   }
 
+  # Lambda sends the function's X-Ray segments with its role (active tracing); X-Ray has no resource ARNs.
+  statement {
+    sid       = "WriteTraces"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
+  }
+
   # rate_limit: check before the body (GetItem); acquire once valid (a conditional UpdateItem appends,
   # a PutItem prunes an expired window).
   statement {
@@ -127,6 +134,13 @@ data "aws_iam_policy_document" "worker" {
     sid       = "WriteOwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.worker[0].arn}:*"]
+  }
+
+  # Lambda sends the function's X-Ray segments with its role (active tracing); X-Ray has no resource ARNs.
+  statement {
+    sid       = "WriteTraces"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
   }
 
   # jobs: read the job (GetItem), count the attempt and record the outcome (UpdateItem).

@@ -25,7 +25,6 @@ resource "aws_lambda_function" "api" {
   #checkov:skip=CKV_AWS_117:It reaches only AWS APIs (DynamoDB, S3, Lambda), which need no VPC; a VPC would need endpoints or a NAT for each.
   #checkov:skip=CKV_AWS_173:The environment holds table, bucket and function names only, no secrets.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile per account; out of scope for this service.
-  #checkov:skip=CKV_AWS_50:Tracing is off; Powertools logs carry the request id as the correlation id.
   count = local.functions
 
   function_name    = local.api_function_name
@@ -38,6 +37,11 @@ resource "aws_lambda_function" "api" {
   source_code_hash = fileexists(local.api_package_path) ? filebase64sha256(local.api_package_path) : null
   memory_size      = var.api_memory_mb
   timeout          = var.api_timeout_seconds
+
+  # X-Ray, continuing the stage's trace; Powertools Tracer adds the AWS calls and the image id.
+  tracing_config {
+    mode = "Active"
+  }
 
   environment {
     variables = local.api_environment
@@ -64,7 +68,6 @@ resource "aws_lambda_function" "worker" {
   #checkov:skip=CKV_AWS_117:It reaches only AWS APIs (DynamoDB, S3) and the AI service, which need no VPC.
   #checkov:skip=CKV_AWS_173:The environment holds table, bucket and function names only, no secrets.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile per account; out of scope for this service.
-  #checkov:skip=CKV_AWS_50:Tracing is off; Powertools logs carry the image id as the correlation id.
   count = local.functions
 
   function_name    = local.worker_function_name
@@ -79,6 +82,10 @@ resource "aws_lambda_function" "worker" {
   timeout          = var.worker_timeout_seconds
   # None by default (-1): a reservation fails `apply` on accounts with a low concurrency quota.
   reserved_concurrent_executions = var.worker_reserved_concurrency
+
+  tracing_config {
+    mode = "Active"
+  }
 
   environment {
     variables = local.worker_environment

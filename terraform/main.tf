@@ -26,6 +26,9 @@ locals {
     AWS_TIMEOUT_SECONDS     = tostring(var.aws_timeout_seconds)
     LOG_LEVEL               = var.log_level
     POWERTOOLS_SERVICE_NAME = var.name_prefix
+    # Metrics leave as EMF lines in the log (observability.tf reads them back for alarms and the dashboard).
+    METRICS_BACKEND              = "emf"
+    POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
   }
 
   # The API alone queues jobs and hands out links: images leave through presigned S3 URLs (a 307), so

@@ -60,6 +60,24 @@ output "api_key" {
 }
 
 output "alarm_names" {
-  description = "CloudWatch alarms: dead-letter queue depth, worker errors, API 5xx."
-  value       = [for alarm in aws_cloudwatch_metric_alarm.this : alarm.alarm_name]
+  description = "CloudWatch alarms (alarms.tf; docs/operations.md says what to do when each fires)."
+  value = concat(
+    [for alarm in aws_cloudwatch_metric_alarm.this : alarm.alarm_name],
+    [for alarm in aws_cloudwatch_metric_alarm.dynamodb_throttles : alarm.alarm_name],
+  )
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies (alarm_sns_topic_arn, else the stack's own)."
+  value       = local.alarm_topic_arn
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard."
+  value       = one(aws_cloudwatch_dashboard.this[*].dashboard_name)
+}
+
+output "api_access_log_group" {
+  description = "CloudWatch log group of the API Gateway stage's JSON access logs."
+  value       = one(aws_cloudwatch_log_group.api_access[*].name)
 }

@@ -269,15 +269,39 @@ variable "api_quota_per_day" {
 }
 
 variable "alarm_sns_topic_arn" {
-  description = "SNS topic that the alarms (dead-letter queue depth, worker errors, API 5xx) notify. Null: the alarms change state without notifying anyone."
+  description = "An existing SNS topic for the alarms. Null: the stack creates its own topic (<name_prefix>-alarms)."
   type        = string
   default     = null
 }
 
-variable "api_5xx_alarm_threshold" {
-  description = "5xx answers from API Gateway within 5 minutes that set off the API alarm."
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarm topic (AWS sends a confirmation first). Null: no subscription."
+  type        = string
+  default     = null
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the service's EMF metrics (POWERTOOLS_METRICS_NAMESPACE of both functions)."
+  type        = string
+  default     = "ProductImageProcessor"
+}
+
+variable "api_5xx_rate_alarm_threshold" {
+  description = "Share of API requests answered 5xx (0.05 = 5 %) within 5 minutes, two periods running, that sets off the alarm."
+  type        = number
+  default     = 0.05
+}
+
+variable "failed_jobs_alarm_threshold" {
+  description = "Smart-crop jobs failed within 5 minutes that set off the alarm."
   type        = number
   default     = 5
+}
+
+variable "manage_api_gateway_account" {
+  description = "Set the region's API Gateway CloudWatch role (an account-wide setting) so that the stage can write access logs. False when the account already has one."
+  type        = bool
+  default     = true
 }
 
 variable "cors_allowed_origins" {

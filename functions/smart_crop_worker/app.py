@@ -8,10 +8,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from image_processor.assembly import WorkerRuntime, build_store, build_worker_runtime
 from image_processor.aws import clients as aws
-from image_processor.observability import SERVICE_NAME
+from image_processor.observability import SERVICE_NAME, handler_metrics, service_tracer
 from image_processor.settings import get_settings
 
 logger = Logger(service=SERVICE_NAME)
+tracer = service_tracer()
+metrics = handler_metrics()
 
 
 @cache
@@ -21,6 +23,8 @@ def _runtime() -> WorkerRuntime:
 
 
 @logger.inject_lambda_context(correlation_id_path="image_id")
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Raises on a transient failure so that Lambda retries the event, then dead-letters it."""
     runtime = _runtime()

@@ -14,6 +14,7 @@ from tests.support.lambda_runtime.deployment import Deployment, build_artifacts,
 from tests.support.lambda_runtime.gateway import Gateway
 from tests.support.lambda_runtime.journey import Journey, run_journey
 from tests.support.lambda_runtime.sandbox import ExecutionEnvironment, execution_environment
+from tests.support.lambda_runtime.xray import XRayDaemon, xray_daemon
 from tests.support.terraform import TERRAFORM, initialised
 from tools.processes import running_emulator
 
@@ -28,15 +29,35 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 
 
 @pytest.fixture(scope="session")
-def api(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExecutionEnvironment]:
-    with execution_environment(deployment.api, tmp_path_factory.mktemp("api"), endpoint=deployment.endpoint) as env:
+def api_traces() -> Iterator[XRayDaemon]:
+    with xray_daemon() as daemon:
+        yield daemon
+
+
+@pytest.fixture(scope="session")
+def worker_traces() -> Iterator[XRayDaemon]:
+    with xray_daemon() as daemon:
+        yield daemon
+
+
+@pytest.fixture(scope="session")
+def api(
+    deployment: Deployment, tmp_path_factory: pytest.TempPathFactory, api_traces: XRayDaemon
+) -> Iterator[ExecutionEnvironment]:
+    root = tmp_path_factory.mktemp("api")
+    with execution_environment(
+        deployment.api, root, endpoint=deployment.endpoint, xray_daemon=api_traces.address
+    ) as env:
         yield env
 
 
 @pytest.fixture(scope="session")
-def worker(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExecutionEnvironment]:
+def worker(
+    deployment: Deployment, tmp_path_factory: pytest.TempPathFactory, worker_traces: XRayDaemon
+) -> Iterator[ExecutionEnvironment]:
     root = tmp_path_factory.mktemp("worker")
-    with execution_environment(deployment.worker, root, endpoint=deployment.endpoint) as env:
+    address = worker_traces.address
+    with execution_environment(deployment.worker, root, endpoint=deployment.endpoint, xray_daemon=address) as env:
         yield env
 
 

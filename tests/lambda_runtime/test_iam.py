@@ -28,6 +28,8 @@ USED_BY_LAMBDA = {
     "logs:CreateLogStream": "the Lambda service writes the function's stdout to its log group",
     "logs:PutLogEvents": "the Lambda service writes the function's stdout to its log group",
     "sqs:SendMessage": "Lambda sends an asynchronous event that failed every retry to the on-failure queue",
+    "xray:PutTraceSegments": "with active tracing, Lambda sends the function's X-Ray segments with its role",
+    "xray:PutTelemetryRecords": "with active tracing, Lambda reports the X-Ray daemon's telemetry with its role",
 }
 # Needed on a failure path the end-to-end run does not take: (function, statement Sid, action) and why.
 # The run drives the others (journey.py): an AI that never answers, a poll past the deadline, a late

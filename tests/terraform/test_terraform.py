@@ -94,6 +94,8 @@ _SERVICE_OF_TYPE = {
     "aws_cloudfront_": "cloudfront",
     "aws_cloudwatch_log_group": "logs",
     "aws_cloudwatch_metric_alarm": "cloudwatch",
+    "aws_cloudwatch_dashboard": "cloudwatch",
+    "aws_sns_": "sns",
     "aws_dynamodb_": "dynamodb",
     "aws_iam_role": "iam",
     "aws_lambda_": "lambda",
@@ -169,6 +171,8 @@ def test_tables_only_then_the_whole_stack_apply_and_destroy(
         assert_worker_async_config(emulator, outputs)
         assert_api(emulator, outputs, plan)
         assert_alarms(emulator, outputs)
+        assert_dashboard(emulator, outputs)
+        assert_tracing_and_access_logs(emulator, outputs)
         assert_roles(emulator, outputs)
         assert_second_apply_changes_nothing(terraform, whole_stack)
     finally:
@@ -246,6 +250,9 @@ def assert_functions(endpoint: str, outputs: dict[str, Any]) -> None:
     assert environments["api"]["MANUAL_CROP_RATE_LIMIT_WINDOW_SECONDS"] == "3600"
     assert {"PRESIGNED_URL_TTL_SECONDS", "UPLOAD_TTL_SECONDS"} <= set(environments["api"])
     # ...and every name the functions read is a setting the service knows.
+    # Metrics leave as EMF lines, in one namespace (Powertools' variable, which Settings reads too).
+    assert environments["api"]["METRICS_BACKEND"] == environments["worker"]["METRICS_BACKEND"] == "emf"
+    assert environments["api"]["POWERTOOLS_METRICS_NAMESPACE"] == "ProductImageProcessor"
     settings = {name.upper() for name in Settings.model_fields} | {"POWERTOOLS_SERVICE_NAME"}
     contract = {"STORAGE_BACKEND", "S3_BUCKET", "IMAGE_DELIVERY", "PRESIGNED_URL_TTL_SECONDS", "UPLOAD_TTL_SECONDS"}
     assert set(environments["api"]) | set(environments["worker"]) <= settings | contract
@@ -333,22 +340,91 @@ def assert_gateway_responses(apigateway: Any, api_id: str) -> None:
 
 
 def assert_alarms(endpoint: str, outputs: dict[str, Any]) -> None:
+    """Alarms that mean something: no alarm on worker Errors (each one is a by-design retry)."""
+    cloudwatch = client("cloudwatch", endpoint)
     alarms = {
-        alarm["AlarmName"]: alarm
-        for alarm in client("cloudwatch", endpoint).describe_alarms(AlarmNames=outputs["alarm_names"])["MetricAlarms"]
+        alarm["AlarmName"].removeprefix("product-image-processor-"): alarm
+        for alarm in cloudwatch.describe_alarms(AlarmNames=outputs["alarm_names"])["MetricAlarms"]
     }
-    watched = {
-        (alarm["Namespace"], alarm["MetricName"], tuple(sorted((d["Name"], d["Value"]) for d in alarm["Dimensions"])))
-        for alarm in alarms.values()
-    }
+    api, worker = outputs["api_function_name"], outputs["worker_function_name"]
     queue_name = outputs["worker_dead_letter_queue_url"].rsplit("/", 1)[1]
-    assert watched == {
-        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", (("QueueName", queue_name),)),
-        ("AWS/Lambda", "Errors", (("FunctionName", outputs["worker_function_name"]),)),
-        ("AWS/ApiGateway", "5XXError", (("ApiName", "product-image-processor"), ("Stage", "v1"))),
+    watched = {
+        name: (
+            alarm["Namespace"],
+            alarm["MetricName"],
+            dict(sorted((d["Name"], d["Value"]) for d in alarm["Dimensions"])),
+        )
+        for name, alarm in alarms.items()
+        if "MetricName" in alarm
     }
-    assert all(alarm["ComparisonOperator"] == "GreaterThanThreshold" for alarm in alarms.values())
-    assert all(alarm["AlarmActions"] == [] for alarm in alarms.values())  # no topic given
+    assert watched == {
+        "failed-jobs": (
+            "ProductImageProcessor",
+            "Crops",
+            {"kind": "smart", "outcome": "failed", "service": "product-image-processor"},
+        ),
+        "dead-letters": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue_name}),
+        "worker-event-age": ("AWS/Lambda", "AsyncEventAge", {"FunctionName": worker}),
+        "worker-events-dropped": ("AWS/Lambda", "AsyncEventsDropped", {"FunctionName": worker}),
+        "api-throttles": ("AWS/Lambda", "Throttles", {"FunctionName": api}),
+        "worker-throttles": ("AWS/Lambda", "Throttles", {"FunctionName": worker}),
+        "api-duration-p99": ("AWS/Lambda", "Duration", {"FunctionName": api}),
+        "worker-duration-p99": ("AWS/Lambda", "Duration", {"FunctionName": worker}),
+        "api-5xx-rate": ("AWS/ApiGateway", "5XXError", {"ApiName": "product-image-processor", "Stage": "v1"}),
+    }
+    assert ("AWS/Lambda", "Errors", {"FunctionName": worker}) not in watched.values()
+    # Thresholds that sit near the limit they warn of: 80 % of the event age (ms) and of the API's timeout.
+    assert alarms["worker-event-age"]["Threshold"] == (900 - 120) * 1000 * 0.8
+    environment = client("lambda", endpoint).get_function_configuration(FunctionName=api)
+    assert alarms["api-duration-p99"]["ExtendedStatistic"] == "p99"
+    assert alarms["api-duration-p99"]["Threshold"] == environment["Timeout"] * 1000 * 0.8
+    assert (alarms["api-5xx-rate"]["Statistic"], alarms["api-5xx-rate"]["Threshold"]) == ("Average", 0.05)
+    # DynamoDB throttling: read and write throttle events of each table, summed.
+    tables = outputs["dynamodb_table_names"]
+    for role, table in tables.items():
+        queries = alarms[f"dynamodb-throttles-{role.replace('_', '-')}"]["Metrics"]
+        stats = {query["Id"]: query["MetricStat"]["Metric"] for query in queries if "MetricStat" in query}
+        assert {stat["MetricName"] for stat in stats.values()} == {"ReadThrottleEvents", "WriteThrottleEvents"}
+        assert all(stat["Dimensions"] == [{"Name": "TableName", "Value": table}] for stat in stats.values())
+        assert [query["Expression"] for query in queries if "Expression" in query] == ["reads + writes"]
+    assert len(alarms) == len(watched) + len(tables)
+    # Everyone is notified through the stack's topic (no e-mail subscription unless alarm_email is given).
+    topic = outputs["alarm_topic_arn"]
+    assert topic.endswith(":product-image-processor-alarms")
+    assert all(alarm["AlarmActions"] == alarm["OKActions"] == [topic] for alarm in alarms.values())
+    assert client("sns", endpoint).list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
+
+
+def assert_dashboard(endpoint: str, outputs: dict[str, Any]) -> None:
+    body = json.loads(
+        client("cloudwatch", endpoint).get_dashboard(DashboardName=outputs["dashboard_name"])["DashboardBody"]
+    )
+    metric_names = {
+        line[1] for widget in body["widgets"] if widget["type"] == "metric" for line in widget["properties"]["metrics"]
+    }
+    service_metrics = {"Crops", "JobDuration", "AiCallDuration", "AiCallFailures", "RateLimitRefusals", "ColdStart"}
+    assert service_metrics | {"RenditionRequests", "AsyncEventAge", "5XXError", "WriteThrottleEvents"} <= metric_names
+    (alarm_widget,) = [widget for widget in body["widgets"] if widget["type"] == "alarm"]
+    assert len(alarm_widget["properties"]["alarms"]) == len(outputs["alarm_names"])
+
+
+def assert_tracing_and_access_logs(endpoint: str, outputs: dict[str, Any]) -> None:
+    """X-Ray on both functions and the stage; JSON access logs with the request id and status, kept as long
+    as the functions' logs; the account's API Gateway CloudWatch role that they need."""
+    lambda_ = client("lambda", endpoint)
+    for name in (outputs["api_function_name"], outputs["worker_function_name"]):
+        assert lambda_.get_function_configuration(FunctionName=name)["TracingConfig"] == {"Mode": "Active"}
+    apigateway = client("apigateway", endpoint)
+    stage = apigateway.get_stage(restApiId=outputs["api_rest_api_id"], stageName="v1")
+    assert stage["tracingEnabled"] is True
+    group = outputs["api_access_log_group"]
+    (log_group,) = client("logs", endpoint).describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert log_group["retentionInDays"] == 30
+    assert stage["accessLogSettings"]["destinationArn"].removesuffix(":*") == log_group["arn"].removesuffix(":*")
+    line = json.loads(stage["accessLogSettings"]["format"])
+    assert {"requestId": "$context.requestId", "status": "$context.status"}.items() <= line.items()
+    role = apigateway.get_account()["cloudwatchRoleArn"]
+    assert role.endswith(":role/product-image-processor-apigateway-cloudwatch")
 
 
 def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
@@ -371,8 +447,10 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         .removesuffix(":*")
         for role, name in (("api", outputs["api_function_name"]), ("worker", outputs["worker_function_name"]))
     }
+    traces = (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"])
     assert _statements(iam, f"{outputs['api_function_name']}-role") == {
         "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_groups['api']}:*"]),
+        "WriteTraces": traces,
         # The limiter checks (GetItem), then acquires (UpdateItem) or prunes (PutItem).
         "RateLimitState": (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [tables["rate_limit"]]),
         # The Idempotency-Key store (image_processor.admission.idempotency_keys).
@@ -392,6 +470,7 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
     }
     assert _statements(iam, f"{outputs['worker_function_name']}-role") == {
         "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_groups['worker']}:*"]),
+        "WriteTraces": traces,
         "JobRecords": (["dynamodb:GetItem", "dynamodb:UpdateItem"], [tables["jobs"]]),
         "IdempotencyRecords": (
             ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],

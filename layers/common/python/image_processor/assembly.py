@@ -19,9 +19,10 @@ from .jobs.acceptance import SmartCropService
 from .jobs.dispatch import Dispatcher, LambdaDispatcher
 from .jobs.local.pool import LocalWorkerPool
 from .jobs.local.recovery import StagedUploads
-from .jobs.locator import MockObjectLocator, ObjectLocator
+from .jobs.locator import MeteredLocator, MockObjectLocator, ObjectLocator
 from .jobs.records import DynamoDBJobStore
 from .jobs.worker import JobProcessor, SmartCropWorker, claim_releaser, idempotent_processor
+from .metrics import ServiceMetrics
 from .presets import Preset, RenditionFormat, load_catalogue
 from .renditions import Renderer, RenditionMaker, RenditionService
 from .services import Services
@@ -69,6 +70,24 @@ def build_locator(settings: Settings) -> ObjectLocator:
 
 
 @dataclass(frozen=True)
+class MetricsOutput:
+    metrics: ServiceMetrics
+    # The Prometheus text for GET /metrics; None when the lines go to the log instead (EMF).
+    exposition: Callable[[], bytes] | None
+
+
+def build_metrics(settings: Settings) -> MetricsOutput:
+    if settings.metrics_backend == "emf":
+        from .metrics.emf import EmfSink
+
+        return MetricsOutput(ServiceMetrics(EmfSink(settings.powertools_metrics_namespace)), None)
+    from .metrics.prometheus import PrometheusSink
+
+    sink = PrometheusSink()
+    return MetricsOutput(ServiceMetrics(sink), sink.exposition)
+
+
+@dataclass(frozen=True)
 class WorkerRuntime:
     process: JobProcessor
     idempotency: IdempotencyConfig
@@ -109,21 +128,25 @@ def build_worker_runtime(
     clock: Callable[[], float] = time.time,
     budget: imaging.MemoryBudget | None = None,
     renderer: Renderer | None = None,
+    metrics: ServiceMetrics | None = None,
 ) -> WorkerRuntime:
     """The smart-crop worker behind Powertools idempotency. `locator`, `clock` and `renderer` replace the
     settings' AI, the wall clock and libvips's renditions (tests); everything else comes from `settings`."""
     _configure_imaging(settings)
     jobs = build_job_store(settings, dynamodb, clock=clock)
     budget = budget or imaging.MemoryBudget(settings.image_memory_budget_bytes)
+    metrics = metrics or build_metrics(settings).metrics
     worker = SmartCropWorker(
         store=store,
         jobs=jobs,
-        locator=locator or build_locator(settings),
+        locator=MeteredLocator(locator or build_locator(settings), metrics),
         max_pixels=settings.max_image_pixels,
         jpeg_quality=settings.jpeg_quality,
         max_attempts=settings.job_max_attempts,
         budget=budget,
         renditions=build_rendition_maker(settings, store, budget, renderer),
+        metrics=metrics,
+        clock=clock,
     )
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
     config = IdempotencyConfig(event_key_jmespath="image_id", expires_after_seconds=settings.idempotency_ttl_seconds)
@@ -180,15 +203,24 @@ def build_services(
         budget=budget,
     )
     jobs = build_job_store(settings, dynamodb, clock=clock)
+    metrics = build_metrics(settings)
     if dispatcher is None:
-        dispatcher = _build_dispatcher(settings, dynamodb, store, locator, clock, retry_delay_seconds, budget, renderer)
+        dispatcher = _build_dispatcher(
+            settings, dynamodb, store, locator, clock, retry_delay_seconds, budget, renderer, metrics.metrics
+        )
     return Services(
         settings=settings,
         store=store,
         images=images,
         uploads=build_uploads(settings, store),
         smart_crop=SmartCropService(
-            images, store, jobs, dispatcher, deadline_seconds=settings.job_deadline_seconds, clock=clock
+            images,
+            store,
+            jobs,
+            dispatcher,
+            deadline_seconds=settings.job_deadline_seconds,
+            clock=clock,
+            metrics=metrics.metrics,
         ),
         rate_limiter=DynamoDBRateLimiter(
             dynamodb,
@@ -204,6 +236,8 @@ def build_services(
         upload_rate_limiter=_build_upload_limiter(settings, dynamodb, clock),
         ipv6_site_rate_limiter=_build_ipv6_site_limiter(settings, dynamodb, clock),
         answers=DynamoDBAnswerStore(dynamodb, settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds),
+        metrics=metrics.metrics,
+        metrics_exposition=metrics.exposition,
     )
 
 
@@ -275,18 +309,19 @@ def _build_dispatcher(
     retry_delay_seconds: float,
     budget: imaging.MemoryBudget,
     renderer: Renderer | None,
+    metrics: ServiceMetrics,
 ) -> Dispatcher:
     if settings.dispatcher == "lambda":
         return LambdaDispatcher(aws.lambda_client(settings), settings.worker_function_name)
     runtime = build_worker_runtime(
-        settings, dynamodb, store, locator=locator, clock=clock, budget=budget, renderer=renderer
+        settings, dynamodb, store, locator=locator, clock=clock, budget=budget, renderer=renderer, metrics=metrics
     )
     staged = StagedUploads(store, runtime.jobs, runtime.release_claim)
     return LocalWorkerPool(
         lambda image_id: runtime.process(job={"image_id": image_id}),
         recover=staged.recover,
         sweep=staged.sweep,
-        give_up=runtime.jobs.fail,
+        give_up=runtime.worker.give_up,
         concurrency=settings.local_worker_concurrency,
         max_jobs=settings.local_queue_max_jobs,
         retry_delay_seconds=retry_delay_seconds,

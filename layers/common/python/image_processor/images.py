@@ -9,6 +9,7 @@ from . import imaging
 from .errors import ImageTooLarge
 from .ids import new_image_id
 from .models import CropBox
+from .observability import annotate_trace
 from .storage.keys import ImageStore, StoredImage, StoredObject, result_key
 from .storage.spool import ImageSource, read_source
 
@@ -41,6 +42,7 @@ class ImageService:
     async def crop_and_store(self, source: ImageSource, product_id: str, box: CropBox) -> CroppedImage:
         image_id = new_image_id()
         key = result_key(product_id, image_id)
+        annotate_trace(image_id=image_id)
         await anyio.to_thread.run_sync(self._crop_and_store, source, box, key, limiter=self._limiter)
         return CroppedImage(image_id=image_id, key=key)
 

@@ -1,6 +1,7 @@
 """The collaborators the API is built from; each runtime (uvicorn, Lambda, tests) assembles its own."""
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from .admission.idempotency_keys import AnswerStore
 from .admission.rate_limit import RateLimiter
@@ -8,6 +9,7 @@ from .aws.readiness import Readiness
 from .images import ImageService
 from .jobs.acceptance import SmartCropService
 from .jobs.dispatch import Dispatcher
+from .metrics import ServiceMetrics, discarding
 from .renditions import RenditionService
 from .settings import Settings
 from .storage.keys import ImageStore
@@ -33,3 +35,6 @@ class Services:
     upload_rate_limiter: RateLimiter | None = None
     # None: Idempotency-Key headers are not honoured.
     answers: AnswerStore | None = None
+    metrics: ServiceMetrics = field(default_factory=discarding)
+    # The Prometheus text of GET /metrics; None where metrics leave another way (EMF lines on Lambda).
+    metrics_exposition: Callable[[], bytes] | None = None

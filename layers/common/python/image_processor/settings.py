@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .observability import DEFAULT_METRICS_NAMESPACE
 from .presets import load_catalogue
 from .urls import check_url, normalise_base_url, normalise_origin
 
@@ -120,6 +121,12 @@ class Settings(BaseSettings):
     mock_ai_latency_seconds: float = Field(default=2.0, ge=0)
 
     log_level: str = "INFO"
+    # prometheus: counters and timings at GET /metrics (uvicorn, the container); emf: CloudWatch embedded
+    # metric format lines in the log (Lambda; namespace from POWERTOOLS_METRICS_NAMESPACE).
+    metrics_backend: Literal["prometheus", "emf"] = "prometheus"
+    # The CloudWatch namespace of the EMF metrics: Powertools' own variable, so that the handlers'
+    # ColdStart metric lands beside them.
+    powertools_metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
 
     @model_validator(mode="before")
     @classmethod

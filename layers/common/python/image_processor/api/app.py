@@ -10,13 +10,14 @@ from ..services import Services
 from .admission import ReplayAnswer
 from .errors import install_error_handlers
 from .middleware.body_guard import MULTIPART_OVERHEAD_BYTES, RequestBodyGuard, UploadBudget
+from .middleware.crop_metrics import CropMetricsMiddleware
 from .middleware.host_guard import HostGuardMiddleware
 from .middleware.idempotency import AnswerRecorderMiddleware, replay_response
 from .middleware.origin_guard import OriginGuardMiddleware
 from .middleware.request_context import RequestContextMiddleware, ResponseHeadersMiddleware
 from .middleware.stage_prefix import StagePrefixMiddleware
 from .openapi import route_name, with_common_headers
-from .routes import docs, health, images, jobs, renditions, studio, uploads
+from .routes import docs, health, images, jobs, metrics, renditions, studio, uploads
 from .upload_sweep import MAX_SWEEP_INTERVAL_SECONDS, sweep_uploads_periodically
 
 
@@ -26,6 +27,7 @@ def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.store.ensure_ready()
+        services.metrics.cold_start()
         await services.dispatcher.start()
         # A quarter of the TTL: an upload is gone at most that long after its use-by time.
         interval = min(services.settings.upload_ttl_seconds / 4, MAX_SWEEP_INTERVAL_SECONDS)
@@ -56,12 +58,14 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(uploads.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(docs.router)
     app.include_router(studio.router)
     studio.mount_static(app)
     settings = services.settings
-    # The last added runs first: ids and logs, common headers, the Host check, CORS answers, the origin check
-    # (before any body byte is reserved or read), the body guard, then the keeping of Idempotency-Key answers.
+    # The last added runs first: ids and logs, crop counts (every answer of a crop route), common headers,
+    # the Host check, CORS answers, the origin check (before any body byte is reserved or read), the body
+    # guard, then the keeping of Idempotency-Key answers.
     app.add_middleware(AnswerRecorderMiddleware, answers=services.answers)
     app.add_middleware(
         RequestBodyGuard,
@@ -77,6 +81,7 @@ def create_app(services: Services) -> FastAPI:
     _add_origin_checks(app, services)
     app.add_middleware(HostGuardMiddleware, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(ResponseHeadersMiddleware)
+    app.add_middleware(CropMetricsMiddleware, metrics=services.metrics)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(StagePrefixMiddleware)
     with_common_headers(app)

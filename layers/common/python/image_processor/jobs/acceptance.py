@@ -10,7 +10,8 @@ from aws_lambda_powertools import Logger
 from ..errors import DependencyUnavailable, ServerBusy
 from ..ids import new_image_id
 from ..images import ImageService
-from ..observability import SERVICE_NAME
+from ..metrics import ServiceMetrics, discarding
+from ..observability import SERVICE_NAME, annotate_trace
 from ..storage.keys import ImageStore
 from ..storage.spool import ImageSource, read_source
 from .dispatch import Dispatcher
@@ -29,6 +30,7 @@ class SmartCropService:
         *,
         deadline_seconds: int,
         clock: Callable[[], float] = time.time,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self._images = images
         self._store = store
@@ -36,6 +38,7 @@ class SmartCropService:
         self._dispatcher = dispatcher
         self._deadline = deadline_seconds
         self._clock = clock
+        self._metrics = metrics or discarding()
 
     async def accept(
         self,
@@ -67,6 +70,7 @@ class SmartCropService:
             await anyio.to_thread.run_sync(self._abandon, job.image_id)
             raise
         logger.info("smart-crop job accepted", extra={"image_id": job.image_id, "product_id": product_id})
+        annotate_trace(image_id=job.image_id, job_status=job.status)
         return job
 
     async def _stage_and_record(self, job: Job, source: ImageSource) -> None:
@@ -96,10 +100,17 @@ class SmartCropService:
 
     async def status(self, image_id: str) -> Job | None:
         """The job, marked failed first if it has outlived its deadline without finishing."""
+        job = await self._current(image_id)
+        if job is not None:
+            annotate_trace(image_id=image_id, job_status=job.status)
+        return job
+
+    async def _current(self, image_id: str) -> Job | None:
         job = await anyio.to_thread.run_sync(self._jobs.get, image_id)
         if job is None or job.is_terminal or self._clock() - job.created_at <= self._deadline:
             return job
         if await anyio.to_thread.run_sync(self._jobs.fail, image_id, TIMED_OUT):
+            self._metrics.job_finished("failed", self._clock() - job.created_at)
             # A worker that wrote the image and died before it could record success leaves it behind.
             await anyio.to_thread.run_sync(self._store.delete, job.result_key)
         return await anyio.to_thread.run_sync(self._jobs.get, image_id)

@@ -1,6 +1,7 @@
 """The smart-crop worker: one job from staged upload to stored JPEG. Shared by Lambda and uvicorn."""
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +24,9 @@ from ..errors import (
     ObjectLocatorError,
     UnsupportedImage,
 )
+from ..metrics import JobOutcome, ServiceMetrics, discarding
 from ..models import CropBox
-from ..observability import SERVICE_NAME
+from ..observability import SERVICE_NAME, annotate_trace
 from ..renditions import RenditionMaker
 from ..storage.keys import ImageStore
 from . import ownership
@@ -55,6 +57,9 @@ class SmartCropWorker:
     owner: str = field(default_factory=lambda: str(ownership.current()))
     # Makes the renditions a job asked for, before it succeeds; None: such jobs get none made.
     renditions: RenditionMaker | None = None
+    metrics: ServiceMetrics = field(default_factory=discarding)
+    # The wall clock the API stamps `created_at` with: a job's duration runs from its acceptance.
+    clock: Callable[[], float] = time.time
 
     def process(self, image_id: str) -> dict[str, Any]:
         logger.thread_safe_append_keys(image_id=image_id)
@@ -118,13 +123,15 @@ class SmartCropWorker:
         still `processing` whose redelivery writes the same image again, or whose deadline fails it
         and removes the image; never a `succeeded` job without its image."""
         if self.jobs.succeed(job.image_id, crop_box=location.box, object_found=location.object_found):
+            self._ended(job, "succeeded")
             self.store.discard_staged(job.image_id)
             logger.info(
                 "smart-crop job succeeded",
                 extra={"image_id": job.image_id, "crop_box": location.box.model_dump(), "found": location.object_found},
             )
             return {"image_id": job.image_id, "status": "succeeded"}
-        self.jobs.fail(job.image_id, TIMED_OUT)  # refused for its deadline: record why, unless already failed
+        if self.jobs.fail(job.image_id, TIMED_OUT):  # refused for its deadline: record why, unless already failed
+            self._ended(job, "failed")
         logger.warning("late smart-crop result discarded", extra={"image_id": job.image_id})
         return self._finished(self.jobs.get(job.image_id) or job)
 
@@ -138,6 +145,7 @@ class SmartCropWorker:
     def _fail(self, job: Job, reason: str) -> dict[str, Any]:
         if not self.jobs.fail(job.image_id, reason):
             return self._finished(self.jobs.get(job.image_id) or job)
+        self._ended(job, "failed")
         self._discard_result(job)
         self.store.discard_staged(job.image_id)
         logger.warning("smart-crop job failed", extra={"image_id": job.image_id, "reason": reason})
@@ -149,6 +157,16 @@ class SmartCropWorker:
         self.store.delete(job.result_key)
         if self.renditions is not None:
             self.renditions.discard(job.product_id, job.image_id, self.renditions.catalogue)
+
+    def give_up(self, image_id: str, reason: str) -> None:
+        """Fail a job whose deliveries have all failed (the local pool's last resort)."""
+        job = self.jobs.get(image_id)
+        if job is not None and self.jobs.fail(image_id, reason):
+            self._ended(job, "failed")
+
+    def _ended(self, job: Job, outcome: JobOutcome) -> None:
+        """Counted by whoever made the final transition, so each job once."""
+        self.metrics.job_finished(outcome, self.clock() - job.created_at)
 
 
 def scale_box(box: CropBox, preview: tuple[int, int], full: tuple[int, int]) -> CropBox:
@@ -177,11 +195,14 @@ def idempotent_processor(
     )
 
     def process_once(job: dict[str, Any]) -> dict[str, Any]:
+        annotate_trace(image_id=str(job["image_id"]))
         # The idempotency layer's exception stays here: callers (the dispatcher, Lambda) see a domain one.
         try:
-            return claimed(job=job)
+            outcome = claimed(job=job)
         except IdempotencyAlreadyInProgressError as exc:
             raise JobInProgress(str(exc)) from exc
+        annotate_trace(job_status=str(outcome["status"]))
+        return outcome
 
     return process_once
 
