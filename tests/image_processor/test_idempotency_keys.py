@@ -24,7 +24,7 @@ def clock() -> ManualClock:
 @pytest.fixture
 def store(settings: Settings, clock: ManualClock) -> DynamoDBAnswerStore:
     return DynamoDBAnswerStore(
-        aws.dynamodb_client(settings), settings.idempotency_table, ttl_seconds=TTL, lease_seconds=LEASE, clock=clock
+        aws.client("dynamodb", settings), settings.idempotency_table, ttl_seconds=TTL, lease_seconds=LEASE, clock=clock
     )
 
 
@@ -87,7 +87,7 @@ def test_answers_expire_with_their_ttl(
 
 
 def test_an_unreachable_table_is_reported_as_unavailable(settings: Settings) -> None:
-    store = DynamoDBAnswerStore(aws.dynamodb_client(settings), "no-such-table", ttl_seconds=TTL)
+    store = DynamoDBAnswerStore(aws.client("dynamodb", settings), "no-such-table", ttl_seconds=TTL)
     with pytest.raises(DependencyUnavailable):
         store.claim("s", "k", "fp")
     with pytest.raises(DependencyUnavailable):

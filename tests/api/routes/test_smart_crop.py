@@ -18,7 +18,7 @@ from PIL import Image
 
 from image_processor.api import create_app, forms
 from image_processor.assembly import build_services
-from image_processor.errors import DependencyUnavailable, ObjectLocatorError
+from image_processor.errors import ObjectLocatorError
 from image_processor.services import Services
 from image_processor.settings import Settings
 from tests.support import images, scenes
@@ -184,15 +184,10 @@ def test_an_upload_that_is_not_an_image_is_refused_before_a_job_exists(
     assert dispatcher.dispatched == []
 
 
-def test_a_job_that_cannot_be_recorded_leaves_no_staged_upload(
-    queued: tuple[Services, RecordingDispatcher], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    services, dispatcher = queued
-
-    def jobs_table_down(job: object) -> None:
-        raise DependencyUnavailable("Job records are temporarily unavailable; retry shortly.")
-
-    monkeypatch.setattr(services.smart_crop._jobs, "create", jobs_table_down)
+def test_a_job_that_cannot_be_recorded_leaves_no_staged_upload(limited: Settings, clock: ManualClock) -> None:
+    dispatcher = RecordingDispatcher()
+    no_jobs_table = limited.model_copy(update={"jobs_table": "no-such-table"})
+    services = build_services(no_jobs_table, clock=clock, dispatcher=dispatcher)
     with api(services) as client:
         response = smart_crop(client)
     assert response.status_code == 503
@@ -202,21 +197,14 @@ def test_a_job_that_cannot_be_recorded_leaves_no_staged_upload(
 
 
 def test_an_upload_that_cannot_be_staged_leaves_its_job_failed_not_pending(
-    limited: Settings, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    limited: Settings, clock: ManualClock, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dispatcher = RecordingDispatcher()
     services = build_services(limited, clock=clock, dispatcher=dispatcher)
-    recorded: list[str] = []
-    create = services.smart_crop._jobs.create
-
-    def record(job: Any) -> None:
-        create(job)
-        recorded.append(job.image_id)
 
     def disk_full(image_id: str, data: bytes) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(services.smart_crop._jobs, "create", record)
     monkeypatch.setattr(services.store, "stage", disk_full)
     app = create_app(services)
     with TestClient(app, client=(PEER, 50000), raise_server_exceptions=False) as client:
@@ -227,7 +215,8 @@ def test_an_upload_that_cannot_be_staged_leaves_its_job_failed_not_pending(
         )
         assert response.status_code == 500
         assert response.json()["error"]["code"] == "internal_error"
-        (image_id,) = recorded
+        (job_item,) = dynamodb.scan(TableName=limited.jobs_table)["Items"]
+        image_id = job_item["image_id"]["S"]
         job = client.get(f"/jobs/{image_id}").json()
     assert job["status"] == "failed"
     assert job["error"] == "the upload could not be staged"

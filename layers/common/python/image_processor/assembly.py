@@ -44,6 +44,12 @@ class _LocalInvocationBudget:
         return self.budget_seconds * 1000
 
 
+def build_imaging(settings: Settings) -> imaging.MemoryBudget:
+    """Configures libvips and Pillow for this process, and makes the decode budget its crops share."""
+    imaging.configure(max_pixels=settings.max_image_pixels, pillow_blocks_max=settings.pillow_blocks_max)
+    return imaging.MemoryBudget(settings.image_memory_budget_bytes)
+
+
 def build_locator(settings: Settings) -> ObjectLocator:
     if settings.ai_backend == "http":
         assert settings.ai_service_url is not None  # Settings refuses AI_BACKEND=http without it
@@ -90,7 +96,6 @@ def build_worker_runtime(
 ) -> WorkerRuntime:
     """The smart-crop worker behind Powertools idempotency. `locator` and `clock` replace the
     settings' AI and the wall clock (tests); everything else comes from `settings`."""
-    imaging.configure(max_pixels=settings.max_image_pixels, pillow_blocks_max=settings.pillow_blocks_max)
     jobs = build_job_store(settings, dynamodb, clock=clock)
     worker = SmartCropWorker(
         store=store,
@@ -99,7 +104,7 @@ def build_worker_runtime(
         max_pixels=settings.max_image_pixels,
         jpeg_quality=settings.jpeg_quality,
         max_attempts=settings.job_max_attempts,
-        budget=budget or imaging.MemoryBudget(settings.image_memory_budget_bytes),
+        budget=budget or build_imaging(settings),
     )
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
     config = IdempotencyConfig(event_key_jmespath="image_id", expires_after_seconds=settings.idempotency_ttl_seconds)
@@ -128,7 +133,7 @@ def build_uploads(settings: Settings, store: ImageStore) -> UploadService:
 def build_store(settings: Settings) -> ImageStore:
     if settings.storage_backend == "s3":
         assert settings.s3_bucket is not None  # Settings refuses STORAGE_BACKEND=s3 without it
-        return S3ImageStore(aws.s3_client(settings), settings.s3_bucket)
+        return S3ImageStore(aws.client("s3", settings), settings.s3_bucket)
     return FileSystemImageStore(settings.processed_images_dir)
 
 
@@ -143,10 +148,9 @@ def build_services(
     """Everything the API needs. The keyword arguments exist for tests: a locator instead of the
     settings' AI, a clock instead of the wall clock, a dispatcher instead of the settings' one, and
     the local pool's first retry delay."""
-    imaging.configure(max_pixels=settings.max_image_pixels, pillow_blocks_max=settings.pillow_blocks_max)
-    dynamodb = aws.dynamodb_client(settings)
+    budget = build_imaging(settings)
+    dynamodb = aws.client("dynamodb", settings)
     store = build_store(settings)
-    budget = imaging.MemoryBudget(settings.image_memory_budget_bytes)
     images = ImageService(
         store,
         max_pixels=settings.max_image_pixels,
@@ -218,7 +222,7 @@ def _build_dispatcher(
     budget: imaging.MemoryBudget,
 ) -> Dispatcher:
     if settings.dispatcher == "lambda":
-        return LambdaDispatcher(aws.lambda_client(settings), settings.worker_function_name)
+        return LambdaDispatcher(aws.client("lambda", settings), settings.worker_function_name)
     runtime = build_worker_runtime(settings, dynamodb, store, locator=locator, clock=clock, budget=budget)
     staged = StagedUploads(store, runtime.jobs, runtime.release_claim)
     return LocalWorkerPool(

@@ -1,6 +1,6 @@
 """boto3 clients with short timeouts, aimed at LocalStack/moto when AWS_ENDPOINT_URL is set."""
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
@@ -16,43 +16,30 @@ if TYPE_CHECKING:
 _S3_READ_TIMEOUT_SECONDS = 30.0
 
 
-def _config(settings: Settings) -> Config:
+@overload
+def client(service: Literal["dynamodb"], settings: Settings) -> "DynamoDBClient": ...
+@overload
+def client(service: Literal["lambda"], settings: Settings) -> "LambdaClient": ...
+@overload
+def client(service: Literal["s3"], settings: Settings) -> "S3Client": ...
+def client(service: Literal["dynamodb", "lambda", "s3"], settings: Settings) -> Any:
+    """A new client of `service` in its own session (boto3's default session is not thread-safe)."""
     timeout = settings.dynamodb_timeout_seconds
-    return Config(
+    config = Config(
         connect_timeout=timeout,
         read_timeout=timeout,
         retries={"mode": "standard", "total_max_attempts": 2},
         max_pool_connections=64,
     )
-
-
-def dynamodb_client(settings: Settings) -> "DynamoDBClient":
-    return boto3.session.Session().client(
-        "dynamodb",
-        region_name=settings.aws_region,
-        endpoint_url=settings.aws_endpoint_url,
-        config=_config(settings),
-    )
-
-
-def lambda_client(settings: Settings) -> "LambdaClient":
-    return boto3.session.Session().client(
-        "lambda",
-        region_name=settings.aws_region,
-        endpoint_url=settings.aws_endpoint_url,
-        config=_config(settings),
-    )
-
-
-def s3_client(settings: Settings) -> "S3Client":
-    config = _config(settings).merge(
-        Config(
-            read_timeout=max(settings.dynamodb_timeout_seconds, _S3_READ_TIMEOUT_SECONDS),
-            signature_version="s3v4",
-            # An emulator on an IP address or localhost has no per-bucket host names.
-            s3={"addressing_style": "path" if settings.aws_endpoint_url else "auto"},
+    if service == "s3":
+        config = config.merge(
+            Config(
+                read_timeout=max(timeout, _S3_READ_TIMEOUT_SECONDS),
+                signature_version="s3v4",
+                # An emulator on an IP address or localhost has no per-bucket host names.
+                s3={"addressing_style": "path" if settings.aws_endpoint_url else "auto"},
+            )
         )
-    )
     return boto3.session.Session().client(
-        "s3", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url, config=config
+        service, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url, config=config
     )

@@ -5,7 +5,7 @@ smart crop's small analysis image, and `budget` admits work by the memory its de
 """
 
 from .budget import MemoryBudget, decode_cost
-from .pipeline import check_bounds, crop_to_jpeg, decode, encode_jpeg, preview, stored_box
+from .pipeline import check_bounds, crop_to_jpeg, encode_jpeg, preview, stored_box
 from .probe import ImageInfo, probe
 from .setup import configure
 
@@ -15,7 +15,6 @@ __all__ = [
     "check_bounds",
     "configure",
     "crop_to_jpeg",
-    "decode",
     "decode_cost",
     "encode_jpeg",
     "preview",

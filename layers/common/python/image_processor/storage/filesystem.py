@@ -82,7 +82,7 @@ class FileSystemImageStore:
             stat = path.stat()
         except OSError:
             return None
-        return StoredObject(key=requested_path, size=stat.st_size, etag=f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"')
+        return StoredObject(key=requested_path, size=stat.st_size, etag=_etag(stat))
 
     def fetch(self, requested_path: str) -> StoredImage | None:
         path = self._resolve_servable(requested_path)
@@ -94,8 +94,7 @@ class FileSystemImageStore:
                 content = handle.read()
         except OSError:
             return None
-        etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
-        return StoredImage(StoredObject(key=requested_path, size=len(content), etag=etag), content)
+        return StoredImage(StoredObject(key=requested_path, size=len(content), etag=_etag(stat)), content)
 
     def presigned_url(self, key: str, ttl_seconds: int) -> str | None:
         return None
@@ -177,3 +176,8 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _etag(stat: os.stat_result) -> str:
+    """Size and modification time: a new write (a new file, renamed into place) changes it."""
+    return f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'

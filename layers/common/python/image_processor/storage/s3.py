@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..aws.errors import error_code, translate
 from ..errors import DependencyUnavailable
 from .keys import (
     STAGING_PREFIX,
@@ -56,13 +57,12 @@ class S3ImageStore:
     def check_ready(self) -> None:
         """A GET of a key that never exists: NoSuchKey (AccessDenied without s3:ListBucket) proves the
         bucket answers; a HEAD could not tell a missing key from a missing bucket (both a bare 404)."""
-        try:
-            self._client.get_object(Bucket=self._bucket, Key=f"{UPLOADS_PREFIX}readiness-probe")
-        except ClientError as exc:
-            if _code(exc) not in {"NoSuchKey", "AccessDenied"}:
-                raise DependencyUnavailable(_UNAVAILABLE) from exc
-        except BotoCoreError as exc:
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
+        with translate("GetObject", self._bucket, message=_UNAVAILABLE):
+            try:
+                self._client.get_object(Bucket=self._bucket, Key=f"{UPLOADS_PREFIX}readiness-probe")
+            except ClientError as exc:
+                if error_code(exc) not in {"NoSuchKey", "AccessDenied"}:
+                    raise
 
     def stat(self, requested_path: str) -> StoredObject | None:
         key = servable_key(requested_path)
@@ -118,11 +118,9 @@ class S3ImageStore:
     def staged_ids(self) -> list[str]:
         paginator = self._client.get_paginator("list_objects_v2")
         found: list[str] = []
-        try:
+        with translate("ListObjectsV2", self._bucket, message=_UNAVAILABLE):
             for page in paginator.paginate(Bucket=self._bucket, Prefix=STAGING_PREFIX):
                 found.extend(image_id for item in page.get("Contents", []) if (image_id := staged_id(item["Key"])))
-        except (BotoCoreError, ClientError) as exc:
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
         return sorted(found)
 
     def put_upload(self, upload_id: str, data: bytes) -> None:
@@ -133,14 +131,13 @@ class S3ImageStore:
         beside the upload, so two concurrent takers cannot both win; the lifecycle rule on `.uploads/`
         removes the markers."""
         key = upload_key(upload_id)
-        try:
-            self._client.put_object(Bucket=self._bucket, Key=f"{key}.claim", Body=b"", IfNoneMatch="*")
-        except ClientError as exc:
-            if _code(exc) in _CLAIM_TAKEN:
-                return None
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
-        except BotoCoreError as exc:
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
+        with translate("PutObject", f"{self._bucket}/{key}.claim", message=_UNAVAILABLE):
+            try:
+                self._client.put_object(Bucket=self._bucket, Key=f"{key}.claim", Body=b"", IfNoneMatch="*")
+            except ClientError as exc:
+                if error_code(exc) in _CLAIM_TAKEN:
+                    return None
+                raise
         try:
             response = self._call_or_none(self._client.get_object, Bucket=self._bucket, Key=key)
         except DependencyUnavailable:
@@ -164,28 +161,18 @@ class S3ImageStore:
         self._call(self._client.put_object, Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
 
     def _read_body(self, response: Any) -> bytes:
-        try:
-            with response["Body"] as body:
-                return bytes(body.read())
-        except BotoCoreError as exc:
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
+        with translate("GetObject", self._bucket, message=_UNAVAILABLE), response["Body"] as body:
+            return bytes(body.read())
 
     def _call(self, operation: Any, **kwargs: Any) -> Any:
-        try:
+        with translate(operation.__name__, f"{self._bucket}/{kwargs.get('Key', '')}", message=_UNAVAILABLE):
             return operation(**kwargs)
-        except (BotoCoreError, ClientError) as exc:
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
 
     def _call_or_none(self, operation: Any, **kwargs: Any) -> Any:
-        try:
-            return operation(**kwargs)
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
-                return None
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
-        except BotoCoreError as exc:
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+        with translate(operation.__name__, f"{self._bucket}/{kwargs.get('Key', '')}", message=_UNAVAILABLE):
+            try:
+                return operation(**kwargs)
+            except ClientError as exc:
+                if error_code(exc) in _MISSING:
+                    return None
+                raise

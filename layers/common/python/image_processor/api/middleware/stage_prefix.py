@@ -6,9 +6,9 @@ domain without a base path both are equal and the prefix is empty. Mangum 0.22 a
 `root_path` to "" (its `api_gateway_base_path` only strips a prefix from `path`), hence this.
 """
 
-from typing import Any
-
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..gateway import gateway_context, gateway_event
 
 
 class StagePrefixMiddleware:
@@ -24,9 +24,7 @@ class StagePrefixMiddleware:
 
 
 def _prefix(scope: Scope) -> str:
-    event: dict[str, Any] = scope.get("aws.event") or {}
-    context = event.get("requestContext") or {}
-    requested, routed = context.get("path"), event.get("path")
+    requested, routed = gateway_context(scope).get("path"), gateway_event(scope).get("path")
     if not isinstance(requested, str) or not isinstance(routed, str) or not routed.startswith("/"):
         return ""
     if routed == "/" and requested.rstrip("/") != "":
