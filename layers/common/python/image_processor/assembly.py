@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import imaging
-from .admission.idempotency_keys import DynamoDBAnswerStore
+from .admission.idempotency import IdempotentRequests
 from .admission.rate_limit import DynamoDBRateLimiter
 from .aws import clients as aws
 from .aws.readiness import Probe, Readiness, dynamodb_table_probe
@@ -179,7 +179,9 @@ def build_services(
         dispatcher=dispatcher,
         readiness=build_readiness(settings, dynamodb, store),
         manual_crop_rate_limiter=_build_manual_crop_limiter(settings, dynamodb, clock),
-        answers=DynamoDBAnswerStore(dynamodb, settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds),
+        idempotency=IdempotentRequests(
+            dynamodb, settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds
+        ),
     )
 
 

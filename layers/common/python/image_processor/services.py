@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from .admission.idempotency_keys import AnswerStore
+from .admission.idempotency import IdempotentRequests
 from .admission.rate_limit import RateLimiter
 from .aws.readiness import Readiness
 from .images import ImageService
@@ -26,4 +26,4 @@ class Services:
     # None: manual crop is not limited (MANUAL_CROP_RATE_LIMIT_REQUESTS=0).
     manual_crop_rate_limiter: RateLimiter | None = None
     # None: Idempotency-Key headers are not honoured.
-    answers: AnswerStore | None = None
+    idempotency: IdempotentRequests | None = None

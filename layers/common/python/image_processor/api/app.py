@@ -6,10 +6,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from ..observability import service_logger
 from ..services import Services
-from .admission import ReplayAnswer
 from .errors import install_error_handlers
 from .middleware.body_guard import RequestBodyGuard, UploadBudget
-from .middleware.idempotency import AnswerRecorderMiddleware, replay_response
 from .middleware.origin_guard import OriginGuardMiddleware
 from .middleware.request_context import RequestContextMiddleware, ResponseHeadersMiddleware
 from .middleware.stage_prefix import StagePrefixMiddleware
@@ -41,7 +39,6 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    app.add_exception_handler(ReplayAnswer, replay_response)
     app.include_router(images.router)
     app.include_router(jobs.router)
     app.include_router(uploads.router)
@@ -51,8 +48,7 @@ def create_app(services: Services) -> FastAPI:
     studio.mount_static(app)
     settings = services.settings
     # The last added runs first: ids and logs, common headers, CORS answers, the origin check (before any
-    # body byte is reserved or read), the body guard, then the keeping of Idempotency-Key answers.
-    app.add_middleware(AnswerRecorderMiddleware, answers=services.answers)
+    # body byte is reserved or read), then the body guard.
     app.add_middleware(
         RequestBodyGuard,
         max_upload_bytes=settings.max_upload_bytes,

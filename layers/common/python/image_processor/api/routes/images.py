@@ -52,11 +52,15 @@ async def create_manual_crop(
     )
     try:
         product, box = parse_product_info(upload), parse_crop_box(upload)
-        await admission.admit(upload)
-        created = await services.images.crop_and_store(await _source(upload, services), product.product_id, box)
+
+        async def crop() -> ImageCreated:
+            await admission.spend()
+            created = await services.images.crop_and_store(await _source(upload, services), product.product_id, box)
+            return ImageCreated(image_id=created.image_id, retrieval_url=image_url(request, created.key))
+
+        return await admission.once(upload, crop, ImageCreated)
     finally:
         upload.close()
-    return ImageCreated(image_id=created.image_id, retrieval_url=image_url(request, created.key))
 
 
 @router.post(
@@ -80,17 +84,20 @@ async def create_smart_crop(
     )
     try:
         product = parse_product_info(upload)
-        await admission.claim(upload)
-        job = await services.smart_crop.accept(
-            await _source(upload, services), product.product_id, admit=admission.spend
-        )
+
+        async def accept() -> SmartCropAccepted:
+            job = await services.smart_crop.accept(
+                await _source(upload, services), product.product_id, admit=admission.spend
+            )
+            status_url = job_url(request, job.image_id)
+            response.headers["Location"] = status_url
+            return SmartCropAccepted(
+                image_id=job.image_id, retrieval_url=image_url(request, job.result_key), status_url=status_url
+            )
+
+        return await admission.once(upload, accept, SmartCropAccepted)
     finally:
         upload.close()
-    status_url = job_url(request, job.image_id)
-    response.headers["Location"] = status_url
-    return SmartCropAccepted(
-        image_id=job.image_id, retrieval_url=image_url(request, job.result_key), status_url=status_url
-    )
 
 
 async def _source(upload: Upload, services: ServicesDep) -> ImageSource:
