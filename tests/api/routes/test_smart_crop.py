@@ -19,6 +19,7 @@ from PIL import Image
 from image_processor.api import create_app, forms
 from image_processor.assembly import build_services
 from image_processor.errors import ObjectLocatorError
+from image_processor.jobs.locator import Location, MockObjectLocator
 from image_processor.services import Services
 from image_processor.settings import Settings
 from tests.support import images, scenes
@@ -75,13 +76,15 @@ def queued(limited: Settings, clock: ManualClock) -> tuple[Services, RecordingDi
     return build_services(limited, clock=clock, dispatcher=dispatcher), dispatcher
 
 
-def wait_for_job(client: TestClient, status_url: str) -> dict[str, Any]:
-    for _ in range(400):
+def wait_for_job(client: TestClient, status_url: str, *, deadline_seconds: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + deadline_seconds
+    while True:
         body: dict[str, Any] = client.get(status_url).json()
         if body["status"] in ("succeeded", "failed"):
             return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{status_url} never finished: {body}")
         time.sleep(0.025)
-    raise AssertionError(f"{status_url} never finished: {body}")
 
 
 # --- End to end ---------------------------------------------------------------------------------
@@ -403,19 +406,29 @@ def test_a_refused_dynamodb_connection_gives_503_and_leaves_other_endpoints_work
 def test_the_mock_ai_latency_never_blocks_other_requests(settings: Settings) -> None:
     """Audit 18: the prototype's `time.sleep(2)` inside `async def` froze the server for every call.
 
-    With the default in-process mock taking its full latency, the 202, the job's status and
-    `/health` all answer while the AI is still working.
+    While the AI is still working (here: held until the test lets it go, however slow the machine), the
+    202, the job's status and `/health` all answer.
     """
-    slow_ai = settings.model_copy(update={"mock_ai_latency_seconds": 1.5})
-    with api(build_services(slow_ai)) as client:
+    working, finish = threading.Event(), threading.Event()
+    mock = MockObjectLocator()
+
+    class HeldLocator:
+        def locate(self, image: Image.Image) -> Location:
+            working.set()
+            assert finish.wait(30)
+            return mock.locate(image)
+
+    with api(build_services(settings, locator=HeldLocator())) as client:
         accepted = smart_crop(client, scenes.product_on_plain_background().jpeg)
         assert accepted.status_code == 202, accepted.text
         status_url = accepted.json()["status_url"]
+        assert working.wait(15)
 
         assert client.get("/health").status_code == 200
-        assert client.get(status_url).json()["status"] in ("pending", "processing")
+        assert client.get(status_url).json()["status"] == "processing"
         assert client.get(accepted.json()["retrieval_url"]).status_code == 404
 
+        finish.set()
         assert wait_for_job(client, status_url)["status"] == "succeeded"
 
 
