@@ -104,8 +104,9 @@ fmt: install ## Format the code and apply safe lint fixes
 test: lint ## Lint, type-check and run the whole test suite (the 15 slowest tests listed at the end)
 	TF_PLUGIN_DIR="$(TF_PLUGIN_ROOT)" $(PY) -m pytest --durations=15 $(PYTEST_ARGS)
 
+# The fast loop runs its tests on every core (pytest-xdist): each worker starts its own emulator.
 test-fast: lint ## Lint, type-check and run the tests not marked slow (no Lambda harness, browser, stress or bench run)
-	TF_PLUGIN_DIR="$(TF_PLUGIN_ROOT)" $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	TF_PLUGIN_DIR="$(TF_PLUGIN_ROOT)" $(PY) -m pytest -m "not slow" -n auto $(PYTEST_ARGS)
 
 bench: install ## Run the benchmarks; results in bench/results/
 	TF_PLUGIN_DIR="$(TF_PLUGIN_ROOT)" $(PY) -m bench

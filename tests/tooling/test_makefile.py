@@ -240,6 +240,7 @@ def test_make_test_runs_the_whole_suite_and_names_the_slowest_tests() -> None:
 
     assert "--durations=15" in command
     assert "-m " not in command.split(" -m pytest", 1)[1]  # no marker selection: every test runs
+    assert " -n " not in command  # one process: the Lambda harness deploys once per session
     assert any("ruff check" in line for line in lines) and any("mypy" in line for line in lines)
 
 
@@ -248,4 +249,5 @@ def test_make_test_fast_lints_then_leaves_out_the_slow_tests() -> None:
     lines, command = pytest_command("test-fast")
 
     assert '-m "not slow"' in command
+    assert "-n auto" in command  # on every core
     assert any("ruff check" in line for line in lines) and any("mypy" in line for line in lines)
