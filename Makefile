@@ -49,7 +49,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: help install run test lint fmt clean package deploy destroy checkov require-terraform bench lock audit
+.PHONY: help install run test test-fast lint fmt clean package deploy destroy checkov require-terraform bench lock audit
 
 help: ## Show this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -103,8 +103,12 @@ fmt: install ## Format the code and apply safe lint fixes
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-test: lint ## Lint, type-check and run the whole test suite
-	TF_PLUGIN_DIR="$(TF_PLUGIN_ROOT)" $(PY) -m pytest $(PYTEST_ARGS)
+test: lint ## Lint, type-check and run the whole test suite (the 15 slowest tests listed at the end)
+	TF_PLUGIN_DIR="$(TF_PLUGIN_ROOT)" $(PY) -m pytest --durations=15 $(PYTEST_ARGS)
+
+# The fast loop runs its tests on every core (pytest-xdist): each worker starts its own emulator.
+test-fast: lint ## Lint, type-check and run the tests not marked slow (no Lambda harness, browser, stress or bench run)
+	TF_PLUGIN_DIR="$(TF_PLUGIN_ROOT)" $(PY) -m pytest -m "not slow" -n auto $(PYTEST_ARGS)
 
 bench: install ## Run the benchmarks; results in bench/results/
 	TF_PLUGIN_DIR="$(TF_PLUGIN_ROOT)" $(PY) -m bench

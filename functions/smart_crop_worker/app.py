@@ -19,7 +19,7 @@ metrics = handler_metrics()
 @cache
 def _runtime() -> WorkerRuntime:
     settings = get_settings()
-    return build_worker_runtime(settings, aws.dynamodb_client(settings), build_store(settings))
+    return build_worker_runtime(settings, aws.client("dynamodb", settings), build_store(settings))
 
 
 @logger.inject_lambda_context(correlation_id_path="image_id")

@@ -171,15 +171,15 @@ class RecordedInvoke:
 def worker_invokes(monkeypatch: pytest.MonkeyPatch) -> list[RecordedInvoke]:
     """Every Lambda Invoke the API function makes, observed on the real boto3 client on its way to moto."""
     recorded: list[RecordedInvoke] = []
-    real_lambda_client: Callable[[Settings], Any] = aws.lambda_client
+    real_client: Any = aws.client
 
-    def observed_client(settings: Settings) -> Any:
-        client = real_lambda_client(settings)
+    def observed_client(service: str, settings: Settings) -> Any:
+        client = real_client(service, settings)
         client.meta.events.register("before-parameter-build.lambda.Invoke", _remember_params)
         client.meta.events.register("after-call.lambda.Invoke", _record_into(recorded))
         return client
 
-    monkeypatch.setattr(aws, "lambda_client", observed_client)
+    monkeypatch.setattr(aws, "client", observed_client)
     return recorded
 
 

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from image_processor.assembly import build_store
-from image_processor.aws.clients import call_budget_seconds, s3_client
+from image_processor.aws.clients import call_budget_seconds, client
 from image_processor.errors import DependencyUnavailable
 from image_processor.settings import Settings
 from tools.processes import REPO_ROOT
@@ -31,7 +31,7 @@ def test_every_aws_call_ends_inside_the_deployed_api_timeout_which_ends_inside_a
     api_timeout = terraform_default("api_timeout_seconds")
     settings = Settings(AWS_TIMEOUT_SECONDS=terraform_default("aws_timeout_seconds"))
     assert call_budget_seconds(settings) < api_timeout < 29
-    s3 = vars(s3_client(settings).meta.config)  # botocore's Config keeps its options as attributes
+    s3 = vars(client("s3", settings).meta.config)  # botocore's Config keeps its options as attributes
     assert 2 * (s3["read_timeout"] + s3["connect_timeout"]) <= call_budget_seconds(settings)
 
 

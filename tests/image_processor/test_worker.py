@@ -47,7 +47,7 @@ def assemble(settings: Settings, *, locator: ObjectLocator | None = None) -> Ass
     service_logger(settings.log_level)
     store = build_store(settings)
     clock = ManualClock()
-    runtime = build_worker_runtime(settings, aws.dynamodb_client(settings), store, locator=locator, clock=clock)
+    runtime = build_worker_runtime(settings, aws.client("dynamodb", settings), store, locator=locator, clock=clock)
     return Assembled(runtime=runtime, store=store, clock=clock)
 
 

@@ -31,7 +31,7 @@ def run_job(settings: Settings, locator: RecordingLocator, *, deliveries: int = 
     clock = ManualClock()
     store = build_store(settings)
     runtime = build_worker_runtime(
-        settings, aws.dynamodb_client(settings), store, locator=locator, clock=clock, metrics=ServiceMetrics(sink)
+        settings, aws.client("dynamodb", settings), store, locator=locator, clock=clock, metrics=ServiceMetrics(sink)
     )
     job = Job(image_id=new_image_id(), product_id="ABC-123", status="pending", created_at=clock())
     store.ensure_ready()

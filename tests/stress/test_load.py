@@ -16,8 +16,6 @@ from tests.stress.conftest import percentile
 from tests.support import images
 from tools.processes import service_process
 
-pytestmark = pytest.mark.slow
-
 LIMIT = 20
 CLIENTS_PER_SERVER = 50
 UPLOAD = images.solid_jpeg(64, 48)
@@ -101,7 +99,7 @@ def test_many_addresses_behind_a_trusted_proxy_each_get_their_own_limit(
 def test_decision_latency_in_process(settings: Settings) -> None:
     """The limiter alone against the emulator: one caller at a time, then 50 at once on distinct keys."""
     limiter = DynamoDBRateLimiter(
-        aws.dynamodb_client(settings.model_copy(update={"aws_timeout_seconds": 20})),
+        aws.client("dynamodb", settings.model_copy(update={"aws_timeout_seconds": 20})),
         settings.rate_limit_table,
         limit=LIMIT,
         window_seconds=3600,

@@ -5,14 +5,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import pytest
 from PIL import Image
 
 from bench.report import PEAK_RSS_TARGET_MB
 from tests.support import images
 from tools.processes import service_process
-
-pytestmark = pytest.mark.slow
 
 MB = 1024 * 1024
 WIDTH, HEIGHT = 4000, 3000  # 12 megapixels

@@ -6,7 +6,6 @@ from typing import Any
 
 import boto3
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 
 from image_processor.api import create_app
@@ -15,8 +14,6 @@ from image_processor.settings import Settings
 from tests.support import images
 from tools.local_tables import create_tables
 from tools.processes import free_port, running_emulator
-
-pytestmark = pytest.mark.slow
 
 
 def smart_crop(client: TestClient) -> httpx.Response:

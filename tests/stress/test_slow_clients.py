@@ -10,13 +10,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 
 from tests.stress.conftest import percentile
 from tests.support.trickle import close_all, keep_trickling, open_tricklers, probing_health, still_open
 from tools.processes import service_process
-
-pytestmark = pytest.mark.slow
 
 MB = 1024 * 1024
 CLIENTS = 30

@@ -18,7 +18,8 @@ from PIL import Image
 
 from image_processor.api import create_app, forms
 from image_processor.assembly import build_services
-from image_processor.errors import DependencyUnavailable, ObjectLocatorError
+from image_processor.errors import ObjectLocatorError
+from image_processor.jobs.locator import Location, MockObjectLocator
 from image_processor.services import Services
 from image_processor.settings import Settings
 from tests.support import images, scenes
@@ -75,13 +76,15 @@ def queued(limited: Settings, clock: ManualClock) -> tuple[Services, RecordingDi
     return build_services(limited, clock=clock, dispatcher=dispatcher), dispatcher
 
 
-def wait_for_job(client: TestClient, status_url: str) -> dict[str, Any]:
-    for _ in range(400):
+def wait_for_job(client: TestClient, status_url: str, *, deadline_seconds: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + deadline_seconds
+    while True:
         body: dict[str, Any] = client.get(status_url).json()
         if body["status"] in ("succeeded", "failed"):
             return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{status_url} never finished: {body}")
         time.sleep(0.025)
-    raise AssertionError(f"{status_url} never finished: {body}")
 
 
 # --- End to end ---------------------------------------------------------------------------------
@@ -185,15 +188,10 @@ def test_an_upload_that_is_not_an_image_is_refused_before_a_job_exists(
     assert dispatcher.dispatched == []
 
 
-def test_a_job_that_cannot_be_recorded_leaves_no_staged_upload(
-    queued: tuple[Services, RecordingDispatcher], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    services, dispatcher = queued
-
-    def jobs_table_down(job: object) -> None:
-        raise DependencyUnavailable("Job records are temporarily unavailable; retry shortly.")
-
-    monkeypatch.setattr(services.smart_crop._jobs, "create", jobs_table_down)
+def test_a_job_that_cannot_be_recorded_leaves_no_staged_upload(limited: Settings, clock: ManualClock) -> None:
+    dispatcher = RecordingDispatcher()
+    no_jobs_table = limited.model_copy(update={"jobs_table": "no-such-table"})
+    services = build_services(no_jobs_table, clock=clock, dispatcher=dispatcher)
     with api(services) as client:
         response = smart_crop(client)
     assert response.status_code == 503
@@ -203,21 +201,14 @@ def test_a_job_that_cannot_be_recorded_leaves_no_staged_upload(
 
 
 def test_an_upload_that_cannot_be_staged_leaves_its_job_failed_not_pending(
-    limited: Settings, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    limited: Settings, clock: ManualClock, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dispatcher = RecordingDispatcher()
     services = build_services(limited, clock=clock, dispatcher=dispatcher)
-    recorded: list[str] = []
-    create = services.smart_crop._jobs.create
-
-    def record(job: Any) -> None:
-        create(job)
-        recorded.append(job.image_id)
 
     def disk_full(image_id: str, data: bytes) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(services.smart_crop._jobs, "create", record)
     monkeypatch.setattr(services.store, "stage", disk_full)
     app = create_app(services)
     with TestClient(app, client=(PEER, 50000), raise_server_exceptions=False) as client:
@@ -228,7 +219,8 @@ def test_an_upload_that_cannot_be_staged_leaves_its_job_failed_not_pending(
         )
         assert response.status_code == 500
         assert response.json()["error"]["code"] == "internal_error"
-        (image_id,) = recorded
+        (job_item,) = dynamodb.scan(TableName=limited.jobs_table)["Items"]
+        image_id = job_item["image_id"]["S"]
         job = client.get(f"/jobs/{image_id}").json()
     assert job["status"] == "failed"
     assert job["error"] == "the upload could not be staged"
@@ -415,19 +407,29 @@ def test_a_refused_dynamodb_connection_gives_503_and_leaves_other_endpoints_work
 def test_the_mock_ai_latency_never_blocks_other_requests(settings: Settings) -> None:
     """Audit 18: the prototype's `time.sleep(2)` inside `async def` froze the server for every call.
 
-    With the default in-process mock taking its full latency, the 202, the job's status and
-    `/health` all answer while the AI is still working.
+    While the AI is still working (here: held until the test lets it go, however slow the machine), the
+    202, the job's status and `/health` all answer.
     """
-    slow_ai = settings.model_copy(update={"mock_ai_latency_seconds": 1.5})
-    with api(build_services(slow_ai)) as client:
+    working, finish = threading.Event(), threading.Event()
+    mock = MockObjectLocator()
+
+    class HeldLocator:
+        def locate(self, image: Image.Image) -> Location:
+            working.set()
+            assert finish.wait(30)
+            return mock.locate(image)
+
+    with api(build_services(settings, locator=HeldLocator())) as client:
         accepted = smart_crop(client, scenes.product_on_plain_background().jpeg)
         assert accepted.status_code == 202, accepted.text
         status_url = accepted.json()["status_url"]
+        assert working.wait(15)
 
         assert client.get("/health").status_code == 200
-        assert client.get(status_url).json()["status"] in ("pending", "processing")
+        assert client.get(status_url).json()["status"] == "processing"
         assert client.get(accepted.json()["retrieval_url"]).status_code == 404
 
+        finish.set()
         assert wait_for_job(client, status_url)["status"] == "succeeded"
 
 

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import imaging
-from .admission.idempotency_keys import DynamoDBAnswerStore
+from .admission.idempotency import IdempotentRequests
 from .admission.rate_limit import DynamoDBRateLimiter
 from .aws import clients as aws
 from .aws.readiness import Probe, Readiness, dynamodb_table_probe
@@ -47,12 +47,14 @@ class _LocalInvocationBudget:
         return self.budget_seconds * 1000
 
 
-def _configure_imaging(settings: Settings) -> None:
+def build_imaging(settings: Settings) -> imaging.MemoryBudget:
+    """Configures libvips and Pillow for this process, and makes the decode budget its crops share."""
     imaging.configure(
         max_pixels=settings.max_image_pixels,
         pillow_blocks_max=settings.pillow_blocks_max,
         decode_timeout_seconds=settings.image_decode_timeout_seconds,
     )
+    return imaging.MemoryBudget(settings.image_memory_budget_bytes)
 
 
 def build_locator(settings: Settings) -> ObjectLocator:
@@ -132,9 +134,8 @@ def build_worker_runtime(
 ) -> WorkerRuntime:
     """The smart-crop worker behind Powertools idempotency. `locator`, `clock` and `renderer` replace the
     settings' AI, the wall clock and libvips's renditions (tests); everything else comes from `settings`."""
-    _configure_imaging(settings)
     jobs = build_job_store(settings, dynamodb, clock=clock)
-    budget = budget or imaging.MemoryBudget(settings.image_memory_budget_bytes)
+    budget = budget or build_imaging(settings)
     metrics = metrics or build_metrics(settings).metrics
     worker = SmartCropWorker(
         store=store,
@@ -175,7 +176,7 @@ def build_uploads(settings: Settings, store: ImageStore) -> UploadService:
 def build_store(settings: Settings) -> ImageStore:
     if settings.storage_backend == "s3":
         assert settings.s3_bucket is not None  # Settings refuses STORAGE_BACKEND=s3 without it
-        return S3ImageStore(aws.s3_client(settings), settings.s3_bucket)
+        return S3ImageStore(aws.client("s3", settings), settings.s3_bucket)
     return FileSystemImageStore(settings.processed_images_dir)
 
 
@@ -191,10 +192,9 @@ def build_services(
     """Everything the API needs. The keyword arguments exist for tests: a locator instead of the
     settings' AI, a clock instead of the wall clock, a dispatcher instead of the settings' one,
     the local pool's first retry delay, and a renderer of renditions instead of libvips's."""
-    _configure_imaging(settings)
-    dynamodb = aws.dynamodb_client(settings)
+    budget = build_imaging(settings)
+    dynamodb = aws.client("dynamodb", settings)
     store = build_store(settings)
-    budget = imaging.MemoryBudget(settings.image_memory_budget_bytes)
     images = ImageService(
         store,
         max_pixels=settings.max_image_pixels,
@@ -235,7 +235,9 @@ def build_services(
         manual_crop_rate_limiter=_build_manual_crop_limiter(settings, dynamodb, clock),
         upload_rate_limiter=_build_upload_limiter(settings, dynamodb, clock),
         ipv6_site_rate_limiter=_build_ipv6_site_limiter(settings, dynamodb, clock),
-        answers=DynamoDBAnswerStore(dynamodb, settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds),
+        idempotency=IdempotentRequests(
+            dynamodb, settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds
+        ),
         metrics=metrics.metrics,
         metrics_exposition=metrics.exposition,
     )
@@ -312,7 +314,7 @@ def _build_dispatcher(
     metrics: ServiceMetrics,
 ) -> Dispatcher:
     if settings.dispatcher == "lambda":
-        return LambdaDispatcher(aws.lambda_client(settings), settings.worker_function_name)
+        return LambdaDispatcher(aws.client("lambda", settings), settings.worker_function_name)
     runtime = build_worker_runtime(
         settings, dynamodb, store, locator=locator, clock=clock, budget=budget, renderer=renderer, metrics=metrics
     )

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .admission.idempotency_keys import AnswerStore
+from .admission.idempotency import IdempotentRequests
 from .admission.rate_limit import RateLimiter
 from .aws.readiness import Readiness
 from .images import ImageService
@@ -34,7 +34,7 @@ class Services:
     # None: direct uploads are not limited (UPLOAD_RATE_LIMIT_REQUESTS=0).
     upload_rate_limiter: RateLimiter | None = None
     # None: Idempotency-Key headers are not honoured.
-    answers: AnswerStore | None = None
+    idempotency: IdempotentRequests | None = None
     metrics: ServiceMetrics = field(default_factory=discarding)
     # The Prometheus text of GET /metrics; None where metrics leave another way (EMF lines on Lambda).
     metrics_exposition: Callable[[], bytes] | None = None

@@ -7,12 +7,10 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from ..observability import service_logger
 from ..services import Services
-from .admission import ReplayAnswer
 from .errors import install_error_handlers
 from .middleware.body_guard import MULTIPART_OVERHEAD_BYTES, RequestBodyGuard, UploadBudget
 from .middleware.crop_metrics import CropMetricsMiddleware
 from .middleware.host_guard import HostGuardMiddleware
-from .middleware.idempotency import AnswerRecorderMiddleware, replay_response
 from .middleware.origin_guard import OriginGuardMiddleware
 from .middleware.request_context import RequestContextMiddleware, ResponseHeadersMiddleware
 from .middleware.stage_prefix import StagePrefixMiddleware
@@ -51,7 +49,6 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    app.add_exception_handler(ReplayAnswer, replay_response)
     # Before images: its `/images/{image_path}` would also match a rendition's three segments.
     app.include_router(renditions.router)
     app.include_router(images.router)
@@ -64,9 +61,8 @@ def create_app(services: Services) -> FastAPI:
     studio.mount_static(app)
     settings = services.settings
     # The last added runs first: ids and logs, crop counts (every answer of a crop route), common headers,
-    # the Host check, CORS answers, the origin check (before any body byte is reserved or read), the body
-    # guard, then the keeping of Idempotency-Key answers.
-    app.add_middleware(AnswerRecorderMiddleware, answers=services.answers)
+    # the Host check, CORS answers, the origin check (before any body byte is reserved or read), then the
+    # body guard.
     app.add_middleware(
         RequestBodyGuard,
         max_upload_bytes=settings.max_upload_bytes,

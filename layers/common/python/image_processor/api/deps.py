@@ -1,6 +1,6 @@
 import hashlib
 import hmac
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools import Logger
 from fastapi import Depends, Request, Security
@@ -8,10 +8,11 @@ from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
 
 from ..admission.client_ip import client_address, rate_limit_key
-from ..errors import InvalidRequest, Unauthorized
+from ..errors import Unauthorized
 from ..observability import SERVICE_NAME
 from ..services import Services
 from ..settings import Settings
+from .gateway import gateway_context
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
@@ -24,11 +25,13 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+# Requests from a peer without an IP address (a Unix socket, with no trusted proxy naming the client) are one
+# client: for smart and manual crop alike they share one quota, which keeps the limit an upper bound on cost.
+UNKNOWN_ADDRESS = "unknown"
+
+
 def get_client_address(request: Request, services: ServicesDep) -> str:
-    address = _resolve_address(request, services)
-    if address is None:
-        raise InvalidRequest("The client address could not be determined.")
-    return address
+    return _resolve_address(request, services) or UNKNOWN_ADDRESS
 
 
 def _resolve_address(request: Request, services: Services) -> str | None:
@@ -60,12 +63,10 @@ def get_client_identity(
         if api_key is None or not _is_known(api_key, keys):
             raise Unauthorized("Send a valid API key in the X-API-Key header.")
         return "key:" + _key_identity(api_key, services.settings)
-    gateway_key_id = _api_gateway_key_id(request.scope.get("aws.event"))
-    if gateway_key_id:
+    gateway_key_id = (gateway_context(request.scope).get("identity") or {}).get("apiKeyId")
+    if isinstance(gateway_key_id, str) and gateway_key_id:
         return f"key-id:{gateway_key_id}"
-    address = _resolve_address(request, services)
-    prefix = services.settings.ipv6_client_prefix
-    return f"ip:{rate_limit_key(address, prefix)}" if address is not None else "ip:unknown"
+    return f"ip:{rate_limit_key(get_client_address(request, services), services.settings.ipv6_client_prefix)}"
 
 
 ClientIdentityDep = Annotated[str, Depends(get_client_identity)]
@@ -91,9 +92,3 @@ def _is_known(candidate: str, keys: list[SecretStr]) -> bool:
     for key in keys:
         found |= hmac.compare_digest(digest, hashlib.sha256(key.get_secret_value().encode()).digest())
     return found
-
-
-def _api_gateway_key_id(event: Any) -> str | None:
-    identity = ((event or {}).get("requestContext") or {}).get("identity") or {}
-    key_id = identity.get("apiKeyId")
-    return key_id if isinstance(key_id, str) and key_id else None

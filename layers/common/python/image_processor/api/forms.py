@@ -9,11 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.datastructures import FormData, UploadFile
-from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from ..errors import InvalidRequest, PayloadTooLarge, ServerBusy, UnsupportedMediaType
+from ..errors import InvalidRequest, MalformedRequest, PayloadTooLarge, ServerBusy, UnsupportedMediaType
 from ..models import CropBox, ProductInfo
 from ..storage.spool import SpooledUpload
 
@@ -108,7 +107,7 @@ async def parse_form(request: Request, *, max_fields: int, spool_dir: Path | Non
         try:
             return await parser.parse()
         except MultiPartException as exc:
-            raise HTTPException(status_code=400, detail=exc.message) from exc
+            raise MalformedRequest(exc.message) from exc
 
 
 def take_file(form: FormData, name: str, *, max_upload_bytes: int) -> SpooledUpload:
@@ -126,10 +125,7 @@ def _check_file(form: FormData, name: str, *, max_upload_bytes: int) -> _Spooled
     if not isinstance(file, _SpooledUploadFile):
         raise InvalidRequest(f"{name} must be a file upload.", field=name)
     if file.spooled.size > max_upload_bytes:
-        # The same sentence as PayloadTooLarge.for_limit, naming this part.
-        raise PayloadTooLarge(
-            f"{name} is larger than the {max_upload_bytes} bytes allowed (MAX_UPLOAD_BYTES).", field=name
-        )
+        raise PayloadTooLarge.for_limit(max_upload_bytes, field=name)
     return file
 
 

@@ -4,7 +4,7 @@ Every call ends within `call_budget_seconds`: the API function's timeout (and so
 must leave room for it, so that a hung dependency ends as the service's own 503, not a gateway 504.
 """
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
@@ -29,49 +29,33 @@ def call_budget_seconds(settings: Settings) -> float:
     return ATTEMPTS * (timeout + max(timeout, S3_READ_TIMEOUT_SECONDS))
 
 
-def _config(settings: Settings) -> Config:
+@overload
+def client(service: Literal["dynamodb"], settings: Settings) -> "DynamoDBClient": ...
+@overload
+def client(service: Literal["lambda"], settings: Settings) -> "LambdaClient": ...
+@overload
+def client(service: Literal["s3"], settings: Settings) -> "S3Client": ...
+def client(service: Literal["dynamodb", "lambda", "s3"], settings: Settings) -> Any:
+    """A new client of `service` in its own session (boto3's default session is not thread-safe), whose
+    refused calls are logged as misconfigured permissions."""
     timeout = settings.aws_timeout_seconds
-    return Config(
+    config = Config(
         connect_timeout=timeout,
         read_timeout=timeout,
         retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
         max_pool_connections=64,
     )
-
-
-def dynamodb_client(settings: Settings) -> "DynamoDBClient":
-    client = boto3.session.Session().client(
-        "dynamodb",
-        region_name=settings.aws_region,
-        endpoint_url=settings.aws_endpoint_url,
-        config=_config(settings),
-    )
-    log_refused_calls(client)
-    return client
-
-
-def lambda_client(settings: Settings) -> "LambdaClient":
-    client = boto3.session.Session().client(
-        "lambda",
-        region_name=settings.aws_region,
-        endpoint_url=settings.aws_endpoint_url,
-        config=_config(settings),
-    )
-    log_refused_calls(client)
-    return client
-
-
-def s3_client(settings: Settings) -> "S3Client":
-    config = _config(settings).merge(
-        Config(
-            read_timeout=max(settings.aws_timeout_seconds, S3_READ_TIMEOUT_SECONDS),
-            signature_version="s3v4",
-            # An emulator on an IP address or localhost has no per-bucket host names.
-            s3={"addressing_style": "path" if settings.aws_endpoint_url else "auto"},
+    if service == "s3":
+        config = config.merge(
+            Config(
+                read_timeout=max(timeout, S3_READ_TIMEOUT_SECONDS),
+                signature_version="s3v4",
+                # An emulator on an IP address or localhost has no per-bucket host names.
+                s3={"addressing_style": "path" if settings.aws_endpoint_url else "auto"},
+            )
         )
+    made = boto3.session.Session().client(
+        service, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url, config=config
     )
-    client = boto3.session.Session().client(
-        "s3", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url, config=config
-    )
-    log_refused_calls(client)
-    return client
+    log_refused_calls(made)
+    return made

@@ -6,7 +6,7 @@ smart crop's small analysis image, `render` makes a preset's rendition (JPEG, We
 """
 
 from .budget import MemoryBudget, decode_cost
-from .pipeline import check_bounds, crop_to_jpeg, decode, encode_jpeg, preview, stored_box
+from .pipeline import check_bounds, crop_to_jpeg, encode_jpeg, preview, stored_box
 from .probe import ImageInfo, probe
 from .renditions import encodable_formats, render, rendition_cost
 from .setup import configure
@@ -17,7 +17,6 @@ __all__ = [
     "check_bounds",
     "configure",
     "crop_to_jpeg",
-    "decode",
     "decode_cost",
     "encodable_formats",
     "encode_jpeg",

@@ -52,11 +52,6 @@ class MemoryBudget:
         self._condition = threading.Condition()
         self._queue: list[object] = []
 
-    @property
-    def in_use(self) -> int:
-        with self._condition:
-            return self._used
-
     @contextmanager
     def reserve(self, cost: int) -> Iterator[None]:
         if cost > self.total:

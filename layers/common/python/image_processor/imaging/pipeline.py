@@ -30,13 +30,6 @@ def crop_to_jpeg(
         return run_decoding(lambda: encode_jpeg(to_srgb(_region(source, box)), quality=quality))
 
 
-def decode(data: bytes, *, max_pixels: int) -> Image.Image:
-    """The whole image as displayed, 8-bit sRGB RGB, as a Pillow image."""
-    source = open_source(data, max_pixels=max_pixels)
-    box = CropBox(x=0, y=0, width=source.info.width, height=source.info.height)
-    return run_decoding(lambda: _to_pillow(to_srgb(_region(source, box))))
-
-
 def preview(
     data: bytes, *, max_pixels: int, size: int, budget: MemoryBudget | None = None
 ) -> tuple[ImageInfo, Image.Image]:

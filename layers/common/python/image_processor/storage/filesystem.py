@@ -201,10 +201,6 @@ def _is_folder(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink()
 
 
-def _etag(stat: os.stat_result) -> str:
-    return f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
-
-
 def _write_atomically(target: Path, data: bytes) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     written = _write_temporary(target.parent, data)
@@ -247,3 +243,8 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _etag(stat: os.stat_result) -> str:
+    """Size and modification time: a new write (a new file, renamed into place) changes it."""
+    return f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'

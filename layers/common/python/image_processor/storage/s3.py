@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..aws.errors import error_code, translate
 from ..errors import DependencyUnavailable
 from .keys import (
     STAGING_PREFIX,
@@ -58,22 +59,10 @@ class S3ImageStore:
 
     def create(self, key: str, data: bytes, *, content_type: str) -> StoredObject | None:
         """A conditional PutObject (If-None-Match: *): of racing writers the first one's object stays."""
-        try:
-            response = self._client.put_object(
-                Bucket=self._bucket,
-                Key=checked_key(key),
-                Body=data,
-                ContentType=content_type,
-                # Made once and never changed: what serves it (a presigned GET, a CDN) may keep it for good.
-                CacheControl=IMMUTABLE,
-                IfNoneMatch="*",
-            )
-        except ClientError as exc:
-            if _code(exc) in _CLAIM_TAKEN:
-                return None
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
-        except BotoCoreError as exc:
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
+        # Made once and never changed: what serves it (a presigned GET, a CDN) may keep it for good.
+        response = self._put_if_absent(checked_key(key), Body=data, ContentType=content_type, CacheControl=IMMUTABLE)
+        if response is None:
+            return None
         return StoredObject(key=key, size=len(data), etag=str(response["ETag"]))
 
     def delete(self, key: str) -> None:
@@ -83,13 +72,12 @@ class S3ImageStore:
         """A GET of a key that never exists: NoSuchKey proves that the bucket answers and that the role may
         read and tell a missing key; a HEAD could not tell a missing key from a missing bucket (both a
         bare 404). AccessDenied fails readiness: the role or the bucket policy is wrong."""
-        try:
-            self._client.get_object(Bucket=self._bucket, Key=f"{UPLOADS_PREFIX}readiness-probe")
-        except ClientError as exc:
-            if _code(exc) != "NoSuchKey":
-                raise DependencyUnavailable(_UNAVAILABLE) from exc
-        except BotoCoreError as exc:
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
+        with translate("GetObject", self._bucket, message=_UNAVAILABLE):
+            try:
+                self._client.get_object(Bucket=self._bucket, Key=f"{UPLOADS_PREFIX}readiness-probe")
+            except ClientError as exc:
+                if error_code(exc) != "NoSuchKey":
+                    raise
 
     def stat(self, requested_path: str) -> StoredObject | None:
         key = servable_key(requested_path)
@@ -145,35 +133,23 @@ class S3ImageStore:
     def staged_ids(self) -> list[str]:
         paginator = self._client.get_paginator("list_objects_v2")
         found: list[str] = []
-        try:
+        with translate("ListObjectsV2", self._bucket, message=_UNAVAILABLE):
             for page in paginator.paginate(Bucket=self._bucket, Prefix=STAGING_PREFIX):
                 found.extend(image_id for item in page.get("Contents", []) if (image_id := staged_id(item["Key"])))
-        except (BotoCoreError, ClientError) as exc:
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
         return sorted(found)
 
     def put_upload(self, upload_id: str, data: bytes) -> bool:
-        try:
-            self._client.put_object(
-                Bucket=self._bucket, Key=f"{upload_key(upload_id)}.received", Body=b"", IfNoneMatch="*"
-            )
-        except ClientError as exc:
-            if _code(exc) in _CLAIM_TAKEN:
-                return False
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
-        except BotoCoreError as exc:
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
+        if self._put_if_absent(f"{upload_key(upload_id)}.received", Body=b"") is None:
+            return False
         self._put(upload_key(upload_id), data)
         return True
 
     def upload_ids(self) -> list[str]:
         paginator = self._client.get_paginator("list_objects_v2")
         found: set[str] = set()
-        try:
+        with translate("ListObjectsV2", self._bucket, message=_UNAVAILABLE):
             for page in paginator.paginate(Bucket=self._bucket, Prefix=UPLOADS_PREFIX):
                 found.update(upload_id for item in page.get("Contents", []) if (upload_id := upload_id_of(item["Key"])))
-        except (BotoCoreError, ClientError) as exc:
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
         return sorted(found)
 
     def remove_upload(self, upload_id: str) -> None:
@@ -186,14 +162,8 @@ class S3ImageStore:
         beside the upload, so two concurrent takers cannot both win; the lifecycle rule on `.uploads/`
         removes the markers."""
         key = upload_key(upload_id)
-        try:
-            self._client.put_object(Bucket=self._bucket, Key=f"{key}.claim", Body=b"", IfNoneMatch="*")
-        except ClientError as exc:
-            if _code(exc) in _CLAIM_TAKEN:
-                return None
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
-        except BotoCoreError as exc:
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
+        if self._put_if_absent(f"{key}.claim", Body=b"") is None:
+            return None
         try:
             response = self._call_or_none(self._client.get_object, Bucket=self._bucket, Key=key)
         except DependencyUnavailable:
@@ -213,32 +183,32 @@ class S3ImageStore:
             raise UploadTooLarge(size)
         return content
 
+    def _put_if_absent(self, key: str, **parameters: Any) -> Any:
+        """A conditional PutObject (If-None-Match: *): its answer, or None if an object is there already."""
+        with translate("PutObject", f"{self._bucket}/{key}", message=_UNAVAILABLE):
+            try:
+                return self._client.put_object(Bucket=self._bucket, Key=key, IfNoneMatch="*", **parameters)
+            except ClientError as exc:
+                if error_code(exc) in _CLAIM_TAKEN:
+                    return None
+                raise
+
     def _put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
         self._call(self._client.put_object, Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
 
     def _read_body(self, response: Any) -> bytes:
-        try:
-            with response["Body"] as body:
-                return bytes(body.read())
-        except BotoCoreError as exc:
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
+        with translate("GetObject", self._bucket, message=_UNAVAILABLE), response["Body"] as body:
+            return bytes(body.read())
 
     def _call(self, operation: Any, **kwargs: Any) -> Any:
-        try:
+        with translate(operation.__name__, f"{self._bucket}/{kwargs.get('Key', '')}", message=_UNAVAILABLE):
             return operation(**kwargs)
-        except (BotoCoreError, ClientError) as exc:
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
 
     def _call_or_none(self, operation: Any, **kwargs: Any) -> Any:
-        try:
-            return operation(**kwargs)
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
-                return None
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
-        except BotoCoreError as exc:
-            raise DependencyUnavailable(_UNAVAILABLE) from exc
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+        with translate(operation.__name__, f"{self._bucket}/{kwargs.get('Key', '')}", message=_UNAVAILABLE):
+            try:
+                return operation(**kwargs)
+            except ClientError as exc:
+                if error_code(exc) in _MISSING:
+                    return None
+                raise

@@ -108,10 +108,6 @@ class UploadService:
         self._ttl = ttl_seconds
         self._clock = clock
 
-    @property
-    def issuer(self) -> TicketIssuer:
-        return self._issuer
-
     def create(self) -> UploadTicket:
         expires_at = int(self._clock()) + self._ttl
         return self._issuer.issue(f"{expires_at}-{secrets.token_hex(16)}", expires_at, self._max_bytes)
@@ -132,9 +128,7 @@ class UploadService:
         if not fields.get("Content-Type", "").startswith("image/"):
             raise UnsupportedMediaType("Content-Type must be an image type.", field="Content-Type")
         if not 0 < file.size <= max_bytes:
-            raise PayloadTooLarge(
-                f"file is larger than the {max_bytes} bytes allowed (MAX_UPLOAD_BYTES).", field="file"
-            )
+            raise PayloadTooLarge.for_limit(max_bytes, field="file")
         if not self._store.put_upload(upload_id, file.read()):
             raise AlreadyReceived(
                 "This upload has been received already; request a new one from POST /uploads.", field="upload_id"

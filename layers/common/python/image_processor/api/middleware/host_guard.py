@@ -10,7 +10,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...errors import InvalidHost
-from ..errors import error_response
+from ..errors import error_response, status_and_code
 
 
 class HostGuardMiddleware:
@@ -23,8 +23,7 @@ class HostGuardMiddleware:
             await self.app(scope, receive, send)
             return
         response = error_response(
-            InvalidHost.status_code,
-            InvalidHost.code,
+            *status_and_code(InvalidHost),
             "This service does not answer for that Host; the operator can add it to ALLOWED_HOSTS.",
         )
         await response(scope, receive, send)

@@ -15,7 +15,7 @@ from ...admission.client_ip import is_trusted_proxy
 from ...errors import OriginNotAllowed
 from ...settings import IPNetwork
 from ...urls import normalise_origin
-from ..errors import error_response
+from ..errors import error_response, status_and_code
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -48,8 +48,7 @@ class OriginGuardMiddleware:
             await self.app(scope, receive, send)
             return
         response = error_response(
-            403,
-            OriginNotAllowed.code,
+            *status_and_code(OriginNotAllowed),
             "Requests from web pages of this origin are not allowed; the operator can add it to CORS_ALLOWED_ORIGINS.",
         )
         await response(scope, receive, send)

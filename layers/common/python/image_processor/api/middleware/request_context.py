@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ...observability import SERVICE_NAME
 from ..errors import NO_STORE, SAFETY_HEADERS, error_code
+from ..gateway import gateway_context
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
@@ -97,8 +98,7 @@ def redacted_path(path: str) -> str:
 
 
 def _request_id(scope: Scope) -> str:
-    event: dict[str, Any] = scope.get("aws.event") or {}
-    lambda_request_id = (event.get("requestContext") or {}).get("requestId")
+    lambda_request_id = gateway_context(scope).get("requestId")
     if isinstance(lambda_request_id, str) and _REQUEST_ID_RE.fullmatch(lambda_request_id):
         return lambda_request_id
     return uuid.uuid4().hex

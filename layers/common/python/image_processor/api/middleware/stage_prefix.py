@@ -18,6 +18,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..gateway import gateway_context, gateway_event
+
 _PARAMETER = re.compile(r"\{([^{}+]+)\+?\}")
 
 
@@ -36,9 +38,8 @@ class StagePrefixMiddleware:
 
 def _prefix(scope: Scope) -> tuple[str, bool]:
     """The prefix the client's URL puts before the route, and whether the event's `path` holds it already."""
-    event: dict[str, Any] = scope.get("aws.event") or {}
-    context = event.get("requestContext") or {}
-    requested, routed = context.get("path"), event.get("path")
+    event = gateway_event(scope)
+    requested, routed = gateway_context(scope).get("path"), event.get("path")
     if not isinstance(requested, str) or not isinstance(routed, str) or not routed.startswith("/"):
         return "", False
     route = _route(event) or routed

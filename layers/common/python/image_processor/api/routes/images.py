@@ -53,16 +53,20 @@ async def create_manual_crop(
     try:
         product, box = parse_product_info(upload), parse_crop_box(upload)
         eager = parse_rendition_names(upload, services.renditions.catalogue)
-        await admission.admit(upload)
-        created = await services.images.crop_and_store(await _source(upload, services), product.product_id, box)
+
+        async def crop() -> ImageCreated:
+            await admission.spend()
+            created = await services.images.crop_and_store(await _source(upload, services), product.product_id, box)
+            await services.renditions.make_eagerly(product.product_id, created.image_id, eager)
+            return ImageCreated(
+                image_id=created.image_id,
+                retrieval_url=image_url(request, created.key),
+                renditions=rendition_urls(request, product.product_id, created.image_id, services.renditions.catalogue),
+            )
+
+        return await admission.once(upload, crop, ImageCreated)
     finally:
         upload.close()
-    await services.renditions.make_eagerly(product.product_id, created.image_id, eager)
-    return ImageCreated(
-        image_id=created.image_id,
-        retrieval_url=image_url(request, created.key),
-        renditions=rendition_urls(request, product.product_id, created.image_id, services.renditions.catalogue),
-    )
 
 
 @router.post(
@@ -88,20 +92,23 @@ async def create_smart_crop(
     try:
         product = parse_product_info(upload)
         eager = parse_rendition_names(upload, services.renditions.catalogue)
-        await admission.claim(upload)
-        job = await services.smart_crop.accept(
-            await _source(upload, services), product.product_id, admit=admission.spend, renditions=eager
-        )
+
+        async def accept() -> SmartCropAccepted:
+            job = await services.smart_crop.accept(
+                await _source(upload, services), product.product_id, admit=admission.spend, renditions=eager
+            )
+            status_url = job_url(request, job.image_id)
+            response.headers["Location"] = status_url
+            return SmartCropAccepted(
+                image_id=job.image_id,
+                retrieval_url=image_url(request, job.result_key),
+                renditions=rendition_urls(request, job.product_id, job.image_id, services.renditions.catalogue),
+                status_url=status_url,
+            )
+
+        return await admission.once(upload, accept, SmartCropAccepted)
     finally:
         upload.close()
-    status_url = job_url(request, job.image_id)
-    response.headers["Location"] = status_url
-    return SmartCropAccepted(
-        image_id=job.image_id,
-        retrieval_url=image_url(request, job.result_key),
-        renditions=rendition_urls(request, job.product_id, job.image_id, services.renditions.catalogue),
-        status_url=status_url,
-    )
 
 
 async def _source(upload: Upload, services: ServicesDep) -> ImageSource:

@@ -1,8 +1,7 @@
-import re
-
 from fastapi import APIRouter, Request, Response
 
 from ...errors import NotFound
+from ...ids import is_image_id
 from ..deps import ServicesDep
 from ..errors import NO_STORE, error_responses
 from ..links import image_url, rendition_urls
@@ -10,15 +9,13 @@ from ..schemas import JobView
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-_IMAGE_ID_RE = re.compile(r"[0-9a-f]{32}")
-
 
 @router.get("/{image_id}", responses=error_responses(404, 503))
 async def read_job(image_id: str, request: Request, response: Response, services: ServicesDep) -> JobView:
     """Where a smart crop stands: pending, processing, succeeded or failed (with the reason)."""
     # A job changes state: a cached answer would hide it.
     response.headers.update(NO_STORE)
-    job = await services.smart_crop.status(image_id) if _IMAGE_ID_RE.fullmatch(image_id) else None
+    job = await services.smart_crop.status(image_id) if is_image_id(image_id) else None
     if job is None:
         raise NotFound("No smart-crop job has this id.")
     return JobView(

@@ -56,10 +56,6 @@ class LocalWorkerPool:
         self._stop_grace = stop_grace_seconds
         self._limiter = anyio.CapacityLimiter(concurrency)
 
-    @property
-    def held(self) -> int:
-        return len(self._held)
-
     async def start(self) -> None:
         self._stopping = False
         self._tasks = [asyncio.create_task(self._run()) for _ in range(self._concurrency)]
@@ -89,12 +85,6 @@ class LocalWorkerPool:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-
-    async def join(self) -> None:
-        """Wait until every held job has been handled, retries included (used by tests and benchmarks)."""
-        while self._held:
-            await self._queue.join()
-            await asyncio.sleep(0.01)
 
     def _enqueue(self, image_id: str) -> None:
         self._held.setdefault(image_id, 0)
