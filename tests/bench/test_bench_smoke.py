@@ -19,6 +19,7 @@ from bench.phases import (
     measure_peak_memory,
     measure_smart_crop,
 )
+from bench.renditions import measure_renditions
 from bench.runner import Results
 from bench.stack import LocalAws, service
 from bench.stats import LevelResult, measure_alternating, percentile
@@ -39,6 +40,9 @@ TINY = Config(
     memory_uploads=3,
     image_concurrency=2,
     drain_timeout_seconds=30,
+    rendition_first_requests=2,
+    rendition_requests=3,
+    rendition_stampede=4,
 )
 
 
@@ -77,6 +81,7 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
         positions = measure_crop_positions(TINY, image, client)
         other_requests = measure_other_requests(TINY, image, client)
         smart = measure_smart_crop(TINY, image, client, ai_latency_seconds=0.0)
+        renditions = measure_renditions(TINY, image, client, ipx=None)
     with service(local_aws, tmp_path, "memory", TINY.server_env()) as server:
         memory = measure_peak_memory(TINY, image, server)
     decisions = measure_decision_costs(local_aws.dynamodb_client(), table_names["rate_limit"], decisions=2)
@@ -103,6 +108,10 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
     assert memory.statuses == {200: 3}
     assert 0 < memory.start_up_bytes <= memory.peak_bytes
     assert smart.succeeded == smart.jobs == 3  # the warm-up request is a job too
+    assert_sane(renditions.first_request, requests=2)
+    assert_sane(renditions.stored, requests=3)
+    assert renditions.ipx_first_request is None and renditions.ipx_at_4 is None
+    assert renditions.stampede_requests == 4 and renditions.stampede_identical
     calls = {cost.path: cost.api_calls_per_decision for cost in decisions}
     assert calls == {
         "admit": 1,
@@ -124,6 +133,7 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
         duration_seconds=1.0,
         crop_positions=positions,
         memory=memory,
+        renditions=renditions,
     )
     write(results, tmp_path / "results")
     assert (tmp_path / "results" / CHART_NAME).read_bytes().startswith(b"\x89PNG")
@@ -135,5 +145,7 @@ def test_the_bench_measures_a_service_process_and_writes_its_results(
     assert "| again | 2 |" in markdown
     assert "| peak RSS of the service while 3 uploads arrive at once (MB) | <= 240 |" in markdown
     assert "| 3 x 200 |" in markdown
+    assert "| stored rendition req/s, 4 clients |" in markdown
+    assert "| 4 simultaneous first requests: wall / one generation (identical answers) | <= 3, identical |" in markdown
     assert "| service p50 / raw-Pillow full-decode p50, 1 client | <= 0.6 |" in markdown
     assert not list((tmp_path / "results").glob("*.tmp"))

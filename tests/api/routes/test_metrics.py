@@ -60,6 +60,20 @@ def test_manual_crops_are_counted_by_outcome(client: TestClient) -> None:
     assert crops(samples, "manual", "failed") == 0.0
 
 
+def test_rendition_requests_are_counted_as_made_or_served_from_storage(client: TestClient) -> None:
+    created = manual_crop(client, images.solid_jpeg(400, 300))
+    assert created.status_code == 200
+    thumbnail = created.json()["renditions"]["thumbnail"] + ".jpg"
+
+    assert client.get(thumbnail).status_code == 200  # made now
+    assert client.get(thumbnail).status_code == 200  # read back
+    assert client.head(thumbnail).status_code == 200  # read back
+
+    samples = scrape(client)
+    assert samples[("image_processor_rendition_requests_total", (("result", "miss"),))] == 1.0
+    assert samples[("image_processor_rendition_requests_total", (("result", "hit"),))] == 2.0
+
+
 def test_rate_limit_refusals_are_counted(settings: Settings) -> None:
     with app_client(settings.model_copy(update={"manual_crop_rate_limit_requests": 1})) as client:
         assert manual_crop(client, images.solid_jpeg(400, 300)).status_code == 200

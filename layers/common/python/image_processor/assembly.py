@@ -231,7 +231,9 @@ def build_services(
         ),
         dispatcher=dispatcher,
         readiness=build_readiness(settings, dynamodb, store),
-        renditions=RenditionService(store, images, build_rendition_maker(settings, store, budget, renderer)),
+        renditions=RenditionService(
+            store, images, build_rendition_maker(settings, store, budget, renderer), metrics.metrics
+        ),
         manual_crop_rate_limiter=_build_manual_crop_limiter(settings, dynamodb, clock),
         upload_rate_limiter=_build_upload_limiter(settings, dynamodb, clock),
         ipv6_site_rate_limiter=_build_ipv6_site_limiter(settings, dynamodb, clock),

@@ -15,6 +15,7 @@ import anyio
 from . import imaging
 from .errors import NotFound
 from .images import ImageService
+from .metrics import ServiceMetrics, discarding
 from .presets import MEDIA_TYPES, Preset, PresetCatalogue, RenditionFormat
 from .storage.keys import ImageStore, StoredImage, StoredObject, rendition_key, result_key
 
@@ -80,10 +81,13 @@ class _Flight:
 class RenditionService:
     """Renditions for the API: read from storage, or made once (coalesced) on a first request."""
 
-    def __init__(self, store: ImageStore, images: ImageService, maker: RenditionMaker) -> None:
+    def __init__(
+        self, store: ImageStore, images: ImageService, maker: RenditionMaker, metrics: ServiceMetrics | None = None
+    ) -> None:
         self._store = store
         self._images = images
         self._maker = maker
+        self._metrics = metrics or discarding()
         self._flights: dict[str, _Flight] = {}
 
     @property
@@ -99,6 +103,7 @@ class RenditionService:
         """The stored rendition (without its bytes unless `with_content`), made first if it is not there."""
         key = rendition_key(product_id, image_id, name, fmt)
         found = await anyio.to_thread.run_sync(self._store.fetch if with_content else self._store.stat, key)
+        self._metrics.rendition_served(hit=found is not None)
         if found is not None:
             return found
         return await self._made_once(key, functools.partial(self._generate, product_id, image_id, name, fmt))
