@@ -6,7 +6,7 @@ from pathlib import Path
 from . import chart, report
 from .cold_start import measure_cold_starts
 from .config import Config
-from .runner import Results, run
+from .runner import Results, run, run_renditions
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CHART_NAME = "latency_throughput.png"
@@ -21,8 +21,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=["cold-start"],
-        help="run one phase alone and write its own results (cold-start: cold_start.md and cold_start.json)",
+        choices=["cold-start", "renditions"],
+        help="run one phase alone and write its own results (cold_start.md and .json, or renditions.md and .json)",
     )
     args = parser.parse_args()
     if args.only == "cold-start":
@@ -31,6 +31,16 @@ def main() -> None:
         report.write_atomically(args.output / "cold_start.json", report.cold_start_json(cold_starts).encode())
         table = "\n".join(["# Lambda cold start", "", *report.cold_start_table(cold_starts)[2:]])
         report.write_atomically(args.output / "cold_start.md", f"{table}\n".encode())
+        print(table)
+        return
+    if args.only == "renditions":
+        run_alone = run_renditions(Config())
+        args.output.mkdir(parents=True, exist_ok=True)
+        report.write_atomically(args.output / "renditions.json", report.renditions_json(run_alone).encode())
+        table = "\n".join(
+            ["# Renditions", "", *report.rendition_targets_table(run_alone), *report.renditions_table(run_alone)[2:]]
+        )
+        report.write_atomically(args.output / "renditions.md", f"{table}\n".encode())
         print(table)
         return
     results = run(Config(requests=args.requests, levels=args.levels))

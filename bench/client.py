@@ -55,10 +55,14 @@ class ServiceClient:
         return str(self._post("/images/smart-crop", upload, expect=202)["image_id"])
 
     def read_image(self, url: str) -> int:
+        return len(self.read(url, "image/jpeg"))
+
+    def read(self, url: str, content_type: str) -> bytes:
+        """The body of a `200` of `content_type`; anything else ends the run."""
         response = self._http.get(url)
-        if response.status_code != 200 or response.headers.get("content-type") != "image/jpeg":
+        if response.status_code != 200 or response.headers.get("content-type") != content_type:
             raise UnexpectedResponse("GET", url, response)
-        return len(response.content)
+        return response.content
 
     def job_status(self, image_id: str) -> str:
         path = f"/jobs/{image_id}"

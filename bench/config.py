@@ -27,6 +27,11 @@ class Config:
     decisions: int = 40
     # Manual crops of the full photo sent at once to a fresh server, for its peak memory.
     memory_uploads: int = 50
+    # Renditions: first requests timed (one fresh stored image each), requests of the stored one at one
+    # client, and the simultaneous first requests of one rendition.
+    rendition_first_requests: int = 10
+    rendition_requests: int = 40
+    rendition_stampede: int = 16
     # Fresh execution environments per Lambda function for the cold-start figures.
     cold_starts: int = 5
     image_concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from .cold_start import ColdStart
+from .renditions import IPX_MODIFIERS, RenditionRun, stampede_ratio
 from .runner import Results
 
 
@@ -31,6 +32,7 @@ def to_markdown(results: Results, *, chart: str | None = None) -> str:
     lines += _smart_crop_table(results)
     lines += _rate_limit_table(results)
     lines += _memory_table(results)
+    lines += renditions_table(results.renditions)
     lines += cold_start_table(results.cold_start)
     lines += ["## Machine and settings", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in {**results.machine, **results.settings}.items()]
@@ -43,6 +45,10 @@ _TARGETS = {
     "scaling": "service throughput at 4 clients / raw Pillow single-thread throughput",
     "smart": "smart crop `202` p50, mock AI 2 s",
     "memory": "peak RSS of the service while {uploads} uploads arrive at once (MB)",
+    "rendition_first": "`listing.webp` first request p50 / IPX p50, same transform",
+    "rendition_stored": "stored `listing.webp` p50 (ms)",
+    "rendition_rate": "stored `listing.webp` req/s at 4 clients / IPX req/s, same URL",
+    "rendition_stampede": "{stampede} simultaneous first requests: wall / one generation (identical answers)",
 }
 # Issue 11: at most half of the 481-522 MB the Pillow engine peaked at, holding every upload in memory.
 PEAK_RSS_TARGET_MB = 240
@@ -66,6 +72,27 @@ def target_figures(results: Results) -> dict[str, tuple[float, str, bool] | None
     if results.memory is not None:
         peak = results.memory.peak_bytes / _MB
         figures["memory"] = (peak, f"<= {PEAK_RSS_TARGET_MB}", peak <= PEAK_RSS_TARGET_MB)
+    figures |= _rendition_figures(results.renditions)
+    return figures
+
+
+def _rendition_figures(run: RenditionRun | None) -> dict[str, tuple[float, str, bool] | None]:
+    """Issue 18's targets: against IPX where it ran, absolute where it could not be compared."""
+    if run is None:
+        return {}
+    figures: dict[str, tuple[float, str, bool] | None] = {
+        "rendition_stored": (run.stored.p50_ms, "<= 5", run.stored.p50_ms <= 5),
+        "rendition_stampede": (
+            stampede_ratio(run),
+            "<= 3, identical",
+            stampede_ratio(run) <= 3 and run.stampede_identical,
+        ),
+    }
+    if run.ipx_first_request is not None and run.ipx_at_4 is not None:
+        first = run.first_request.p50_ms / run.ipx_first_request.p50_ms
+        rate = run.stored_at_4.throughput_rps / run.ipx_at_4.throughput_rps
+        figures["rendition_first"] = (first, "<= 1.0", first <= 1.0)
+        figures["rendition_rate"] = (rate, ">= 10", rate >= 10)
     return figures
 
 
@@ -76,7 +103,10 @@ def targets_table(results: Results) -> list[str]:
         if figure is None:
             continue
         value, target, met = figure
-        label = _TARGETS[key].format(uploads=results.memory.uploads if results.memory else 0)
+        label = _TARGETS[key].format(
+            uploads=results.memory.uploads if results.memory else 0,
+            stampede=results.renditions.stampede_requests if results.renditions else 0,
+        )
         lines.append(f"| {label} | {target} | {value:.2f} | {'yes' if met else 'no'} |")
     if 1 in by_level and 4 in by_level:
         raw = by_level[4].raw.throughput_rps / by_level[1].raw.throughput_rps
@@ -135,6 +165,32 @@ def _memory_table(results: Results) -> list[str]:
         "| Uploads at once | Start-up RSS (MB) | Peak RSS (MB) | Answers |",
         "|---:|---:|---:|---|",
         f"| {memory.uploads} | {memory.start_up_bytes / _MB:.0f} | {memory.peak_bytes / _MB:.0f} | {answered} |",
+        "",
+    ]
+
+
+def renditions_table(run: RenditionRun | None) -> list[str]:
+    """The service's `listing.webp` against IPX reading the same stored file from disk."""
+    if run is None:
+        return []
+    ipx_first = f"{run.ipx_first_request.p50_ms:.0f}" if run.ipx_first_request else "not run"
+    ipx_rate = f"{run.ipx_at_4.throughput_rps:.1f}" if run.ipx_at_4 else "not run"
+    return [
+        "## Renditions against IPX",
+        "",
+        f"`GET /images/P/ID/listing.webp` of a {run.source}; IPX serves `/{IPX_MODIFIERS}/P/ID.jpg` from the same "
+        "folder (it makes the rendition again on every request). First requests take turns, one fresh stored "
+        "image each.",
+        "",
+        "| Figure | Service | IPX |",
+        "|---|---:|---:|",
+        f"| first request p50 / p95 (ms) | {run.first_request.p50_ms:.0f} / {run.first_request.p95_ms:.0f} "
+        f"| {ipx_first} |",
+        f"| stored rendition p50 / p95 (ms), 1 client | {run.stored.p50_ms:.1f} / {run.stored.p95_ms:.1f} | |",
+        f"| stored rendition req/s, 4 clients | {run.stored_at_4.throughput_rps:.0f} | {ipx_rate} |",
+        f"| {run.stampede_requests} simultaneous first requests: wall (ms), identical | "
+        f"{run.stampede_wall_ms:.0f}, {'yes' if run.stampede_identical else 'NO'} | |",
+        f"| rendition size (bytes) | {run.rendition_bytes} | |",
         "",
     ]
 
@@ -256,6 +312,21 @@ def cold_start_table(cold_starts: list[ColdStart]) -> list[str]:
             f"| {', '.join(sorted(set(cold.outcomes)))} |"
         )
     return [*lines, ""]
+
+
+def rendition_targets_table(run: RenditionRun) -> list[str]:
+    """Issue 18's targets for a renditions run of its own (`--only renditions`)."""
+    lines = ["| Figure | Target | Measured | Met |", "|---|---|---:|---|"]
+    for key, figure in _rendition_figures(run).items():
+        if figure is not None:
+            value, target, met = figure
+            label = _TARGETS[key].format(stampede=run.stampede_requests, uploads=0)
+            lines.append(f"| {label} | {target} | {value:.2f} | {'yes' if met else 'no'} |")
+    return [*lines, ""]
+
+
+def renditions_json(run: RenditionRun) -> str:
+    return json.dumps(dataclasses.asdict(run), indent=2) + "\n"
 
 
 def cold_start_json(cold_starts: list[ColdStart]) -> str:

@@ -13,6 +13,7 @@ from .client import ServiceClient
 from .cold_start import ColdStart, measure_cold_starts
 from .config import Config
 from .dynamodb_calls import DecisionCost, measure_decision_costs
+from .ipx import running_ipx
 from .machine import machine_info
 from .phases import (
     MemoryPeak,
@@ -26,7 +27,8 @@ from .phases import (
     measure_smart_crop,
     say,
 )
-from .stack import local_aws, service
+from .renditions import RenditionRun, measure_renditions
+from .stack import LocalAws, local_aws, service
 from .stats import Comparison, LevelResult
 
 
@@ -43,6 +45,7 @@ class Results:
     crop_positions: list[PositionCost] = field(default_factory=list)
     cold_start: list[ColdStart] = field(default_factory=list)
     memory: MemoryPeak | None = None
+    renditions: RenditionRun | None = None
 
 
 def run(config: Config) -> Results:
@@ -70,6 +73,7 @@ def run(config: Config) -> Results:
             manual, manual_variants = measure_manual_crop(config, image, client, variants=variants)
             positions = measure_crop_positions(config, image, client)
             other_requests = measure_other_requests(config, image, client)
+        renditions = _renditions_against_ipx(config, image, aws_stack, work_dir)
         with service(aws_stack, work_dir, "memory", config.server_env()) as server:
             memory = measure_peak_memory(config, image, server)
         for latency in config.ai_latencies:
@@ -95,7 +99,31 @@ def run(config: Config) -> Results:
         crop_positions=positions,
         cold_start=cold_start,
         memory=memory,
+        renditions=renditions,
     )
+
+
+def run_renditions(config: Config) -> RenditionRun:
+    """The renditions phase alone (`python -m bench --only renditions`)."""
+    image = sample.photo_jpeg(config.width, config.height)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-") as scratch,
+        _logs_on_failure(Path(scratch)),
+        local_aws() as aws_stack,
+    ):
+        return _renditions_against_ipx(config, image, aws_stack, Path(scratch))
+
+
+def _renditions_against_ipx(config: Config, image: bytes, aws_stack: LocalAws, work_dir: Path) -> RenditionRun:
+    """A service of its own, and IPX serving that service's images folder from disk."""
+    with (
+        service(aws_stack, work_dir, "renditions", config.server_env()) as server,
+        ServiceClient(server.url, connections=config.rendition_stampede) as client,
+        running_ipx(work_dir / "renditions", work_dir / "ipx.log") as ipx_url,
+        contextlib.ExitStack() as peers,
+    ):
+        ipx = peers.enter_context(ServiceClient(ipx_url, connections=4)) if ipx_url else None
+        return measure_renditions(config, image, client, ipx)
 
 
 @contextlib.contextmanager
