@@ -5,6 +5,7 @@ import contextlib
 import io
 import os
 import random
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ pytestmark = pytest.mark.skipif(MISSING_BROWSER is not None, reason=MISSING_BROW
 _ROOT = Path(__file__).resolve().parents[2]
 # Every run leaves its screenshot in build/; UPDATE_SCREENSHOTS=1 also refreshes the one the docs show.
 SCREENSHOT = _ROOT / "build" / "screenshots" / "crop-studio.png"
+RENDITIONS_SCREENSHOT = _ROOT / "build" / "screenshots" / "crop-studio-renditions.png"
 DOCS_SCREENSHOT = _ROOT / "docs" / "images" / "crop-studio.png"
 RED, GREEN, BLUE, YELLOW = (220, 20, 20), (20, 200, 20), (20, 20, 220), (240, 220, 30)
 WIDTH, HEIGHT = 1200, 800  # shown at about half size, so the page must map screen pixels to image pixels
@@ -224,6 +226,50 @@ def test_a_box_dragged_on_the_photo_is_the_region_manual_crop_stores(
             DOCS_SCREENSHOT.write_bytes(SCREENSHOT.read_bytes())
     finally:
         browser.set_window_size(1280, 900)
+
+
+def test_the_result_shows_each_rendition_with_its_size_and_a_download(
+    browser: Chrome, serve: Callable[..., str], photo: Path
+) -> None:
+    """Issue 18: thumbnail, listing and zoom side by side, each in the format the browser negotiated."""
+    open_studio(browser, serve() + "/", photo)
+    draw_box(browser, 0.1, 0.1, 0.9, 0.9)
+    browser.find_element(By.ID, "manual-crop").click()
+    result_image(browser)
+
+    def shown(driver: Chrome) -> list[dict[str, Any]]:
+        return list(
+            driver.execute_script(
+                """return [...document.querySelectorAll('#renditions li')].map((item) => ({
+                    preset: item.dataset.preset,
+                    caption: item.querySelector('.rendition-size').textContent,
+                    width: item.querySelector('img').naturalWidth,
+                    height: item.querySelector('img').naturalHeight,
+                    download: item.querySelector('a').getAttribute('download'),
+                    href: item.querySelector('a').href,
+                }))"""
+            )
+        )
+
+    wait(browser, lambda d: len(shown(d)) == 3 and all("bytes" in item["caption"] for item in shown(d)))
+    renditions = {item["preset"]: item for item in shown(browser)}
+    assert set(renditions) == {"thumbnail", "listing", "zoom"}
+    assert max(renditions["thumbnail"]["width"], renditions["thumbnail"]["height"]) == 200
+    assert (renditions["listing"]["width"], renditions["listing"]["height"]) == (600, 600)
+    box = box_fields(browser)
+    assert (renditions["zoom"]["width"], renditions["zoom"]["height"]) == (
+        box["width"],
+        box["height"],
+    )  # never enlarged
+    for name, item in renditions.items():
+        match = re.search(r"(AVIF|WEBP), ([\d,]+) bytes", item["caption"])
+        assert match, item["caption"]  # Chromium accepts AVIF and WebP: never the JPEG fallback
+        assert item["download"] == f"{name}.{match.group(1).lower()}"
+        assert item["href"].startswith("blob:")
+        assert int(match.group(2).replace(",", "")) > 0
+    browser.execute_script("document.getElementById('renditions').scrollIntoView()")
+    RENDITIONS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(RENDITIONS_SCREENSHOT))
 
 
 def test_the_box_moves_and_resizes_with_the_mouse_and_never_leaves_the_photo(

@@ -38,6 +38,8 @@ export function retryAfterSentence(seconds) {
   return `You can try again in ${plural(hours, "hour")}${restText}.`;
 }
 
+// What Chromium and Firefox send when they load an <img>: the formats they decode, best first.
+const IMAGE_ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
 const clamp = (value, low, high) => Math.min(Math.max(value, low), high);
 const formatBytes = (bytes) =>
   bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KB` : `${(bytes / 1048576).toFixed(1)} MB`;
@@ -97,6 +99,7 @@ const ui = {
   resultImage: $("result-image"),
   resultSize: $("result-size"),
   resultLink: $("result-link"),
+  renditions: $("renditions"),
 };
 
 const state = {
@@ -365,7 +368,7 @@ async function manualCrop() {
   showQuota(response, "manual"); // when the service limits manual crops too
   if (!response.ok) throw await apiError(response);
   const created = await response.json();
-  await showResult(created.retrieval_url);
+  await showResult(created.retrieval_url, created.renditions);
 }
 
 async function smartCrop() {
@@ -377,7 +380,7 @@ async function smartCrop() {
   if (!response.ok) throw await apiError(response);
   const accepted = await response.json();
   const job = await followJob(accepted);
-  if (job.status === "succeeded") await showResult(job.retrieval_url);
+  if (job.status === "succeeded") await showResult(job.retrieval_url, job.renditions);
 }
 
 /** The quota a crop endpoint reports (RateLimit-* headers), or on a 429 when it comes back, as sentences. */
@@ -427,7 +430,7 @@ async function followJob(accepted) {
   }
 }
 
-async function showResult(retrievalUrl) {
+async function showResult(retrievalUrl, renditions = {}) {
   const url = apiUrl(retrievalUrl);
   ui.results.hidden = false;
   ui.originalImage.src = state.objectUrl || "";
@@ -450,7 +453,50 @@ async function showResult(retrievalUrl) {
     // Served from another origin (a presigned storage URL): the size in bytes is not ours to read.
   }
   ui.resultSize.textContent = w ? `Result: ${w} × ${h} px${bytes}` : "The result could not be loaded.";
+  await showRenditions(renditions);
   ui.results.scrollIntoView({ block: "nearest" });
+}
+
+/** Each preset's rendition side by side, with its size, format and a download link. */
+async function showRenditions(renditions) {
+  ui.renditions.replaceChildren();
+  await Promise.all(Object.entries(renditions).map(([name, link]) => showRendition(name, link)));
+}
+
+async function showRendition(name, link) {
+  const url = apiUrl(link);
+  const item = document.createElement("li");
+  item.dataset.preset = name;
+  const image = document.createElement("img");
+  image.alt = `The ${name} rendition`;
+  const caption = document.createElement("p");
+  caption.className = "rendition-size";
+  caption.textContent = `${name}: loading…`;
+  const download = document.createElement("a");
+  download.className = "rendition-download";
+  download.textContent = `Download ${name}`;
+  item.append(image, caption, download);
+  ui.renditions.append(item);
+  try {
+    // Fetched once: the same bytes give the size, the picture and the download. fetch() sends Accept: */*,
+    // so it says what an <img> of this browser accepts, and gets the format a storefront page would.
+    const response = await fetch(url, { headers: { Accept: IMAGE_ACCEPT } });
+    if (!response.ok) throw await apiError(response);
+    const blob = await response.blob();
+    const objectUrl = URL.createObjectURL(blob);
+    const extension = { "image/avif": "avif", "image/webp": "webp", "image/jpeg": "jpg" }[blob.type] || "img";
+    image.src = objectUrl;
+    await image.decode().catch(() => undefined);
+    download.href = objectUrl;
+    download.download = `${name}.${extension}`;
+    const format = extension.toUpperCase();
+    caption.textContent = `${name}: ${image.naturalWidth} × ${image.naturalHeight} px, ${format}, ${blob.size.toLocaleString("en")} bytes`;
+  } catch (error) {
+    // Served from another origin that does not share its bytes (a presigned storage URL): link it instead.
+    image.src = url.href;
+    download.href = url.href;
+    caption.textContent = `${name}: ${error instanceof ApiError ? error.message : "served from storage"}`;
+  }
 }
 
 async function run(action) {
