@@ -234,9 +234,30 @@ def build_services(
         renditions=RenditionService(
             store, images, build_rendition_maker(settings, store, budget, renderer), metrics.metrics
         ),
-        manual_crop_rate_limiter=_build_manual_crop_limiter(settings, dynamodb, clock),
-        upload_rate_limiter=_build_upload_limiter(settings, dynamodb, clock),
-        ipv6_site_rate_limiter=_build_ipv6_site_limiter(settings, dynamodb, clock),
+        manual_crop_rate_limiter=_build_optional_limiter(
+            settings,
+            dynamodb,
+            clock,
+            limit=settings.manual_crop_rate_limit_requests,
+            window_seconds=settings.manual_crop_rate_limit_window_seconds,
+            key_prefix="manual-crop:",
+        ),
+        upload_rate_limiter=_build_optional_limiter(
+            settings,
+            dynamodb,
+            clock,
+            limit=settings.upload_rate_limit_requests,
+            window_seconds=settings.upload_rate_limit_window_seconds,
+            key_prefix="upload:",
+        ),
+        ipv6_site_rate_limiter=_build_optional_limiter(
+            settings,
+            dynamodb,
+            clock,
+            limit=settings.ipv6_site_rate_limit_requests,
+            window_seconds=settings.rate_limit_window_seconds,
+            key_prefix="ipv6-site:",
+        ),
         idempotency=IdempotentRequests(
             dynamodb, settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds
         ),
@@ -245,47 +266,24 @@ def build_services(
     )
 
 
-def _build_manual_crop_limiter(
-    settings: Settings, dynamodb: "DynamoDBClient", clock: Callable[[], float]
+def _build_optional_limiter(
+    settings: Settings,
+    dynamodb: "DynamoDBClient",
+    clock: Callable[[], float],
+    *,
+    limit: int,
+    window_seconds: int,
+    key_prefix: str,
 ) -> DynamoDBRateLimiter | None:
-    if settings.manual_crop_rate_limit_requests == 0:
+    """A limit of its own in the rate-limit table (its keys prefixed apart); None when its limit is 0 (off)."""
+    if limit == 0:
         return None
     return DynamoDBRateLimiter(
         dynamodb,
         settings.rate_limit_table,
-        limit=settings.manual_crop_rate_limit_requests,
-        window_seconds=settings.manual_crop_rate_limit_window_seconds,
-        key_prefix="manual-crop:",
-        clock=clock,
-    )
-
-
-def _build_upload_limiter(
-    settings: Settings, dynamodb: "DynamoDBClient", clock: Callable[[], float]
-) -> DynamoDBRateLimiter | None:
-    if settings.upload_rate_limit_requests == 0:
-        return None
-    return DynamoDBRateLimiter(
-        dynamodb,
-        settings.rate_limit_table,
-        limit=settings.upload_rate_limit_requests,
-        window_seconds=settings.upload_rate_limit_window_seconds,
-        key_prefix="upload:",
-        clock=clock,
-    )
-
-
-def _build_ipv6_site_limiter(
-    settings: Settings, dynamodb: "DynamoDBClient", clock: Callable[[], float]
-) -> DynamoDBRateLimiter | None:
-    if settings.ipv6_site_rate_limit_requests == 0:
-        return None
-    return DynamoDBRateLimiter(
-        dynamodb,
-        settings.rate_limit_table,
-        limit=settings.ipv6_site_rate_limit_requests,
-        window_seconds=settings.rate_limit_window_seconds,
-        key_prefix="ipv6-site:",
+        limit=limit,
+        window_seconds=window_seconds,
+        key_prefix=key_prefix,
         clock=clock,
     )
 
