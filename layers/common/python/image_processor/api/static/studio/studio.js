@@ -453,14 +453,15 @@ async function showResult(retrievalUrl, renditions = {}) {
     // Served from another origin (a presigned storage URL): the size in bytes is not ours to read.
   }
   ui.resultSize.textContent = w ? `Result: ${w} × ${h} px${bytes}` : "The result could not be loaded.";
-  await showRenditions(renditions);
+  // Not awaited: the page is ready for the next crop while the renditions load.
+  showRenditions(renditions);
   ui.results.scrollIntoView({ block: "nearest" });
 }
 
 /** Each preset's rendition side by side, with its size, format and a download link. */
-async function showRenditions(renditions) {
+function showRenditions(renditions) {
   ui.renditions.replaceChildren();
-  await Promise.all(Object.entries(renditions).map(([name, link]) => showRendition(name, link)));
+  for (const [name, link] of Object.entries(renditions)) showRendition(name, link);
 }
 
 async function showRendition(name, link) {
