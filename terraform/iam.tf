@@ -34,6 +34,8 @@ locals {
   results_objects   = "${local.images_bucket_arn}/*/*.jpg"
   staged_objects    = "${local.images_bucket_arn}/.staging/*"
   uploaded_objects  = "${local.images_bucket_arn}/.uploads/*"
+  # Renditions beside each image: <product_id>/<image_id>/<preset>.<ext>.
+  rendition_objects = "${local.images_bucket_arn}/*/*/*"
 }
 
 # Each statement names the calls that need it (image_processor modules). A test applies this to an
@@ -62,11 +64,48 @@ data "aws_iam_policy_document" "api" {
     resources = [aws_dynamodb_table.this["idempotency"].arn]
   }
 
-  # jobs: create (PutItem), status (GetItem), fail on a dispatch error or past the deadline (UpdateItem).
+  # jobs: create (PutItem), status (GetItem), fail on a dispatch error, past the deadline or when its image
+  # is deleted (UpdateItem); a finished job's record goes with its image (DeleteItem).
   statement {
     sid       = "JobRecords"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
     resources = [aws_dynamodb_table.this["jobs"].arn]
+  }
+
+  # catalog (image_processor.catalog.records): entries written at each crop (PutItem), updated when a
+  # job ends (UpdateItem), read and removed by DELETE (GetItem, DeleteItem), listed through its index (Query).
+  statement {
+    sid       = "CatalogEntries"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"]
+    resources = [aws_dynamodb_table.this["catalog"].arn, "${aws_dynamodb_table.this["catalog"].arn}/index/*"]
+  }
+
+  # DELETE /images/{product_id}/{image_id}: the image and its renditions (listed under their folder).
+  statement {
+    sid       = "DeleteImages"
+    actions   = ["s3:DeleteObject"]
+    resources = [local.results_objects, local.rendition_objects]
+  }
+
+  statement {
+    sid       = "ListRenditionsOfDeletedImages"
+    actions   = ["s3:ListBucket"]
+    resources = [local.images_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["*/*/"]
+    }
+  }
+
+  # A DELETE invalidates the image's paths in the CDN, when the deployment names one.
+  dynamic "statement" {
+    for_each = var.cdn_distribution_id == "" ? [] : [var.cdn_distribution_id]
+    content {
+      sid       = "InvalidateDeletedImages"
+      actions   = ["cloudfront:CreateInvalidation"]
+      resources = ["arn:aws:cloudfront::${data.aws_caller_identity.current[0].account_id}:distribution/${statement.value}"]
+    }
   }
 
   statement {
@@ -115,6 +154,13 @@ data "aws_iam_policy_document" "worker" {
     sid       = "JobRecords"
     actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.this["jobs"].arn]
+  }
+
+  # catalog: the job's outcome on its entry (UpdateItem).
+  statement {
+    sid       = "CatalogEntries"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.this["catalog"].arn]
   }
 
   # Powertools idempotency: its DynamoDB persistence layer uses all four.

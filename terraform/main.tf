@@ -18,6 +18,7 @@ locals {
     RATE_LIMIT_TABLE        = aws_dynamodb_table.this["rate_limit"].name
     JOBS_TABLE              = aws_dynamodb_table.this["jobs"].name
     IDEMPOTENCY_TABLE       = aws_dynamodb_table.this["idempotency"].name
+    CATALOG_TABLE           = aws_dynamodb_table.this["catalog"].name
     WORKER_FUNCTION_NAME    = local.worker_function_name
     JOB_DEADLINE_SECONDS    = tostring(var.job_deadline_seconds)
     IDEMPOTENCY_TTL_SECONDS = tostring(var.idempotency_ttl_seconds)
@@ -37,7 +38,7 @@ locals {
     # Manual crop spends CPU and storage too: its own per-client budget (0 turns it off).
     MANUAL_CROP_RATE_LIMIT_REQUESTS       = tostring(var.manual_crop_rate_limit_requests)
     MANUAL_CROP_RATE_LIMIT_WINDOW_SECONDS = tostring(var.manual_crop_rate_limit_window_seconds)
-  })
+  }, var.cdn_distribution_id == "" ? {} : { CDN_DISTRIBUTION_ID = var.cdn_distribution_id })
 
   worker_environment = local.common_environment
 }

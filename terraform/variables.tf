@@ -240,3 +240,9 @@ variable "manual_crop_rate_limit_window_seconds" {
     error_message = "The manual-crop window must be at least one second."
   }
 }
+
+variable "cdn_distribution_id" {
+  description = "CloudFront distribution in front of the images (CDN_DISTRIBUTION_ID): a DELETE invalidates the image's paths there. Empty: no CDN."
+  type        = string
+  default     = ""
+}

@@ -38,10 +38,10 @@ def test_api_function_does_import_the_web_framework() -> None:
 _LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"settings", "errors", "models", "ids", "observability", "urls"}),
     frozenset({"imaging", "aws"}),
-    frozenset({"storage", "admission"}),
+    frozenset({"storage", "admission", "catalog"}),
     frozenset({"images"}),
     frozenset({"jobs"}),
-    frozenset({"jobs.local"}),
+    frozenset({"jobs.local", "product_images"}),
     frozenset({"services"}),
     frozenset({"assembly"}),
     frozenset({"api"}),

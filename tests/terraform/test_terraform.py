@@ -17,7 +17,7 @@ import pytest
 from image_processor.settings import Settings
 from tests.support.terraform import TERRAFORM, TERRAFORM_DIR, Terraform, client, initialised
 from tools.build_lambda import package_function
-from tools.local_tables import TABLE_SCHEMAS
+from tools.local_tables import TABLE_SCHEMAS, key_schema
 from tools.processes import running_emulator
 
 pytestmark = pytest.mark.skipif(TERRAFORM is None, reason="Terraform is not installed, so terraform/ cannot be checked")
@@ -79,6 +79,7 @@ def test_table_names_are_the_service_defaults() -> None:
         ("rate_limit_table", "rate-limits"),
         ("jobs_table", "jobs"),
         ("idempotency_table", "idempotency"),
+        ("catalog_table", "catalog"),
     ):
         assert defaults[setting] == f"product-image-processor-{suffix}"
         assert f'"${{var.name_prefix}}-{suffix}"' in dynamodb_tf
@@ -129,8 +130,13 @@ def assert_tables(endpoint: str, names: dict[str, str]) -> None:
     for role, name in names.items():
         schema = TABLE_SCHEMAS[role]
         table = dynamodb.describe_table(TableName=name)["Table"]
-        assert table["KeySchema"] == [{"AttributeName": schema["key"], "KeyType": "HASH"}]
-        assert table["AttributeDefinitions"] == [{"AttributeName": schema["key"], "AttributeType": "S"}]
+        expected = key_schema(schema)
+        assert table["KeySchema"] == expected["KeySchema"]
+        assert sorted(table["AttributeDefinitions"], key=str) == sorted(expected["AttributeDefinitions"], key=str)
+        indexes = [(index["IndexName"], index["KeySchema"]) for index in table.get("LocalSecondaryIndexes", [])]
+        assert indexes == [
+            (index["IndexName"], index["KeySchema"]) for index in expected.get("LocalSecondaryIndexes", [])
+        ]
         assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
         assert table.get("SSEDescription", {}).get("SSEType") != "KMS"
         ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
@@ -151,6 +157,7 @@ def test_tables_only_then_the_whole_stack_apply_and_destroy(
         terraform.run("apply", "-auto-approve", "-input=false", *(f"-var={v}" for v in tables_only))
         managed = [line for line in terraform.run("state", "list").stdout.split() if not line.startswith("data.")]
         assert sorted(managed) == [
+            'aws_dynamodb_table.this["catalog"]',
             'aws_dynamodb_table.this["idempotency"]',
             'aws_dynamodb_table.this["jobs"]',
             'aws_dynamodb_table.this["rate_limit"]',
@@ -225,6 +232,7 @@ def assert_functions(endpoint: str, outputs: dict[str, Any]) -> None:
         assert environment["RATE_LIMIT_TABLE"] == tables["rate_limit"]
         assert environment["JOBS_TABLE"] == tables["jobs"]
         assert environment["IDEMPOTENCY_TABLE"] == tables["idempotency"]
+        assert environment["CATALOG_TABLE"] == tables["catalog"]
         assert environment["JOB_DEADLINE_SECONDS"] == "900"
         assert environment["LOG_LEVEL"] == "INFO"
         assert "PROCESSED_IMAGES_DIR" not in environment
@@ -358,7 +366,16 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
             ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             [tables["idempotency"]],
         ),
-        "JobRecords": (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [tables["jobs"]]),
+        "JobRecords": (
+            ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            [tables["jobs"]],
+        ),
+        "CatalogEntries": (
+            ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+            sorted([tables["catalog"], f"{tables['catalog']}/index/*"]),
+        ),
+        "DeleteImages": (["s3:DeleteObject"], sorted([f"{bucket}/*/*.jpg", f"{bucket}/*/*/*"])),
+        "ListRenditionsOfDeletedImages": (["s3:ListBucket"], [bucket]),
         "QueueSmartCropJobs": (["lambda:InvokeFunction"], [worker_arn]),
         "StoreAndLinkResults": (["s3:GetObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
         "StageSmartCropOriginals": (["s3:DeleteObject", "s3:PutObject"], [f"{bucket}/.staging/*"]),
@@ -367,6 +384,7 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
     assert _statements(iam, f"{outputs['worker_function_name']}-role") == {
         "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_groups['worker']}:*"]),
         "JobRecords": (["dynamodb:GetItem", "dynamodb:UpdateItem"], [tables["jobs"]]),
+        "CatalogEntries": (["dynamodb:UpdateItem"], [tables["catalog"]]),
         "IdempotencyRecords": (
             ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             [tables["idempotency"]],

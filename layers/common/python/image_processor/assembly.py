@@ -13,15 +13,18 @@ from . import imaging
 from .admission.idempotency_keys import DynamoDBAnswerStore
 from .admission.rate_limit import DynamoDBRateLimiter
 from .aws import clients as aws
+from .aws.cdn import CloudFrontInvalidator
 from .aws.readiness import Probe, Readiness, dynamodb_table_probe
+from .catalog.records import DynamoDBCatalog
 from .images import ImageService
 from .jobs.acceptance import SmartCropService
 from .jobs.dispatch import Dispatcher, LambdaDispatcher
 from .jobs.local.pool import LocalWorkerPool
 from .jobs.local.recovery import StagedUploads
 from .jobs.locator import MockObjectLocator, ObjectLocator
-from .jobs.records import DynamoDBJobStore
+from .jobs.records import DynamoDBJobStore, Job
 from .jobs.worker import JobProcessor, SmartCropWorker, claim_releaser, idempotent_processor
+from .product_images import ProductImages
 from .services import Services
 from .settings import Settings
 from .storage.filesystem import FileSystemImageStore
@@ -67,15 +70,35 @@ class WorkerRuntime:
     release_claim: Callable[[str], None]
 
 
+def build_catalog(
+    settings: Settings, dynamodb: "DynamoDBClient", *, clock: Callable[[], float] = time.time
+) -> DynamoDBCatalog:
+    return DynamoDBCatalog(dynamodb, settings.catalog_table, failed_ttl_seconds=settings.job_ttl_seconds, clock=clock)
+
+
 def build_job_store(
     settings: Settings, dynamodb: "DynamoDBClient", *, clock: Callable[[], float] = time.time
 ) -> DynamoDBJobStore:
+    """Job records; a job's end is written to its catalog entry."""
+    catalog = build_catalog(settings, dynamodb, clock=clock)
+
+    def record_in_catalog(job: Job) -> None:
+        catalog.job_ended(
+            job.product_id,
+            job.image_id,
+            status=job.status,
+            crop_box=job.crop_box,
+            object_found=job.object_found,
+            size_bytes=job.size_bytes,
+        )
+
     return DynamoDBJobStore(
         dynamodb,
         settings.jobs_table,
         ttl_seconds=settings.job_ttl_seconds,
         deadline_seconds=settings.job_deadline_seconds,
         clock=clock,
+        on_end=[record_in_catalog],
     )
 
 
@@ -147,24 +170,33 @@ def build_services(
     dynamodb = aws.dynamodb_client(settings)
     store = build_store(settings)
     budget = imaging.MemoryBudget(settings.image_memory_budget_bytes)
+    catalog = build_catalog(settings, dynamodb, clock=clock)
     images = ImageService(
         store,
         max_pixels=settings.max_image_pixels,
         jpeg_quality=settings.jpeg_quality,
         concurrency=settings.image_concurrency,
         budget=budget,
+        catalog=catalog,
     )
     jobs = build_job_store(settings, dynamodb, clock=clock)
     if dispatcher is None:
         dispatcher = _build_dispatcher(settings, dynamodb, store, locator, clock, retry_delay_seconds, budget)
+    smart_crop = SmartCropService(
+        images, store, jobs, dispatcher, deadline_seconds=settings.job_deadline_seconds, clock=clock, catalog=catalog
+    )
+    cdn = (
+        CloudFrontInvalidator(aws.cloudfront_client(settings), settings.cdn_distribution_id)
+        if settings.cdn_distribution_id
+        else None
+    )
     return Services(
         settings=settings,
         store=store,
         images=images,
         uploads=build_uploads(settings, store),
-        smart_crop=SmartCropService(
-            images, store, jobs, dispatcher, deadline_seconds=settings.job_deadline_seconds, clock=clock
-        ),
+        smart_crop=smart_crop,
+        product_images=ProductImages(catalog, store, jobs, smart_crop, cdn=cdn),
         rate_limiter=DynamoDBRateLimiter(
             dynamodb,
             settings.rate_limit_table,
@@ -195,7 +227,7 @@ def _build_manual_crop_limiter(
 
 
 def build_readiness(settings: Settings, dynamodb: "DynamoDBClient", store: ImageStore) -> Readiness:
-    """The API's dependencies: its three tables (the idempotency one holds Idempotency-Key answers) and storage."""
+    """The API's dependencies: its four tables (the idempotency one holds Idempotency-Key answers) and storage."""
     tables = {
         "rate_limit": (settings.rate_limit_table, "ip_address"),
         "jobs": (settings.jobs_table, "image_id"),
@@ -204,6 +236,7 @@ def build_readiness(settings: Settings, dynamodb: "DynamoDBClient", store: Image
     probes: dict[str, Probe] = {
         f"dynamodb:{role}": dynamodb_table_probe(dynamodb, table, key) for role, (table, key) in tables.items()
     }
+    probes["dynamodb:catalog"] = dynamodb_table_probe(dynamodb, settings.catalog_table, "product_id", "image_id")
     probes["storage"] = store.check_ready
     return Readiness(probes)
 

@@ -115,6 +115,11 @@ class Unauthorized(ServiceError):
     code = "unauthorized"
 
 
+class Forbidden(ServiceError):
+    status_code = 403
+    code = "forbidden"
+
+
 class OriginNotAllowed(ServiceError):
     status_code = 403
     code = "origin_not_allowed"

@@ -8,6 +8,7 @@ from .aws.readiness import Readiness
 from .images import ImageService
 from .jobs.acceptance import SmartCropService
 from .jobs.dispatch import Dispatcher
+from .product_images import ProductImages
 from .settings import Settings
 from .storage.keys import ImageStore
 from .storage.uploads import UploadService
@@ -23,6 +24,7 @@ class Services:
     rate_limiter: RateLimiter
     dispatcher: Dispatcher
     readiness: Readiness
+    product_images: ProductImages
     # None: manual crop is not limited (MANUAL_CROP_RATE_LIMIT_REQUESTS=0).
     manual_crop_rate_limiter: RateLimiter | None = None
     # None: Idempotency-Key headers are not honoured.

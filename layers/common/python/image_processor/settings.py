@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     rate_limit_table: str = "product-image-processor-rate-limits"
     jobs_table: str = "product-image-processor-jobs"
     idempotency_table: str = "product-image-processor-idempotency"
+    catalog_table: str = "product-image-processor-catalog"
 
     rate_limit_requests: int = Field(default=20, ge=1)
     rate_limit_window_seconds: int = Field(default=3600, ge=1)
@@ -81,6 +82,9 @@ class Settings(BaseSettings):
     ai_timeout_seconds: float = Field(default=10.0, gt=0)
     ai_max_attempts: int = Field(default=3, ge=1)
     mock_ai_latency_seconds: float = Field(default=2.0, ge=0)
+
+    # CloudFront distribution in front of the images: a DELETE invalidates the image's paths there.
+    cdn_distribution_id: str | None = None
 
     log_level: str = "INFO"
 

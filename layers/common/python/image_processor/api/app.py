@@ -14,7 +14,7 @@ from .middleware.origin_guard import OriginGuardMiddleware
 from .middleware.request_context import RequestContextMiddleware, ResponseHeadersMiddleware
 from .middleware.stage_prefix import StagePrefixMiddleware
 from .openapi import route_name, with_common_headers
-from .routes import docs, health, images, jobs, studio, uploads
+from .routes import docs, health, images, jobs, products, studio, uploads
 
 
 def create_app(services: Services) -> FastAPI:
@@ -42,6 +42,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.add_exception_handler(ReplayAnswer, replay_response)
+    app.include_router(products.router)  # before images: /images/{product}/{image}/checks is not an image path
     app.include_router(images.router)
     app.include_router(jobs.router)
     app.include_router(uploads.router)
@@ -76,7 +77,7 @@ def _add_origin_checks(app: FastAPI, services: Services) -> None:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_allowed_origins,
-            allow_methods=["GET", "HEAD", "POST"],
+            allow_methods=["GET", "HEAD", "POST", "DELETE"],
             allow_headers=["Content-Type", "X-API-Key", "Idempotency-Key", "X-Request-ID"],
             expose_headers=[
                 "Location",

@@ -8,7 +8,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
 
 from ..admission.client_ip import client_address, rate_limit_key
-from ..errors import InvalidRequest, Unauthorized
+from ..errors import Forbidden, InvalidRequest, Unauthorized
 from ..observability import SERVICE_NAME
 from ..services import Services
 
@@ -67,6 +67,21 @@ def get_client_identity(
 
 
 ClientIdentityDep = Annotated[str, Depends(get_client_identity)]
+
+
+def require_api_key(services: ServicesDep, api_key: Annotated[str | None, Security(_api_key_header)]) -> None:
+    """For what cannot be undone (DELETE): a known key always, and so API keys must be on."""
+    keys = services.settings.api_keys
+    if not keys:
+        raise Forbidden(
+            "Deleting needs an API key, and this service has none: set API_KEYS (or API_KEYS_FILE) and send one "
+            "in X-API-Key. `make run` generates a development key and prints it."
+        )
+    if api_key is None or not _is_known(api_key, keys):
+        raise Unauthorized("Send a valid API key in the X-API-Key header.")
+
+
+ApiKeyRequiredDep = Depends(require_api_key)
 
 
 def _is_known(candidate: str, keys: list[SecretStr]) -> bool:

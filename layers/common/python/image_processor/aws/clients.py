@@ -1,6 +1,6 @@
 """boto3 clients with short timeouts, aimed at LocalStack/moto when AWS_ENDPOINT_URL is set."""
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -41,6 +41,12 @@ def lambda_client(settings: Settings) -> "LambdaClient":
         region_name=settings.aws_region,
         endpoint_url=settings.aws_endpoint_url,
         config=_config(settings),
+    )
+
+
+def cloudfront_client(settings: Settings) -> Any:
+    return boto3.session.Session().client(
+        "cloudfront", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url, config=_config(settings)
     )
 
 

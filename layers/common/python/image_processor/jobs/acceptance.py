@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 from aws_lambda_powertools import Logger
 
+from ..catalog.records import CatalogEntry, DynamoDBCatalog
 from ..errors import DependencyUnavailable, ServerBusy
 from ..ids import new_image_id
 from ..images import ImageService
@@ -29,7 +30,9 @@ class SmartCropService:
         *,
         deadline_seconds: int,
         clock: Callable[[], float] = time.time,
+        catalog: DynamoDBCatalog | None = None,
     ) -> None:
+        self._catalog = catalog
         self._images = images
         self._store = store
         self._jobs = jobs
@@ -50,9 +53,11 @@ class SmartCropService:
         job = Job(image_id=new_image_id(), product_id=product_id, status="pending", created_at=self._clock())
         await self._stage_and_record(job, source)
         try:
+            # Before the dispatch, so the worker always finds the entry it updates when the job ends.
+            await anyio.to_thread.run_sync(self._catalogue, job)
             await self._dispatcher.dispatch(job.image_id)
         except (DependencyUnavailable, ServerBusy):
-            await anyio.to_thread.run_sync(self._abandon, job.image_id)
+            await anyio.to_thread.run_sync(self._abandon, job)
             raise
         logger.info("smart-crop job accepted", extra={"image_id": job.image_id, "product_id": product_id})
         return job
@@ -95,6 +100,13 @@ class SmartCropService:
     def _stage(self, image_id: str, source: ImageSource) -> None:
         self._store.stage(image_id, read_source(source))
 
-    def _abandon(self, image_id: str) -> None:
-        self._store.discard_staged(image_id)
-        self._jobs.fail(image_id, "could not be queued")
+    def _catalogue(self, job: Job) -> None:
+        if self._catalog is not None:
+            entry = CatalogEntry(job.product_id, job.image_id, job.created_at, source="smart", status=job.status)
+            self._catalog.add(entry)
+
+    def _abandon(self, job: Job) -> None:
+        self._store.discard_staged(job.image_id)
+        self._jobs.fail(job.image_id, "could not be queued")
+        if self._catalog is not None:
+            self._catalog.delete(job.product_id, job.image_id)

@@ -6,17 +6,19 @@ cannot overwrite a success. The write that is refused says so (False / None) ins
 """
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.dynamo import marshal as _marshal
 from ..aws.dynamo import unmarshal as _unmarshal
 from ..errors import DependencyUnavailable
 from ..models import CropBox, JobStatus
+from ..observability import SERVICE_NAME
 from ..storage import keys as storage
 
 if TYPE_CHECKING:
@@ -27,6 +29,8 @@ TERMINAL_STATUSES: frozenset[JobStatus] = frozenset({"succeeded", "failed"})
 _UNFINISHED = "#status IN (:pending, :processing)"
 _REASON_MAX_CHARS = 500
 TIMED_OUT = "timed out before it finished"
+DELETED = "deleted"
+logger = Logger(service=SERVICE_NAME, child=True)
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class Job:
     object_found: bool | None = None
     # The process that started the latest attempt (see worker_identity); lets a restart release its claim.
     owner: str | None = None
+    # The stored JPEG's size, once succeeded.
+    size_bytes: int | None = None
 
     @property
     def result_key(self) -> str:
@@ -56,8 +62,14 @@ class JobStore(Protocol):
     def create(self, job: Job) -> None: ...
     def get(self, image_id: str) -> Job | None: ...
     def start_attempt(self, image_id: str, *, owner: str) -> Job | None: ...
-    def succeed(self, image_id: str, *, crop_box: CropBox, object_found: bool) -> bool: ...
+    def succeed(
+        self, image_id: str, *, crop_box: CropBox, object_found: bool, size_bytes: int | None = None
+    ) -> bool: ...
     def fail(self, image_id: str, reason: str) -> bool: ...
+    def delete(self, image_id: str) -> None: ...
+
+
+JobEndedHook = Callable[[Job], None]
 
 
 class DynamoDBJobStore:
@@ -69,7 +81,9 @@ class DynamoDBJobStore:
         ttl_seconds: int,
         deadline_seconds: int | None = None,
         clock: Callable[[], float] = time.time,
+        on_end: Sequence[JobEndedHook] = (),
     ) -> None:
+        self._on_end = tuple(on_end)
         self._client = client
         self._table = table_name
         self._ttl = ttl_seconds
@@ -125,7 +139,7 @@ class DynamoDBJobStore:
         )
         return _job_from_item(attributes) if attributes is not None else None
 
-    def succeed(self, image_id: str, *, crop_box: CropBox, object_found: bool) -> bool:
+    def succeed(self, image_id: str, *, crop_box: CropBox, object_found: bool, size_bytes: int | None = None) -> bool:
         """pending|processing -> succeeded, unless the job has outlived its deadline: False if refused."""
         now = self._clock()
         values: dict[str, Any] = {
@@ -133,6 +147,7 @@ class DynamoDBJobStore:
             ":now": _number(now),
             ":box": crop_box.model_dump(),
             ":found": object_found,
+            ":size": size_bytes,
         }
         condition = None
         if self._deadline is not None:
@@ -140,11 +155,12 @@ class DynamoDBJobStore:
             values[":oldest"] = _number(now - self._deadline)
         attributes = self._transition(
             image_id,
-            "SET #status = :succeeded, updated_at = :now, crop_box = :box, object_found = :found REMOVE #error",
+            "SET #status = :succeeded, updated_at = :now, crop_box = :box, object_found = :found, size_bytes = :size"
+            " REMOVE #error",
             values,
             extra_condition=condition,
         )
-        return attributes is not None
+        return self._ended(attributes)
 
     def fail(self, image_id: str, reason: str) -> bool:
         """pending|processing -> failed with the reason: False if the job had already finished."""
@@ -153,7 +169,26 @@ class DynamoDBJobStore:
             "SET #status = :failed, updated_at = :now, #error = :error",
             {":failed": "failed", ":now": _number(self._clock()), ":error": reason[:_REASON_MAX_CHARS]},
         )
-        return attributes is not None
+        return self._ended(attributes)
+
+    def delete(self, image_id: str) -> None:
+        try:
+            self._client.delete_item(TableName=self._table, Key=self._key(image_id))
+        except (BotoCoreError, ClientError) as exc:
+            raise _unavailable() from exc
+
+    def _ended(self, attributes: "Mapping[str, Any] | None") -> bool:
+        """Tell the hooks (catalog, webhook) about a job this call finished; a hook's failure is only logged,
+        the transition has happened."""
+        if attributes is None:
+            return False
+        job = _job_from_item(attributes)
+        for hook in self._on_end:
+            try:
+                hook(job)
+            except Exception:  # one hook's outage must not undo or hide the job's end
+                logger.exception("job-ended hook failed", extra={"image_id": job.image_id})
+        return True
 
     def _transition(
         self,
@@ -224,4 +259,5 @@ def _job_from_item(item: "Mapping[str, Any]") -> Job:
         crop_box=CropBox(**{key: int(value) for key, value in box.items()}) if box else None,
         object_found=values.get("object_found"),
         owner=values.get("owner"),
+        size_bytes=int(values["size_bytes"]) if values.get("size_bytes") is not None else None,
     )

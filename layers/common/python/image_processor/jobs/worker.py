@@ -96,15 +96,17 @@ class SmartCropWorker:
                 raise JobRetryLater(str(exc)) from exc
             logger.exception("smart-crop job failed", extra={"image_id": image_id})
             return self._fail(job, "internal error while processing the image")
-        return self._publish(job, location)
+        return self._publish(job, location, len(result))
 
-    def _publish(self, job: Job, location: Location) -> dict[str, Any]:
+    def _publish(self, job: Job, location: Location, size_bytes: int) -> dict[str, Any]:
         """The image is already written; the job becomes `succeeded` only if it still can (unfinished,
         within its deadline). If that is refused, the image is removed again, so a failed job never
         leaves a result behind. Writing first means that a crash between the two steps leaves a job
         still `processing` whose redelivery writes the same image again, or whose deadline fails it
         and removes the image; never a `succeeded` job without its image."""
-        if self.jobs.succeed(job.image_id, crop_box=location.box, object_found=location.object_found):
+        if self.jobs.succeed(
+            job.image_id, crop_box=location.box, object_found=location.object_found, size_bytes=size_bytes
+        ):
             self.store.discard_staged(job.image_id)
             logger.info(
                 "smart-crop job succeeded",

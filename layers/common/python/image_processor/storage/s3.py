@@ -30,6 +30,7 @@ from .keys import (
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 _MISSING = frozenset({"404", "403", "NoSuchKey", "NotFound", "AccessDenied", "Forbidden"})
 _CLAIM_TAKEN = frozenset({"412", "PreconditionFailed", "409", "ConditionalRequestConflict"})
@@ -52,6 +53,23 @@ class S3ImageStore:
 
     def delete(self, key: str) -> None:
         self._call(self._client.delete_object, Bucket=self._bucket, Key=checked_key(key))
+
+    def delete_folder(self, prefix: str) -> int:
+        """ListObjectsV2 under the prefix (s3:ListBucket, granted for such prefixes only), then DeleteObjects."""
+        checked_key(prefix.rstrip("/"))
+        paginator = self._client.get_paginator("list_objects_v2")
+        removed = 0
+        try:
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+                keys: list[ObjectIdentifierTypeDef] = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    answer = self._client.delete_objects(Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})
+                    if answer.get("Errors"):
+                        raise DependencyUnavailable(_UNAVAILABLE)
+                    removed += len(keys)
+        except (BotoCoreError, ClientError) as exc:
+            raise DependencyUnavailable(_UNAVAILABLE) from exc
+        return removed
 
     def check_ready(self) -> None:
         """A GET of a key that never exists: NoSuchKey (AccessDenied without s3:ListBucket) proves the
