@@ -27,6 +27,8 @@ def test_operation_ids_are_the_handler_names(schema: dict[str, Any]) -> None:
         ("get", "/images/{image_path}"): "read_image",
         ("head", "/images/{image_path}"): "read_image_headers",
         ("get", "/jobs/{image_id}"): "read_job",
+        ("get", "/products/{product_id}/images"): "list_product_images",
+        ("delete", "/images/{product_id}/{image_id}"): "delete_image",
         ("post", "/uploads"): "create_upload",
         ("post", "/uploads/{upload_id}"): "receive_upload",
         ("get", "/health"): "read_health",

@@ -21,8 +21,10 @@ from .jobs.acceptance import SmartCropService
 from .jobs.dispatch import Dispatcher, LambdaDispatcher
 from .jobs.local.pool import LocalWorkerPool
 from .jobs.local.recovery import StagedUploads
+from .jobs.local.timers import TimerScheduler
 from .jobs.locator import MockObjectLocator, ObjectLocator
-from .jobs.records import DynamoDBJobStore, Job
+from .jobs.notify import DeliveryRecorder, InlineScheduler, Scheduler, WebhookNotifier
+from .jobs.records import DynamoDBJobStore, Job, JobEndedHook
 from .jobs.worker import JobProcessor, SmartCropWorker, claim_releaser, idempotent_processor
 from .product_images import ProductImages
 from .services import Services
@@ -31,6 +33,8 @@ from .storage.filesystem import FileSystemImageStore
 from .storage.keys import ImageStore
 from .storage.s3 import S3ImageStore
 from .storage.uploads import PresignedPostIssuer, SignedFormIssuer, TicketIssuer, UploadService
+from .webhooks.sender import WebhookSender
+from .webhooks.targets import WebhookPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -79,8 +83,9 @@ def build_catalog(
 def build_job_store(
     settings: Settings, dynamodb: "DynamoDBClient", *, clock: Callable[[], float] = time.time
 ) -> DynamoDBJobStore:
-    """Job records; a job's end is written to its catalog entry."""
+    """Job records; a job's end is written to its catalog entry and sent to its callback_url."""
     catalog = build_catalog(settings, dynamodb, clock=clock)
+    hooks: list[JobEndedHook] = []
 
     def record_in_catalog(job: Job) -> None:
         catalog.job_ended(
@@ -92,14 +97,39 @@ def build_job_store(
             size_bytes=job.size_bytes,
         )
 
-    return DynamoDBJobStore(
+    store = DynamoDBJobStore(
         dynamodb,
         settings.jobs_table,
         ttl_seconds=settings.job_ttl_seconds,
         deadline_seconds=settings.job_deadline_seconds,
         clock=clock,
-        on_end=[record_in_catalog],
+        on_end=hooks,
     )
+    hooks.append(record_in_catalog)
+    if settings.webhook_secret is not None and settings.webhook_url_prefixes:
+        hooks.append(build_notifier(settings, store))
+    return store
+
+
+def build_webhook_policy(settings: Settings) -> WebhookPolicy:
+    return WebhookPolicy(settings.webhook_url_prefixes)
+
+
+# On Lambda a webhook's retries wait inside the invocation, for this long at most (docs/webhooks.md).
+LAMBDA_WEBHOOK_BUDGET_SECONDS = 10.0
+
+
+def build_notifier(settings: Settings, recorder: DeliveryRecorder) -> WebhookNotifier:
+    assert settings.webhook_secret is not None
+    sender = WebhookSender(
+        settings.webhook_secret.get_secret_value(),
+        build_webhook_policy(settings),
+        timeout_seconds=settings.webhook_timeout_seconds,
+    )
+    scheduler: Scheduler = (
+        TimerScheduler() if settings.dispatcher == "local" else InlineScheduler(LAMBDA_WEBHOOK_BUDGET_SECONDS)
+    )
+    return WebhookNotifier(sender, recorder, scheduler)
 
 
 def build_worker_runtime(
@@ -183,7 +213,14 @@ def build_services(
     if dispatcher is None:
         dispatcher = _build_dispatcher(settings, dynamodb, store, locator, clock, retry_delay_seconds, budget)
     smart_crop = SmartCropService(
-        images, store, jobs, dispatcher, deadline_seconds=settings.job_deadline_seconds, clock=clock, catalog=catalog
+        images,
+        store,
+        jobs,
+        dispatcher,
+        deadline_seconds=settings.job_deadline_seconds,
+        clock=clock,
+        catalog=catalog,
+        webhooks=build_webhook_policy(settings),
     )
     cdn = (
         CloudFrontInvalidator(aws.cloudfront_client(settings), settings.cdn_distribution_id)

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     # CloudFront distribution in front of the images: a DELETE invalidates the image's paths there.
     cdn_distribution_id: str | None = None
 
+    # URL prefixes a smart crop's callback_url may start with; empty turns webhooks off. WEBHOOK_SECRET
+    # (whsec_ and base64) signs each POST as Standard Webhooks says.
+    webhook_url_prefixes: Annotated[list[str], NoDecode] = []
+    webhook_secret: SecretStr | None = None
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+
     log_level: str = "INFO"
 
     @field_validator("trusted_proxies", mode="before")
@@ -99,6 +105,20 @@ class Settings(BaseSettings):
     @classmethod
     def _split_keys(cls, value: object) -> object:
         return _split(value) if isinstance(value, str) else value
+
+    @field_validator("webhook_url_prefixes", mode="before")
+    @classmethod
+    def _split_prefixes(cls, value: object) -> object:
+        return _split(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _webhooks_need_a_secret(self) -> "Settings":
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        if self.webhook_url_prefixes and not secret:
+            raise ValueError("WEBHOOK_URL_PREFIXES needs WEBHOOK_SECRET (whsec_ followed by base64) to sign with")
+        if secret and not secret.startswith("whsec_"):
+            raise ValueError("WEBHOOK_SECRET must start with whsec_ (then the key in base64)")
+        return self
 
     @field_validator("cors_allowed_origins", mode="before")
     @classmethod

@@ -147,10 +147,15 @@ def read_text(form: FormData, name: str) -> str:
 
 
 async def read_upload(
-    request: Request, *, max_upload_bytes: int, text_fields: tuple[str, ...], spool_dir: Path | None = None
+    request: Request,
+    *,
+    max_upload_bytes: int,
+    text_fields: tuple[str, ...],
+    optional_fields: tuple[str, ...] = (),
+    spool_dir: Path | None = None,
 ) -> Upload:
     """The crop form. The caller closes the Upload once its source has been used."""
-    form = await parse_form(request, max_fields=len(text_fields) + 5, spool_dir=spool_dir)
+    form = await parse_form(request, max_fields=len(text_fields) + len(optional_fields) + 5, spool_dir=spool_dir)
     try:
         has_image, has_upload_id = "source_image" in form, "source_upload_id" in form
         if has_image and has_upload_id:
@@ -166,6 +171,9 @@ async def read_upload(
             if not isinstance(value, str):
                 raise InvalidRequest(f"{name} must be a text field holding JSON, not a file.", field=name)
             fields[name] = value
+        for name in optional_fields:
+            if name in form:
+                fields[name] = read_text(form, name)
         source = _take(image) if image is not None else None
         return Upload(source=source, upload_id=upload_id, fields=fields)
     finally:

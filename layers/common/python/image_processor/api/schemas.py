@@ -26,6 +26,15 @@ class JobView(BaseModel):
         default=None,
         description="True if the locator found an object; false if it fell back to a centred box; null until done",
     )
+    webhook: "WebhookView | None" = Field(default=None, description="The callback_url's deliveries, if one was given")
+
+
+class WebhookView(BaseModel):
+    url: str
+    attempts: int = Field(description="POSTs made so far")
+    last_status: str | None = Field(
+        description="`HTTP 204`, `error: ConnectTimeout`, `refused: ...`; `; gave up` at the end"
+    )
 
 
 class UploadCreated(BaseModel):

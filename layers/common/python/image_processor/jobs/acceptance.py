@@ -14,6 +14,7 @@ from ..images import ImageService
 from ..observability import SERVICE_NAME
 from ..storage.keys import ImageStore
 from ..storage.spool import ImageSource, read_source
+from ..webhooks.targets import WebhookPolicy
 from .dispatch import Dispatcher
 from .records import TIMED_OUT, Job, JobStore
 
@@ -31,8 +32,10 @@ class SmartCropService:
         deadline_seconds: int,
         clock: Callable[[], float] = time.time,
         catalog: DynamoDBCatalog | None = None,
+        webhooks: WebhookPolicy | None = None,
     ) -> None:
         self._catalog = catalog
+        self._webhooks = webhooks or WebhookPolicy([])
         self._images = images
         self._store = store
         self._jobs = jobs
@@ -40,8 +43,17 @@ class SmartCropService:
         self._deadline = deadline_seconds
         self._clock = clock
 
+    def check_callback(self, url: str) -> str:
+        """A callback_url the service may POST to; InvalidRequest (422) saying why not, or that webhooks are off."""
+        return self._webhooks.check(url)
+
     async def accept(
-        self, source: ImageSource, product_id: str, *, admit: Callable[[], Awaitable[None]] | None = None
+        self,
+        source: ImageSource,
+        product_id: str,
+        *,
+        admit: Callable[[], Awaitable[None]] | None = None,
+        callback_url: str | None = None,
     ) -> Job:
         """Check the upload is an image, stage it, record the job and queue it. The crop happens later.
 
@@ -50,7 +62,13 @@ class SmartCropService:
         await self._images.probe(source)
         if admit is not None:
             await admit()
-        job = Job(image_id=new_image_id(), product_id=product_id, status="pending", created_at=self._clock())
+        job = Job(
+            image_id=new_image_id(),
+            product_id=product_id,
+            status="pending",
+            created_at=self._clock(),
+            callback_url=callback_url,
+        )
         await self._stage_and_record(job, source)
         try:
             # Before the dispatch, so the worker always finds the entry it updates when the job ends.

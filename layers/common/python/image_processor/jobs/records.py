@@ -48,6 +48,10 @@ class Job:
     owner: str | None = None
     # The stored JPEG's size, once succeeded.
     size_bytes: int | None = None
+    # Where to POST the job when it ends (an allow-listed URL), and how that delivery went.
+    callback_url: str | None = None
+    webhook_attempts: int = 0
+    webhook_status: str | None = None
 
     @property
     def result_key(self) -> str:
@@ -83,7 +87,7 @@ class DynamoDBJobStore:
         clock: Callable[[], float] = time.time,
         on_end: Sequence[JobEndedHook] = (),
     ) -> None:
-        self._on_end = tuple(on_end)
+        self._on_end = on_end  # read at each end: hooks may be added once the store exists
         self._client = client
         self._table = table_name
         self._ttl = ttl_seconds
@@ -102,6 +106,7 @@ class DynamoDBJobStore:
                 "attempts": job.attempts,
                 "expires_at": int(now) + self._ttl,
             }
+            | ({"callback_url": job.callback_url} if job.callback_url else {})
         )
         try:
             self._client.put_item(
@@ -170,6 +175,22 @@ class DynamoDBJobStore:
             {":failed": "failed", ":now": _number(self._clock()), ":error": reason[:_REASON_MAX_CHARS]},
         )
         return self._ended(attributes)
+
+    def record_delivery(self, image_id: str, *, attempts: int, status: str) -> None:
+        """The webhook's attempts so far and how the latest went (any state: it is sent once the job ended)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(image_id),
+                UpdateExpression="SET webhook_attempts = :attempts, webhook_status = :status",
+                ConditionExpression="attribute_exists(image_id)",
+                ExpressionAttributeValues=_marshal({":attempts": attempts, ":status": status[:_REASON_MAX_CHARS]}),
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise _unavailable() from exc
+        except BotoCoreError as exc:
+            raise _unavailable() from exc
 
     def delete(self, image_id: str) -> None:
         try:
@@ -260,4 +281,7 @@ def _job_from_item(item: "Mapping[str, Any]") -> Job:
         object_found=values.get("object_found"),
         owner=values.get("owner"),
         size_bytes=int(values["size_bytes"]) if values.get("size_bytes") is not None else None,
+        callback_url=values.get("callback_url"),
+        webhook_attempts=int(values.get("webhook_attempts", 0)),
+        webhook_status=values.get("webhook_status"),
     )

@@ -46,9 +46,18 @@ def multipart_body(*, with_crop_box: bool) -> dict[str, Any]:
         "product_info": _PRODUCT_INFO,
     }
     encoding: dict[str, Any] = {"product_info": _JSON}
+    optional = {"source_upload_id"}
     if with_crop_box:
         properties["crop_box"] = _CROP_BOX
         encoding["crop_box"] = _JSON
+    else:
+        properties["callback_url"] = {
+            "type": "string",
+            "format": "uri",
+            "description": "POSTed the job's JSON when it ends, signed per Standard Webhooks; must start with one "
+            "of WEBHOOK_URL_PREFIXES (422 when webhooks are off)",
+        }
+        optional.add("callback_url")
     return {
         "requestBody": {
             "required": True,
@@ -56,7 +65,7 @@ def multipart_body(*, with_crop_box: bool) -> dict[str, Any]:
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
-                        "required": [name for name in properties if name != "source_upload_id"],
+                        "required": [name for name in properties if name not in optional],
                         "properties": properties,
                     },
                     "encoding": encoding,

@@ -76,13 +76,17 @@ async def create_smart_crop(
         request,
         max_upload_bytes=services.settings.max_upload_bytes,
         text_fields=("product_info",),
+        optional_fields=("callback_url",),
         spool_dir=services.settings.upload_spool_dir,
     )
     try:
         product = parse_product_info(upload)
+        callback_url = upload.fields.get("callback_url")
+        if callback_url is not None:
+            services.smart_crop.check_callback(callback_url)
         await admission.claim(upload)
         job = await services.smart_crop.accept(
-            await _source(upload, services), product.product_id, admit=admission.spend
+            await _source(upload, services), product.product_id, admit=admission.spend, callback_url=callback_url
         )
     finally:
         upload.close()

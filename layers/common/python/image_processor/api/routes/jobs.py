@@ -6,7 +6,7 @@ from ...errors import NotFound
 from ..deps import ServicesDep
 from ..errors import NO_STORE, error_responses
 from ..links import image_url
-from ..schemas import JobView
+from ..schemas import JobView, WebhookView
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -28,4 +28,7 @@ async def read_job(image_id: str, request: Request, response: Response, services
         error=job.error,
         crop_box=job.crop_box,
         object_found=job.object_found,
+        webhook=WebhookView(url=job.callback_url, attempts=job.webhook_attempts, last_status=job.webhook_status)
+        if job.callback_url
+        else None,
     )
