@@ -29,6 +29,7 @@ def test_operation_ids_are_the_handler_names(schema: dict[str, Any]) -> None:
         ("get", "/jobs/{image_id}"): "read_job",
         ("get", "/products/{product_id}/images"): "list_product_images",
         ("delete", "/images/{product_id}/{image_id}"): "delete_image",
+        ("get", "/images/{product_id}/{image_id}/checks"): "check_image",
         ("post", "/uploads"): "create_upload",
         ("post", "/uploads/{upload_id}"): "receive_upload",
         ("get", "/health"): "read_health",

@@ -17,6 +17,7 @@ from .aws.cdn import CloudFrontInvalidator
 from .aws.readiness import Probe, Readiness, dynamodb_table_probe
 from .catalog.records import DynamoDBCatalog
 from .images import ImageService
+from .imaging.checks import load_profiles
 from .jobs.acceptance import SmartCropService
 from .jobs.dispatch import Dispatcher, LambdaDispatcher
 from .jobs.local.pool import LocalWorkerPool
@@ -153,6 +154,7 @@ def build_worker_runtime(
         jpeg_quality=settings.jpeg_quality,
         max_attempts=settings.job_max_attempts,
         budget=budget or imaging.MemoryBudget(settings.image_memory_budget_bytes),
+        profiles=load_profiles(settings.check_profiles_file),
     )
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
     config = IdempotencyConfig(event_key_jmespath="image_id", expires_after_seconds=settings.idempotency_ttl_seconds)
@@ -233,7 +235,9 @@ def build_services(
         images=images,
         uploads=build_uploads(settings, store),
         smart_crop=smart_crop,
-        product_images=ProductImages(catalog, store, jobs, smart_crop, cdn=cdn),
+        product_images=ProductImages(
+            catalog, store, jobs, smart_crop, cdn=cdn, profiles=load_profiles(settings.check_profiles_file)
+        ),
         rate_limiter=DynamoDBRateLimiter(
             dynamodb,
             settings.rate_limit_table,

@@ -1,7 +1,7 @@
 """A product's images as a catalog: listing them and deleting one with everything made from it."""
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import anyio
@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger
 
 from .catalog.records import CatalogEntry, CatalogPage, DynamoDBCatalog
 from .errors import NotFound
+from .imaging.checks import BUILT_IN_PROFILE, CheckReport, Profile, profile_named, run_checks
 from .jobs.acceptance import SmartCropService
 from .jobs.records import DELETED, JobStore
 from .observability import SERVICE_NAME
@@ -29,6 +30,28 @@ class ProductImages:
     smart_crop: SmartCropService
     # The CDN in front of the images (CDN_DISTRIBUTION_ID), if the deployment has one.
     cdn: Invalidator | None = None
+    profiles: Mapping[str, Profile] = field(default_factory=lambda: {BUILT_IN_PROFILE: Profile()})
+
+    def profile(self, name: str) -> Profile:
+        """The named check profile; InvalidRequest (422, field `profile`) listing those there are."""
+        return profile_named(self.profiles, name)
+
+    async def checks(
+        self, product_id: str, image_id: str, profile: str, *, rendition: str | None = None
+    ) -> CheckReport:
+        """The stored image (or one of its renditions) checked against the profile's rules."""
+        rules = self.profile(profile)
+        key = result_key(product_id, image_id)
+        if rendition is not None:
+            entry = await anyio.to_thread.run_sync(self.catalog.get, product_id, image_id)
+            made = {item.preset: item.key for item in entry.renditions} if entry else {}
+            if rendition not in made:
+                raise NotFound("This image has no rendition of that name.", field="rendition")
+            key = made[rendition]
+        stored = await anyio.to_thread.run_sync(self.store.fetch, key)
+        if stored is None:
+            raise NotFound("No image of this product has this id.")
+        return await anyio.to_thread.run_sync(run_checks, stored.content, profile, rules)
 
     async def list(self, product_id: str, *, limit: int, cursor: str | None) -> CatalogPage:
         page = await anyio.to_thread.run_sync(lambda: self.catalog.list(product_id, limit=limit, cursor=cursor))

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     ai_max_attempts: int = Field(default=3, ge=1)
     mock_ai_latency_seconds: float = Field(default=2.0, ge=0)
 
+    # JSON file of check profiles ({"name": {thresholds}}) besides the built-in `marketplace` (imaging.checks).
+    check_profiles_file: Path | None = None
+
     # CloudFront distribution in front of the images: a DELETE invalidates the image's paths there.
     cdn_distribution_id: str | None = None
 

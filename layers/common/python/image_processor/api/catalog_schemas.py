@@ -29,3 +29,16 @@ class CatalogImage(BaseModel):
 class CatalogPageView(BaseModel):
     images: list[CatalogImage]
     next: str | None = Field(description="Pass as `next` for the following page; null on the last page")
+
+
+class CheckView(BaseModel):
+    name: str = Field(description="`white_background`, `product_fill`, `min_long_side` or `format`")
+    passed: bool
+    measured: float | int | str = Field(description="Percent, pixels, or `JPEG sRGB`, as `required` is")
+    required: float | int | str
+
+
+class ChecksView(BaseModel):
+    profile: str
+    passed: bool = Field(description="Every check passed")
+    checks: list[CheckView]

@@ -5,14 +5,18 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ..models import CropBox, JobStatus
+from .catalog_schemas import ChecksView
 
 
 class ImageCreated(BaseModel):
     image_id: str
     retrieval_url: str
+    checks: ChecksView | None = Field(default=None, description="With `profile` in a manual crop: its checks")
 
 
-class SmartCropAccepted(ImageCreated):
+class SmartCropAccepted(BaseModel):
+    image_id: str
+    retrieval_url: str
     status_url: str
 
 
@@ -26,6 +30,7 @@ class JobView(BaseModel):
         default=None,
         description="True if the locator found an object; false if it fell back to a centred box; null until done",
     )
+    checks: ChecksView | None = Field(default=None, description="With `profile` in the request, once succeeded")
     webhook: "WebhookView | None" = Field(default=None, description="The callback_url's deliveries, if one was given")
 
 

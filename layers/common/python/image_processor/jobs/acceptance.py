@@ -54,6 +54,7 @@ class SmartCropService:
         *,
         admit: Callable[[], Awaitable[None]] | None = None,
         callback_url: str | None = None,
+        checks_profile: str | None = None,
     ) -> Job:
         """Check the upload is an image, stage it, record the job and queue it. The crop happens later.
 
@@ -68,6 +69,7 @@ class SmartCropService:
             status="pending",
             created_at=self._clock(),
             callback_url=callback_url,
+            checks_profile=checks_profile,
         )
         await self._stage_and_record(job, source)
         try:

@@ -43,6 +43,7 @@ def job_payload(job: Job) -> dict[str, Any]:
         "error": job.error,
         "crop_box": job.crop_box.model_dump() if job.crop_box else None,
         "object_found": job.object_found,
+        "checks": job.checks,
     }
 
 

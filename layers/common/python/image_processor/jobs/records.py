@@ -5,6 +5,7 @@ a worker that answers after the deadline cannot turn a `failed` job into `succee
 cannot overwrite a success. The write that is refused says so (False / None) instead of raising.
 """
 
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,9 @@ class Job:
     size_bytes: int | None = None
     # Where to POST the job when it ends (an allow-listed URL), and how that delivery went.
     callback_url: str | None = None
+    # The check profile the request named, and the report of the stored result (JSON), once succeeded.
+    checks_profile: str | None = None
+    checks: dict[str, Any] | None = None
     webhook_attempts: int = 0
     webhook_status: str | None = None
 
@@ -67,7 +71,13 @@ class JobStore(Protocol):
     def get(self, image_id: str) -> Job | None: ...
     def start_attempt(self, image_id: str, *, owner: str) -> Job | None: ...
     def succeed(
-        self, image_id: str, *, crop_box: CropBox, object_found: bool, size_bytes: int | None = None
+        self,
+        image_id: str,
+        *,
+        crop_box: CropBox,
+        object_found: bool,
+        size_bytes: int | None = None,
+        checks: dict[str, Any] | None = None,
     ) -> bool: ...
     def fail(self, image_id: str, reason: str) -> bool: ...
     def delete(self, image_id: str) -> None: ...
@@ -107,6 +117,7 @@ class DynamoDBJobStore:
                 "expires_at": int(now) + self._ttl,
             }
             | ({"callback_url": job.callback_url} if job.callback_url else {})
+            | ({"checks_profile": job.checks_profile} if job.checks_profile else {})
         )
         try:
             self._client.put_item(
@@ -144,7 +155,15 @@ class DynamoDBJobStore:
         )
         return _job_from_item(attributes) if attributes is not None else None
 
-    def succeed(self, image_id: str, *, crop_box: CropBox, object_found: bool, size_bytes: int | None = None) -> bool:
+    def succeed(
+        self,
+        image_id: str,
+        *,
+        crop_box: CropBox,
+        object_found: bool,
+        size_bytes: int | None = None,
+        checks: dict[str, Any] | None = None,
+    ) -> bool:
         """pending|processing -> succeeded, unless the job has outlived its deadline: False if refused."""
         now = self._clock()
         values: dict[str, Any] = {
@@ -153,6 +172,8 @@ class DynamoDBJobStore:
             ":box": crop_box.model_dump(),
             ":found": object_found,
             ":size": size_bytes,
+            # JSON: DynamoDB takes no floats, and the report is only ever read whole.
+            ":checks": json.dumps(checks) if checks is not None else None,
         }
         condition = None
         if self._deadline is not None:
@@ -160,7 +181,8 @@ class DynamoDBJobStore:
             values[":oldest"] = _number(now - self._deadline)
         attributes = self._transition(
             image_id,
-            "SET #status = :succeeded, updated_at = :now, crop_box = :box, object_found = :found, size_bytes = :size"
+            "SET #status = :succeeded, updated_at = :now, crop_box = :box, object_found = :found, size_bytes = :size,"
+            " checks_json = :checks"
             " REMOVE #error",
             values,
             extra_condition=condition,
@@ -282,6 +304,8 @@ def _job_from_item(item: "Mapping[str, Any]") -> Job:
         owner=values.get("owner"),
         size_bytes=int(values["size_bytes"]) if values.get("size_bytes") is not None else None,
         callback_url=values.get("callback_url"),
+        checks_profile=values.get("checks_profile"),
+        checks=json.loads(values["checks_json"]) if values.get("checks_json") else None,
         webhook_attempts=int(values.get("webhook_attempts", 0)),
         webhook_status=values.get("webhook_status"),
     )

@@ -1,7 +1,7 @@
 """The smart-crop worker: one job from staged upload to stored JPEG. Shared by Lambda and uvicorn."""
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 
 from .. import imaging
 from ..errors import CropOutOfBounds, ImageTooLarge, JobInProgress, JobRetryLater, ObjectLocatorError, UnsupportedImage
+from ..imaging.checks import Profile, run_checks
 from ..models import CropBox
 from ..observability import SERVICE_NAME
 from ..storage.keys import ImageStore
@@ -44,6 +45,8 @@ class SmartCropWorker:
     # The longest side of the image the AI sees; its box is scaled back to the full image.
     preview_size: int = 1024
     owner: str = field(default_factory=lambda: str(ownership.current()))
+    # Check profiles a job may name (`profile` in the request): its result is checked once stored.
+    profiles: Mapping[str, Profile] = field(default_factory=dict)
 
     def process(self, image_id: str) -> dict[str, Any]:
         logger.thread_safe_append_keys(image_id=image_id)
@@ -74,6 +77,7 @@ class SmartCropWorker:
                 data, location.box, max_pixels=self.max_pixels, quality=self.jpeg_quality, budget=self.budget
             )
             self.store.save(job.result_key, result)
+            checks = self._checks(job, result)
         except _PERMANENT_IMAGE_ERRORS as exc:
             if exc.details:
                 logger.info("image refused", extra={"image_id": image_id, **exc.details})
@@ -96,16 +100,28 @@ class SmartCropWorker:
                 raise JobRetryLater(str(exc)) from exc
             logger.exception("smart-crop job failed", extra={"image_id": image_id})
             return self._fail(job, "internal error while processing the image")
-        return self._publish(job, location, len(result))
+        return self._publish(job, location, len(result), checks)
 
-    def _publish(self, job: Job, location: Location, size_bytes: int) -> dict[str, Any]:
+    def _checks(self, job: Job, result: bytes) -> dict[str, Any] | None:
+        profile = self.profiles.get(job.checks_profile) if job.checks_profile else None
+        if profile is None or job.checks_profile is None:
+            return None
+        return run_checks(result, job.checks_profile, profile).as_dict()
+
+    def _publish(
+        self, job: Job, location: Location, size_bytes: int, checks: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """The image is already written; the job becomes `succeeded` only if it still can (unfinished,
         within its deadline). If that is refused, the image is removed again, so a failed job never
         leaves a result behind. Writing first means that a crash between the two steps leaves a job
         still `processing` whose redelivery writes the same image again, or whose deadline fails it
         and removes the image; never a `succeeded` job without its image."""
         if self.jobs.succeed(
-            job.image_id, crop_box=location.box, object_found=location.object_found, size_bytes=size_bytes
+            job.image_id,
+            crop_box=location.box,
+            object_found=location.object_found,
+            size_bytes=size_bytes,
+            checks=checks,
         ):
             self.store.discard_staged(job.image_id)
             logger.info(

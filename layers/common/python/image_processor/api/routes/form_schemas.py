@@ -46,7 +46,12 @@ def multipart_body(*, with_crop_box: bool) -> dict[str, Any]:
         "product_info": _PRODUCT_INFO,
     }
     encoding: dict[str, Any] = {"product_info": _JSON}
-    optional = {"source_upload_id"}
+    properties["profile"] = {
+        "type": "string",
+        "description": "A check profile (`marketplace`): the result is checked against its rules, in the answer "
+        "(manual crop) or the job (smart crop)",
+    }
+    optional = {"source_upload_id", "profile"}
     if with_crop_box:
         properties["crop_box"] = _CROP_BOX
         encoding["crop_box"] = _JSON

@@ -14,6 +14,7 @@ from ..links import image_url, job_url
 from ..openapi import ETAG, LOCATION, RATE_LIMIT
 from ..schemas import ImageCreated, SmartCropAccepted
 from .form_schemas import multipart_body
+from .products import checks_view
 
 
 class _ImagePathConvertor(Convertor[str]):
@@ -48,15 +49,22 @@ async def create_manual_crop(
         request,
         max_upload_bytes=services.settings.max_upload_bytes,
         text_fields=("product_info", "crop_box"),
+        optional_fields=("profile",),
         spool_dir=services.settings.upload_spool_dir,
     )
     try:
         product, box = parse_product_info(upload), parse_crop_box(upload)
+        profile = upload.fields.get("profile")
+        if profile is not None:
+            services.product_images.profile(profile)
         await admission.admit(upload)
         created = await services.images.crop_and_store(await _source(upload, services), product.product_id, box)
     finally:
         upload.close()
-    return ImageCreated(image_id=created.image_id, retrieval_url=image_url(request, created.key))
+    checks = None
+    if profile is not None:
+        checks = checks_view(await services.product_images.checks(product.product_id, created.image_id, profile))
+    return ImageCreated(image_id=created.image_id, retrieval_url=image_url(request, created.key), checks=checks)
 
 
 @router.post(
@@ -76,17 +84,23 @@ async def create_smart_crop(
         request,
         max_upload_bytes=services.settings.max_upload_bytes,
         text_fields=("product_info",),
-        optional_fields=("callback_url",),
+        optional_fields=("callback_url", "profile"),
         spool_dir=services.settings.upload_spool_dir,
     )
     try:
         product = parse_product_info(upload)
-        callback_url = upload.fields.get("callback_url")
+        callback_url, profile = upload.fields.get("callback_url"), upload.fields.get("profile")
         if callback_url is not None:
             services.smart_crop.check_callback(callback_url)
+        if profile is not None:
+            services.product_images.profile(profile)
         await admission.claim(upload)
         job = await services.smart_crop.accept(
-            await _source(upload, services), product.product_id, admit=admission.spend, callback_url=callback_url
+            await _source(upload, services),
+            product.product_id,
+            admit=admission.spend,
+            callback_url=callback_url,
+            checks_profile=profile,
         )
     finally:
         upload.close()

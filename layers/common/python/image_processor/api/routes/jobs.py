@@ -3,6 +3,7 @@ import re
 from fastapi import APIRouter, Request, Response
 
 from ...errors import NotFound
+from ..catalog_schemas import ChecksView
 from ..deps import ServicesDep
 from ..errors import NO_STORE, error_responses
 from ..links import image_url
@@ -28,6 +29,7 @@ async def read_job(image_id: str, request: Request, response: Response, services
         error=job.error,
         crop_box=job.crop_box,
         object_found=job.object_found,
+        checks=ChecksView.model_validate(job.checks) if job.checks else None,
         webhook=WebhookView(url=job.callback_url, attempts=job.webhook_attempts, last_status=job.webhook_status)
         if job.callback_url
         else None,

@@ -6,8 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from ...catalog.records import MAX_PAGE_SIZE, CatalogEntry
+from ...imaging.checks import BUILT_IN_PROFILE, CheckReport
 from ...models import PRODUCT_ID_PATTERN
-from ..catalog_schemas import CatalogImage, CatalogPageView, RenditionView
+from ..catalog_schemas import CatalogImage, CatalogPageView, ChecksView, CheckView, RenditionView
 from ..deps import ApiKeyRequiredDep, ServicesDep
 from ..errors import NO_STORE, error_responses
 from ..links import image_url
@@ -48,6 +49,30 @@ async def delete_image(product_id: ProductId, image_id: ImageId, services: Servi
     running is marked failed, "deleted", and its result discarded)."""
     await services.product_images.delete(product_id, image_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/images/{product_id}/{image_id}/checks", responses=error_responses(404, 415, 422, 503))
+async def check_image(
+    product_id: ProductId,
+    image_id: ImageId,
+    services: ServicesDep,
+    profile: Annotated[str, Query(max_length=64, description="A check profile")] = BUILT_IN_PROFILE,
+    rendition: Annotated[str | None, Query(max_length=64, description="Check this rendition instead")] = None,
+) -> ChecksView:
+    """The stored image checked against a profile's rules (the built-in `marketplace`: white background,
+    product fill, long side, sRGB JPEG), measured on a shrink-on-load preview."""
+    report = await services.product_images.checks(product_id, image_id, profile, rendition=rendition)
+    return checks_view(report)
+
+
+def checks_view(report: CheckReport) -> ChecksView:
+    return ChecksView(
+        profile=report.profile,
+        passed=report.passed,
+        checks=[
+            CheckView(name=c.name, passed=c.passed, measured=c.measured, required=c.required) for c in report.checks
+        ],
+    )
 
 
 def _view(request: Request, entry: CatalogEntry) -> CatalogImage:
