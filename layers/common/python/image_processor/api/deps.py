@@ -69,13 +69,19 @@ def get_client_identity(
 ClientIdentityDep = Annotated[str, Depends(get_client_identity)]
 
 
-def require_api_key(services: ServicesDep, api_key: Annotated[str | None, Security(_api_key_header)]) -> None:
-    """For what cannot be undone (DELETE): a known key always, and so API keys must be on."""
+def require_api_key(
+    request: Request, services: ServicesDep, api_key: Annotated[str | None, Security(_api_key_header)]
+) -> None:
+    """For what cannot be undone (DELETE): a known key always, and so API keys must be on. Either the
+    service's own (API_KEYS), or, behind API Gateway with enable_api_keys, the key the gateway checked."""
     keys = services.settings.api_keys
+    if not keys and _api_gateway_key_id(request.scope.get("aws.event")):
+        return
     if not keys:
         raise Forbidden(
             "Deleting needs an API key, and this service has none: set API_KEYS (or API_KEYS_FILE) and send one "
-            "in X-API-Key. `make run` generates a development key and prints it."
+            "in X-API-Key (on AWS, or deploy with enable_api_keys). `make run` generates a development key and "
+            "prints it."
         )
     if api_key is None or not _is_known(api_key, keys):
         raise Unauthorized("Send a valid API key in the X-API-Key header.")
