@@ -4,13 +4,14 @@ Session-scoped: building, applying and starting each function once keeps this pa
 within about a minute. Each test that needs the end-to-end run asks for `journey`, which runs once.
 """
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support.lambda_runtime.deployment import Deployment, build_artifacts, deploy
 from tests.support.lambda_runtime.gateway import Gateway
-from tests.support.lambda_runtime.journey import Journey, run_journey
+from tests.support.lambda_runtime.journey import API_KEY, Journey, run_journey
 from tests.support.lambda_runtime.sandbox import ExecutionEnvironment, execution_environment
 from tests.support.terraform import TERRAFORM, initialised
 from tools.processes import running_emulator
@@ -27,7 +28,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 
 @pytest.fixture(scope="session")
 def api(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExecutionEnvironment]:
-    with execution_environment(deployment.api, tmp_path_factory.mktemp("api"), endpoint=deployment.endpoint) as env:
+    # The operator sets API_KEYS on the function (DELETE always needs a key); every journey request sends it.
+    function = dataclasses.replace(deployment.api, environment={**deployment.api.environment, "API_KEYS": API_KEY})
+    with execution_environment(function, tmp_path_factory.mktemp("api"), endpoint=deployment.endpoint) as env:
         yield env
 
 

@@ -40,6 +40,9 @@ FAILURE_PATHS = {
     ("api", "JobRecords", "dynamodb:UpdateItem"): (
         "a job is marked failed when the worker cannot be invoked, or when it is read past its deadline"
     ),
+    ("api", "CatalogEntries", "dynamodb:UpdateItem"): (
+        "a job the API fails (the worker cannot be invoked, or it is read past its deadline) updates its catalog entry"
+    ),
     ("worker", "IdempotencyRecords", "dynamodb:DeleteItem"): (
         "Powertools deletes the in-progress record when the handler raises, so that Lambda's retry can run"
     ),

@@ -34,7 +34,6 @@ from .storage.filesystem import FileSystemImageStore
 from .storage.keys import ImageStore
 from .storage.s3 import S3ImageStore
 from .storage.uploads import PresignedPostIssuer, SignedFormIssuer, TicketIssuer, UploadService
-from .webhooks.sender import WebhookSender
 from .webhooks.targets import WebhookPolicy
 
 if TYPE_CHECKING:
@@ -122,6 +121,9 @@ LAMBDA_WEBHOOK_BUDGET_SECONDS = 10.0
 
 def build_notifier(settings: Settings, recorder: DeliveryRecorder) -> WebhookNotifier:
     assert settings.webhook_secret is not None
+    # Imported here: httpx and standardwebhooks cost a cold start that only webhooks need.
+    from .webhooks.sender import WebhookSender
+
     sender = WebhookSender(
         settings.webhook_secret.get_secret_value(),
         build_webhook_policy(settings),

@@ -10,13 +10,15 @@ within a few seconds of the invocation's budget (docs/webhooks.md says what a qu
 import functools
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger
 
 from ..observability import SERVICE_NAME
-from ..webhooks.sender import WebhookSender
 from .records import Job
+
+if TYPE_CHECKING:  # httpx, which the sender uses, costs a cold start that only webhooks need
+    from ..webhooks.sender import WebhookSender
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
@@ -52,7 +54,7 @@ class WebhookNotifier:
 
     def __init__(
         self,
-        sender: WebhookSender,
+        sender: "WebhookSender",
         recorder: DeliveryRecorder,
         scheduler: Scheduler,
         *,
