@@ -76,8 +76,14 @@ data "aws_iam_policy_document" "api" {
   # job ends (UpdateItem), read and removed by DELETE (GetItem, DeleteItem), listed through its index (Query).
   statement {
     sid       = "CatalogEntries"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"]
-    resources = [aws_dynamodb_table.this["catalog"].arn, "${aws_dynamodb_table.this["catalog"].arn}/index/*"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    resources = [aws_dynamodb_table.this["catalog"].arn]
+  }
+
+  statement {
+    sid       = "ListCatalog"
+    actions   = ["dynamodb:Query"]
+    resources = ["${aws_dynamodb_table.this["catalog"].arn}/index/newest_first"]
   }
 
   # DELETE /images/{product_id}/{image_id}: the image and its renditions (listed under their folder).

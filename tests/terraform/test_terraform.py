@@ -371,9 +371,10 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
             [tables["jobs"]],
         ),
         "CatalogEntries": (
-            ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
-            sorted([tables["catalog"], f"{tables['catalog']}/index/*"]),
+            ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            [tables["catalog"]],
         ),
+        "ListCatalog": (["dynamodb:Query"], [f"{tables['catalog']}/index/newest_first"]),
         "DeleteImages": (["s3:DeleteObject"], sorted([f"{bucket}/*/*.jpg", f"{bucket}/*/*/*"])),
         "ListRenditionsOfDeletedImages": (["s3:ListBucket"], [bucket]),
         "QueueSmartCropJobs": (["lambda:InvokeFunction"], [worker_arn]),

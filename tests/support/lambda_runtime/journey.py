@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
+import boto3
 import httpx
 from PIL import Image
 
@@ -238,6 +239,11 @@ def catalog(journey: Journey) -> None:
     assert [entry["image_id"] for entry in listing.json()["images"]] == [manual["image_id"]], listing.describe()
     url, checks = journey.send("GET", f"/images/E2E-CATALOG/{smart['image_id']}/checks?profile=marketplace")
     assert checks.status == 200 and checks.json()["checks"], f"GET {url}: {checks.describe()}"
+    # A rendition beside the manual crop, where renditions are stored: the DELETE removes it too.
+    s3 = boto3.client("s3", endpoint_url=journey.deployment.endpoint, region_name="us-east-1")
+    bucket = journey.deployment.outputs["images_bucket"]
+    rendition = f"E2E-CATALOG/{manual['image_id']}/listing.jpg"
+    s3.put_object(Bucket=bucket, Key=rendition, Body=images.solid_jpeg(40, 30))
     for created in (manual, smart):
         url, deleted = journey.send("DELETE", f"/images/E2E-CATALOG/{created['image_id']}")
         assert deleted.status == 204, f"DELETE {url}: {deleted.describe()}"
@@ -245,6 +251,7 @@ def catalog(journey: Journey) -> None:
         assert again.status == 404, f"DELETE {url} again: {again.describe()}"
     url, listing = journey.send("GET", "/products/E2E-CATALOG/images")
     assert listing.json()["images"] == [], listing.describe()
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=f"E2E-CATALOG/{manual['image_id']}/")["KeyCount"] == 0
 
 
 def docs(journey: Journey) -> None:

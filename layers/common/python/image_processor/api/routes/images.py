@@ -38,6 +38,8 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 
 @router.post(
     "/manual-crop",
+    # The contract's body is {"image_id", "retrieval_url"}; `checks` only when a profile was asked for.
+    response_model_exclude_none=True,
     responses=error_responses(400, 401, 403, 404, 408, 409, 410, 413, 415, 422, 429, 503),
     openapi_extra=multipart_body(with_crop_box=True),
 )

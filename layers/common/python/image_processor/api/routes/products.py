@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from starlette.convertors import Convertor, register_url_convertor
 
 from ...catalog.records import MAX_PAGE_SIZE, CatalogEntry
 from ...imaging.checks import BUILT_IN_PROFILE, CheckReport
@@ -12,11 +13,26 @@ from ..catalog_schemas import CatalogImage, CatalogPageView, ChecksView, CheckVi
 from ..deps import ApiKeyRequiredDep, ServicesDep
 from ..errors import NO_STORE, error_responses
 from ..links import image_url
+from ..schemas import ErrorBody
 
+
+class _ImageIdConvertor(Convertor[str]):
+    """32 hex digits: `/images/{product}/{name}.jpg` is an image path (GET, HEAD), never an image id, so a
+    DELETE there is a 405 that allows GET and HEAD."""
+
+    regex = "[0-9a-f]{32}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("image_id", _ImageIdConvertor())
 router = APIRouter(tags=["catalog"])
 
 ProductId = Annotated[str, Path(pattern=PRODUCT_ID_PATTERN, examples=["ABC-123"])]
-ImageId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 
 @router.get("/products/{product_id}/images", responses=error_responses(422, 503))
@@ -35,26 +51,26 @@ async def list_product_images(
 
 
 @router.delete(
-    "/images/{product_id}/{image_id}",
+    "/images/{product_id}/{image_id:image_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     dependencies=[ApiKeyRequiredDep],
     responses={
         **error_responses(401, 403, 404, 422, 503),
-        403: {"description": "The service has no API keys (API_KEYS), so nobody may delete"},
+        403: {"model": ErrorBody, "description": "The service has no API keys (API_KEYS), so nobody may delete"},
     },
 )
-async def delete_image(product_id: ProductId, image_id: ImageId, services: ServicesDep) -> Response:
+async def delete_image(product_id: ProductId, image_id: str, services: ServicesDep) -> Response:
     """Delete the image, its renditions, its job record and its catalog entry (a smart crop still
     running is marked failed, "deleted", and its result discarded)."""
     await services.product_images.delete(product_id, image_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/images/{product_id}/{image_id}/checks", responses=error_responses(404, 415, 422, 503))
+@router.get("/images/{product_id}/{image_id:image_id}/checks", responses=error_responses(404, 415, 422, 503))
 async def check_image(
     product_id: ProductId,
-    image_id: ImageId,
+    image_id: str,
     services: ServicesDep,
     profile: Annotated[str, Query(max_length=64, description="A check profile")] = BUILT_IN_PROFILE,
     rendition: Annotated[str | None, Query(max_length=64, description="Check this rendition instead")] = None,
