@@ -79,9 +79,9 @@ def test_the_product_view_lists_checks_and_deletes(base_url: str, browser: Chrom
     assert badges(passing)["min_long_side"] == ("badge pass", "min long side: 1200 px")
     assert badges(failing)["white_background"] == ("badge fail", "white background: 0 %")
     assert badges(failing)["min_long_side"] == ("badge fail", "min long side: 600 px")
-    assert all(
-        img.get_property("naturalWidth") > 0 for img in browser.find_elements(By.CSS_SELECTOR, "#catalog-list img")
-    )
+    widths = "return [...document.querySelectorAll('#catalog-list img')].map((img) => img.complete && img.naturalWidth)"
+    wait.until(lambda d: all(d.execute_script(widths)))
+    assert browser.execute_script(widths) == [600, 1200]  # the thumbnails are the stored images
 
     # Without the key the service refuses, and the page says why.
     browser.find_element(By.CSS_SELECTOR, f'[data-image-id="{failing}"] button.delete').click()
