@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from image_processor.api import create_app
 from image_processor.assembly import build_services
+from image_processor.jobs.local.pool import LocalWorkerPool
 from image_processor.services import Services
 from image_processor.settings import Settings
 from tests.conftest import CLIENT_IP
@@ -234,9 +235,10 @@ def test_deleting_during_an_in_flight_smart_crop_fails_the_job_and_its_result_is
             lambda: (body := client.get(accepted["status_url"]).json())["status"] == "failed" and body, "job failed"
         )
         services: Services = client.app.state.services  # type: ignore[attr-defined]
-        # The worker has finished with the job once its staged upload is gone.
-        wait_for(lambda: services.store.read_staged(accepted["image_id"]) is None, "the worker let go")
-        time.sleep(0.2)
+        pool = services.dispatcher
+        assert isinstance(pool, LocalWorkerPool)
+        # The worker writes its result, finds the job failed and removes it again: wait until it has ended.
+        wait_for(lambda: pool.held == 0, "the worker let go of the job")
         image = client.get(accepted["retrieval_url"])
         listed = listing(client)
 
