@@ -12,6 +12,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The origin browsers use: upload URLs are built from it and only its pages (and CORS_ALLOWED_ORIGINS) may POST.
+PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
 # An offline mirror of the Terraform providers (passed as -plugin-dir); empty = the registry. Either the folder
 # that holds registry.terraform.io, or any folder inside it (tools/plugin_dir.py finds the root, or says what is meant).
@@ -47,7 +49,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: help install run test lint fmt clean package deploy destroy checkov require-terraform bench lock audit
+.PHONY: help install run test test-fast lint fmt clean package deploy destroy checkov require-terraform bench lock audit
 
 help: ## Show this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,7 +66,7 @@ $(INSTALL_STAMP): pyproject.toml requirements/dev.lock
 install: $(INSTALL_STAMP) ## Create .venv and install the pinned dependencies
 
 run: install ## Run the service with uvicorn on HOST:PORT (starts a local AWS emulator if none answers)
-	MALLOC_ARENA_MAX=2 $(PY) -m tools.dev_server --host $(HOST) --port $(PORT) --aws-endpoint $(AWS_ENDPOINT_URL) \
+	MALLOC_ARENA_MAX=2 PUBLIC_BASE_URL="$(PUBLIC_BASE_URL)" $(PY) -m tools.dev_server --host $(HOST) --port $(PORT) --aws-endpoint $(AWS_ENDPOINT_URL) \
 		--tables $(LOCAL_TABLES) --tf-plugin-dir "$(TF_PLUGIN_ROOT)"
 
 lint: install $(CHECKOV_STAMP) ## Ruff (lint and format check), mypy and checkov over terraform/
@@ -101,8 +103,12 @@ fmt: install ## Format the code and apply safe lint fixes
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-test: lint ## Lint, type-check and run the whole test suite
-	TF_PLUGIN_DIR="$(TF_PLUGIN_ROOT)" $(PY) -m pytest $(PYTEST_ARGS)
+test: lint ## Lint, type-check and run the whole test suite (the 15 slowest tests listed at the end)
+	TF_PLUGIN_DIR="$(TF_PLUGIN_ROOT)" $(PY) -m pytest --durations=15 $(PYTEST_ARGS)
+
+# The fast loop runs its tests on every core (pytest-xdist): each worker starts its own emulator.
+test-fast: lint ## Lint, type-check and run the tests not marked slow (no Lambda harness, browser, stress or bench run)
+	TF_PLUGIN_DIR="$(TF_PLUGIN_ROOT)" $(PY) -m pytest -m "not slow" -n auto $(PYTEST_ARGS)
 
 bench: install ## Run the benchmarks; results in bench/results/
 	TF_PLUGIN_DIR="$(TF_PLUGIN_ROOT)" $(PY) -m bench
@@ -137,7 +143,7 @@ logs: require-compose ## Follow the containers' logs
 
 package: install $(FUNCTION_ZIPS) ## Build the self-contained Lambda function zips (no layers) into build/functions/
 
-# Dependencies for the Lambda platform, without what the runtime provides (boto3) or uvicorn; Python 3.12 bytecode.
+# Dependencies for the Lambda platform (the AWS SDK included, uvicorn left out); Python 3.12 bytecode.
 $(BUILD)/functions/%.zip: functions/%/app.py $(PACKAGE_SOURCES)
 	$(PY) -m tools.build_lambda $* $@ --work $(BUILD)/functions/$*.build
 

@@ -56,6 +56,9 @@ class Config:
             # While the baselines take their turn, the service's pooled connections sit idle for longer
             # than uvicorn's 5 s default; a connection closed just as the client reuses it would end the run.
             "KEEP_ALIVE_TIMEOUT_SECONDS": "120",
+            # Every simulated client shares one loopback address: lift the per-address shares.
+            "MAX_CONNECTIONS_PER_CLIENT": "1000",
+            "UPLOAD_BUDGET_CLIENT_BYTES": str(256 * 1024 * 1024),
             "IMAGE_CONCURRENCY": str(self.image_concurrency),
             "JPEG_QUALITY": str(JPEG_QUALITY),
             "LOCAL_WORKER_CONCURRENCY": str(self.worker_concurrency),

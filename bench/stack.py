@@ -51,7 +51,7 @@ class LocalAws:
     def dynamodb_client(self) -> "DynamoDBClient":
         """A client built by the service's own factory (same timeouts, retries and pool)."""
         with _environment(DUMMY_CREDENTIALS):
-            return aws.dynamodb_client(self.settings())
+            return aws.client("dynamodb", self.settings())
 
 
 @contextlib.contextmanager

@@ -128,8 +128,6 @@ resource "aws_api_gateway_deployment" "this" {
 
 resource "aws_api_gateway_stage" "this" {
   #checkov:skip=CKV_AWS_120:Responses are per-request crops and short-lived job states; caching would serve stale job status.
-  #checkov:skip=CKV_AWS_73:Tracing is off; the request id in the function's logs correlates requests.
-  #checkov:skip=CKV_AWS_76:Access logs need the account-wide API Gateway CloudWatch role; the function logs every request with its client IP.
   #checkov:skip=CKV2_AWS_29:A WAF web ACL is an account-level decision; the per-IP rate limit and stage throttling guard this API.
   #checkov:skip=CKV2_AWS_51:Clients are browsers of the UI, not services holding certificates.
   #checkov:skip=CKV2_AWS_4:Execution logging needs the account-wide CloudWatch role; the function logs every request.
@@ -138,6 +136,16 @@ resource "aws_api_gateway_stage" "this" {
   rest_api_id   = aws_api_gateway_rest_api.this[0].id
   deployment_id = aws_api_gateway_deployment.this[0].id
   stage_name    = var.api_stage_name
+
+  # X-Ray and JSON access logs (observability.tf); the logs need the account's API Gateway CloudWatch role.
+  xray_tracing_enabled = true
+
+  access_log_settings {
+    destination_arn = aws_cloudwatch_log_group.api_access[0].arn
+    format          = local.api_access_log_format
+  }
+
+  depends_on = [aws_api_gateway_account.this]
 }
 
 resource "aws_api_gateway_method_settings" "all" {

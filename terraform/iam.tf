@@ -28,14 +28,13 @@ resource "aws_iam_role" "worker" {
 locals {
   # Key patterns of the storage layout (identical on the file system and S3). Product ids never start
   # with a dot, so results never fall under the two dot folders.
-  # No s3:ListBucket: without it S3 answers a missing key with 403 instead of 404, and the S3 store reads
-  # both as "not there" (image_processor.storage.s3). Only the local dispatcher lists the staging folder.
   images_bucket_arn = var.create_functions ? aws_s3_bucket.images[0].arn : ""
   results_objects   = "${local.images_bucket_arn}/*/*.jpg"
   staged_objects    = "${local.images_bucket_arn}/.staging/*"
   uploaded_objects  = "${local.images_bucket_arn}/.uploads/*"
-  # Renditions beside each image: <product_id>/<image_id>/<preset>.<ext>.
-  rendition_objects = "${local.images_bucket_arn}/*/*/*"
+  # `<product_id>/<image_id>/<preset>.<format>`, beside each result (IAM's * spans slashes, so results_objects
+  # already covers the .jpg ones; they are listed here too, so the statement says what renditions are).
+  rendition_objects = [for format in ["jpg", "webp", "avif"] : "${local.images_bucket_arn}/*/*/*.${format}"]
 }
 
 # Each statement names the calls that need it (image_processor modules). A test applies this to an
@@ -47,6 +46,13 @@ data "aws_iam_policy_document" "api" {
     sid       = "WriteOwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.api[0].arn}:*"]
+  }
+
+  # Lambda sends the function's X-Ray segments with its role (active tracing); X-Ray has no resource ARNs.
+  statement {
+    sid       = "WriteTraces"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
   }
 
   # rate_limit: check before the body (GetItem); acquire once valid (a conditional UpdateItem appends,
@@ -90,7 +96,8 @@ data "aws_iam_policy_document" "api" {
   statement {
     sid       = "DeleteImages"
     actions   = ["s3:DeleteObject"]
-    resources = [local.results_objects, local.rendition_objects]
+    # Everything in an image's folder: renditions of any format, including presets removed since.
+    resources = [local.results_objects, "${local.images_bucket_arn}/*/*/*"]
   }
 
   statement {
@@ -104,9 +111,9 @@ data "aws_iam_policy_document" "api" {
     }
   }
 
-  # A DELETE invalidates the image's paths in the CDN, when the deployment names one.
+  # A DELETE invalidates the image's paths in the CDN, when the deployment has one.
   dynamic "statement" {
-    for_each = var.cdn_distribution_id == "" ? [] : [var.cdn_distribution_id]
+    for_each = local.cdn_distribution_ids
     content {
       sid       = "InvalidateDeletedImages"
       actions   = ["cloudfront:CreateInvalidation"]
@@ -121,11 +128,29 @@ data "aws_iam_policy_document" "api" {
   }
 
   # Manual crops store results; presigned GETs (the 307) and HEAD are signed with this role, so it
-  # must be allowed to read what it links to.
+  # must be allowed to read what it links to. A poll that finds a job past its deadline removes the
+  # image a late worker may have written (DeleteObject).
   statement {
     sid       = "StoreAndLinkResults"
-    actions   = ["s3:PutObject", "s3:GetObject"]
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
     resources = [local.results_objects]
+  }
+
+  # S3 answers a missing key 404 only to a role that may list the bucket, 403 otherwise; the store reads
+  # 404 as "not there" and 403 as a misconfiguration (503), so an unknown image or upload needs this.
+  # A prefix condition would not help: a GET or HEAD carries no prefix, so it would never match.
+  statement {
+    sid       = "TellMissingKeys"
+    actions   = ["s3:ListBucket"]
+    resources = [local.images_bucket_arn]
+  }
+
+  # Renditions: made from the stored result (GetObject) on a first request and stored once (a conditional
+  # PutObject); later requests read them (GetObject, HeadObject) or are redirected with a presigned GET.
+  statement {
+    sid       = "MakeAndLinkRenditions"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = local.rendition_objects
   }
 
   # Smart crop stages the original for the worker, and removes it if the job cannot be recorded or queued.
@@ -153,6 +178,13 @@ data "aws_iam_policy_document" "worker" {
     sid       = "WriteOwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.worker[0].arn}:*"]
+  }
+
+  # Lambda sends the function's X-Ray segments with its role (active tracing); X-Ray has no resource ARNs.
+  statement {
+    sid       = "WriteTraces"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
   }
 
   # jobs: read the job (GetItem), count the attempt and record the outcome (UpdateItem).
@@ -183,10 +215,25 @@ data "aws_iam_policy_document" "worker" {
     resources = [local.staged_objects]
   }
 
+  # Store the result; remove it again when the job fails for good or its result comes too late.
   statement {
     sid       = "StoreResults"
-    actions   = ["s3:PutObject"]
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
     resources = [local.results_objects]
+  }
+
+  # A staged original that is gone (404, not 403) fails its job instead of retrying it; see the API's.
+  statement {
+    sid       = "TellMissingKeys"
+    actions   = ["s3:ListBucket"]
+    resources = [local.images_bucket_arn]
+  }
+
+  # The renditions a job asks for, made before it succeeds (a conditional PutObject); deleted again if it fails.
+  statement {
+    sid       = "StoreEagerRenditions"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = local.rendition_objects
   }
 
 }

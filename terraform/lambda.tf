@@ -25,7 +25,6 @@ resource "aws_lambda_function" "api" {
   #checkov:skip=CKV_AWS_117:It reaches only AWS APIs (DynamoDB, S3, Lambda), which need no VPC; a VPC would need endpoints or a NAT for each.
   #checkov:skip=CKV_AWS_173:The environment holds table, bucket and function names only, no secrets.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile per account; out of scope for this service.
-  #checkov:skip=CKV_AWS_50:Tracing is off; Powertools logs carry the request id as the correlation id.
   count = local.functions
 
   function_name    = local.api_function_name
@@ -39,6 +38,11 @@ resource "aws_lambda_function" "api" {
   memory_size      = var.api_memory_mb
   timeout          = var.api_timeout_seconds
 
+  # X-Ray, continuing the stage's trace; Powertools Tracer adds the AWS calls and the image id.
+  tracing_config {
+    mode = "Active"
+  }
+
   environment {
     variables = local.api_environment
   }
@@ -50,6 +54,12 @@ resource "aws_lambda_function" "api" {
       condition     = fileexists(local.api_package_path)
       error_message = "The API function zip is missing; build it with `make package`."
     }
+    # image_processor.aws.clients.call_budget_seconds: two attempts, each a connect and the longest read
+    # (S3's is at least 5 s). A call that could outlast the function would end as a gateway error.
+    precondition {
+      condition     = 2 * (var.aws_timeout_seconds + max(var.aws_timeout_seconds, 5)) < var.api_timeout_seconds
+      error_message = "Two attempts of the longest AWS call, 2 x (aws_timeout_seconds + max(aws_timeout_seconds, 5)), must end within api_timeout_seconds."
+    }
   }
 }
 
@@ -58,7 +68,6 @@ resource "aws_lambda_function" "worker" {
   #checkov:skip=CKV_AWS_117:It reaches only AWS APIs (DynamoDB, S3) and the AI service, which need no VPC.
   #checkov:skip=CKV_AWS_173:The environment holds table, bucket and function names only, no secrets.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile per account; out of scope for this service.
-  #checkov:skip=CKV_AWS_50:Tracing is off; Powertools logs carry the image id as the correlation id.
   count = local.functions
 
   function_name    = local.worker_function_name
@@ -71,8 +80,12 @@ resource "aws_lambda_function" "worker" {
   source_code_hash = fileexists(local.worker_package_path) ? filebase64sha256(local.worker_package_path) : null
   memory_size      = var.worker_memory_mb
   timeout          = var.worker_timeout_seconds
-  # A cost guard: a burst of smart crops queues up instead of multiplying concurrent AI calls.
+  # None by default (-1): a reservation fails `apply` on accounts with a low concurrency quota.
   reserved_concurrent_executions = var.worker_reserved_concurrency
+
+  tracing_config {
+    mode = "Active"
+  }
 
   environment {
     variables = local.worker_environment
@@ -84,6 +97,11 @@ resource "aws_lambda_function" "worker" {
     precondition {
       condition     = fileexists(local.worker_package_path)
       error_message = "The worker function zip is missing; build it with `make package`."
+    }
+    # The AI's attempts (with their backoff, bounded by the locator's own deadline) must end before the worker does.
+    precondition {
+      condition     = var.ai_timeout_seconds * var.ai_max_attempts < var.worker_timeout_seconds
+      error_message = "ai_timeout_seconds x ai_max_attempts must be less than worker_timeout_seconds."
     }
   }
 }
@@ -114,10 +132,4 @@ resource "aws_lambda_function_event_invoke_config" "worker" {
   # Lambda checks that the role may send to the destination when the config is saved.
   depends_on = [aws_iam_role_policy.worker_dead_letter]
 
-  lifecycle {
-    precondition {
-      condition     = var.job_deadline_seconds - var.worker_timeout_seconds >= 60 && var.job_deadline_seconds - var.worker_timeout_seconds <= 21600
-      error_message = "job_deadline_seconds minus worker_timeout_seconds is the worker's maximum event age, which Lambda allows from 60 to 21600 seconds."
-    }
-  }
 }

@@ -24,8 +24,12 @@ locals {
     IDEMPOTENCY_TTL_SECONDS = tostring(var.idempotency_ttl_seconds)
     WORKER_TIMEOUT_SECONDS  = tostring(var.worker_timeout_seconds)
     MOCK_AI_LATENCY_SECONDS = tostring(var.mock_ai_latency_seconds)
+    AWS_TIMEOUT_SECONDS     = tostring(var.aws_timeout_seconds)
     LOG_LEVEL               = var.log_level
     POWERTOOLS_SERVICE_NAME = var.name_prefix
+    # Metrics leave as EMF lines in the log (observability.tf reads them back for alarms and the dashboard).
+    METRICS_BACKEND              = "emf"
+    POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
   }
 
   # The API alone queues jobs and hands out links: images leave through presigned S3 URLs (a 307), so
@@ -38,7 +42,23 @@ locals {
     # Manual crop spends CPU and storage too: its own per-client budget (0 turns it off).
     MANUAL_CROP_RATE_LIMIT_REQUESTS       = tostring(var.manual_crop_rate_limit_requests)
     MANUAL_CROP_RATE_LIMIT_WINDOW_SECONDS = tostring(var.manual_crop_rate_limit_window_seconds)
-  }, var.cdn_distribution_id == "" ? {} : { CDN_DISTRIBUTION_ID = var.cdn_distribution_id })
+    # Origins whose pages may POST to the API; "*" opens the bucket's CORS only, as the API takes exact origins.
+    CORS_ALLOWED_ORIGINS = join(",", [for origin in var.cors_allowed_origins : origin if origin != "*"])
+  }, local.cdn_environment, length(local.cdn_distribution_ids) == 0 ? {} : { CDN_DISTRIBUTION_ID = local.cdn_distribution_ids[0] })
 
-  worker_environment = local.common_environment
+  # The distribution a DELETE invalidates: the one named by cdn_distribution_id, else this deployment's own (cdn.tf).
+  cdn_distribution_ids = var.cdn_distribution_id != "" ? [var.cdn_distribution_id] : aws_cloudfront_distribution.images[*].id
+
+  # With the CDN, image links point at it (cdn.tf), so views never pass through this function again.
+  cdn_environment = {
+    for name, domain in { PUBLIC_IMAGE_BASE_URL = local.cdn_domain_name } : name => "https://${domain}" if domain != null
+  }
+
+  # The worker alone calls the AI; without a URL it runs the mock (the output ai_backend says so).
+  worker_environment = merge(local.common_environment, var.ai_service_url == null ? { AI_BACKEND = "mock" } : {
+    AI_BACKEND         = "http"
+    AI_SERVICE_URL     = var.ai_service_url
+    AI_TIMEOUT_SECONDS = tostring(var.ai_timeout_seconds)
+    AI_MAX_ATTEMPTS    = tostring(var.ai_max_attempts)
+  })
 }

@@ -1,9 +1,25 @@
 output "api_url" {
-  description = "Base URL of the API: LocalStack's path form on an emulator, the stage's invoke URL on AWS."
+  # On LocalStack, the host form keeps the stage as the first path segment, as on AWS, so the API's links
+  # (which keep the stage) resolve; the /restapis/<id>/<stage>/_user_request_ form would break them.
+  description = "Base URL of the API: the stage's invoke URL on AWS, LocalStack's execute-api host form (http://<id>.execute-api.localhost.localstack.cloud:<port>/<stage>) on an emulator."
   value = var.create_functions ? (
     local.emulated
-    ? "${local.endpoint}/restapis/${aws_api_gateway_rest_api.this[0].id}/${aws_api_gateway_stage.this[0].stage_name}/_user_request_"
+    ? "${local.endpoint_scheme}://${aws_api_gateway_rest_api.this[0].id}.execute-api.localhost.localstack.cloud:${local.endpoint_port}/${aws_api_gateway_stage.this[0].stage_name}"
     : aws_api_gateway_stage.this[0].invoke_url
+  ) : null
+}
+
+output "cdn_domain_name" {
+  description = "Domain of the CloudFront distribution in front of the images (the API links images there); null without the CDN."
+  value       = local.cdn_domain_name
+}
+
+output "ai_backend" {
+  description = "What locates objects for smart crop: the AI service's URL, or a warning that the mock runs."
+  value = var.create_functions ? (
+    var.ai_service_url == null
+    ? "mock: no AI service is configured (ai_service_url), so smart crop centres its box after ${var.mock_ai_latency_seconds} simulated, billed seconds"
+    : "http: ${var.ai_service_url}"
   ) : null
 }
 
@@ -44,6 +60,24 @@ output "api_key" {
 }
 
 output "alarm_names" {
-  description = "CloudWatch alarms: dead-letter queue depth, worker errors, API 5xx."
-  value       = [for alarm in aws_cloudwatch_metric_alarm.this : alarm.alarm_name]
+  description = "CloudWatch alarms (alarms.tf; docs/operations.md says what to do when each fires)."
+  value = concat(
+    [for alarm in aws_cloudwatch_metric_alarm.this : alarm.alarm_name],
+    [for alarm in aws_cloudwatch_metric_alarm.dynamodb_throttles : alarm.alarm_name],
+  )
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies (alarm_sns_topic_arn, else the stack's own)."
+  value       = local.alarm_topic_arn
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard."
+  value       = one(aws_cloudwatch_dashboard.this[*].dashboard_name)
+}
+
+output "api_access_log_group" {
+  description = "CloudWatch log group of the API Gateway stage's JSON access logs."
+  value       = one(aws_cloudwatch_log_group.api_access[*].name)
 }

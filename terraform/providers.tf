@@ -2,6 +2,9 @@ locals {
   # An endpoint URL means LocalStack (or another AWS API emulator); none means real AWS.
   emulated = var.aws_endpoint_url != null && var.aws_endpoint_url != ""
   endpoint = local.emulated ? trimsuffix(var.aws_endpoint_url, "/") : null
+  # The emulator's scheme and port, for LocalStack's execute-api host names (outputs.tf).
+  endpoint_scheme = local.emulated ? split("://", local.endpoint)[0] : null
+  endpoint_port   = local.emulated ? try(regex(":([0-9]+)$", local.endpoint)[0], local.endpoint_scheme == "https" ? "443" : "80") : null
 }
 
 provider "aws" {
@@ -18,12 +21,14 @@ provider "aws" {
 
   endpoints {
     apigateway = local.endpoint
+    cloudfront = local.endpoint
     cloudwatch = local.endpoint
     dynamodb   = local.endpoint
     iam        = local.endpoint
     lambda     = local.endpoint
     logs       = local.endpoint
     s3         = local.endpoint
+    sns        = local.endpoint
     sqs        = local.endpoint
     sts        = local.endpoint
   }

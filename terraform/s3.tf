@@ -1,6 +1,7 @@
 # The images bucket: processed results (<product_id>/<image_id>.jpg), staged smart-crop originals
 # (.staging/<image_id>.upload) and direct uploads (.uploads/<upload_id>). Private; clients reach objects only
-# through presigned URLs that the API hands out (a POST policy to upload, a 307 to a GET to retrieve).
+# through presigned URLs that the API hands out (a POST policy to upload, a 307 to a GET to retrieve), or,
+# with the CDN (cdn.tf), results and renditions through CloudFront's Origin Access Control.
 
 data "aws_caller_identity" "current" {
   count = local.functions
@@ -78,6 +79,34 @@ data "aws_iam_policy_document" "images_bucket" {
       test     = "Bool"
       variable = "aws:SecureTransport"
       values   = ["false"]
+    }
+  }
+
+  # With the CDN: its distribution, and only it, reads results and renditions (never the staged or uploaded
+  # originals, which have no image extension). Views then come from here, not through the API.
+  dynamic "statement" {
+    for_each = aws_cloudfront_distribution.images[*].arn
+
+    content {
+      sid     = "CloudFrontReadsImages"
+      effect  = "Allow"
+      actions = ["s3:GetObject"]
+      resources = [
+        "${aws_s3_bucket.images[0].arn}/*/*.jpg",
+        "${aws_s3_bucket.images[0].arn}/*/*/*.webp",
+        "${aws_s3_bucket.images[0].arn}/*/*/*.avif",
+      ]
+
+      principals {
+        type        = "Service"
+        identifiers = ["cloudfront.amazonaws.com"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "AWS:SourceArn"
+        values   = [statement.value]
+      }
     }
   }
 }

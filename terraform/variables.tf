@@ -55,9 +55,14 @@ variable "worker_package_path" {
 }
 
 variable "lambda_architecture" {
-  description = "Instruction set of the functions; `make package` builds the dependencies for manylinux x86_64."
+  description = "Instruction set of the functions. Only x86_64: `make package` builds the dependencies (pyvips-binary, Pillow, pillow-heif, pydantic-core) for manylinux x86_64."
   type        = string
   default     = "x86_64"
+
+  validation {
+    condition     = var.lambda_architecture == "x86_64"
+    error_message = "Only x86_64 is supported: the zips `make package` builds hold x86_64 wheels (libvips, Pillow, pydantic-core), which do not load on arm64."
+  }
 }
 
 variable "api_memory_mb" {
@@ -70,9 +75,25 @@ variable "api_memory_mb" {
 }
 
 variable "api_timeout_seconds" {
-  description = "Timeout of the API function; API Gateway itself gives up after 29 seconds."
+  description = "Timeout of the API function. Under API Gateway's 29 seconds, so that a slow request ends as the service's own JSON error rather than the gateway's 504; it must also hold the longest AWS call (see aws_timeout_seconds)."
   type        = number
-  default     = 29
+  default     = 25
+
+  validation {
+    condition     = var.api_timeout_seconds >= 3 && var.api_timeout_seconds < 29
+    error_message = "The API function must time out before API Gateway's 29-second integration timeout (3 to 28 seconds)."
+  }
+}
+
+variable "aws_timeout_seconds" {
+  description = "Connect and read timeout of every AWS call the functions make (AWS_TIMEOUT_SECONDS); S3 reads wait at least 5 seconds. Two attempts of the longest call must end within api_timeout_seconds."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.aws_timeout_seconds > 0
+    error_message = "The AWS call timeout must be positive."
+  }
 }
 
 variable "worker_memory_mb" {
@@ -90,9 +111,17 @@ variable "worker_timeout_seconds" {
 }
 
 variable "worker_reserved_concurrency" {
-  description = "Concurrent executions reserved for (and capping) the worker, a cost guard. -1 removes the cap."
+  # Reserving caps the worker (a burst of smart crops queues instead of multiplying AI calls) but takes the
+  # executions out of the account's unreserved pool, which Lambda keeps at 100 or more: on a new account
+  # with a concurrency quota of 10, any reservation makes `terraform apply` fail.
+  description = "Concurrent executions reserved for (and capping) the worker: a cost guard on accounts whose concurrency quota leaves 100 unreserved. -1 (the default) reserves none and leaves the worker uncapped."
   type        = number
-  default     = 10
+  default     = -1
+
+  validation {
+    condition     = var.worker_reserved_concurrency == -1 || var.worker_reserved_concurrency >= 1
+    error_message = "Reserve at least one execution, or -1 for none (0 would stop the worker)."
+  }
 }
 
 variable "worker_maximum_retry_attempts" {
@@ -125,9 +154,37 @@ variable "log_level" {
 }
 
 variable "mock_ai_latency_seconds" {
-  description = "Simulated latency of the mock AI service in the worker."
+  description = "Simulated latency of the mock AI service in the worker (billed seconds per job), when ai_service_url is null."
   type        = number
   default     = 2
+}
+
+variable "ai_service_url" {
+  description = "URL of the AI object-location service the worker calls (AI_SERVICE_URL; https). Null deploys the mock, which finds no object and centres the crop; the output ai_backend says which one runs."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ai_service_url == null || startswith(coalesce(var.ai_service_url, "-"), "https://")
+    error_message = "The AI service URL must be https."
+  }
+}
+
+variable "ai_timeout_seconds" {
+  description = "Timeout of one call to the AI service (AI_TIMEOUT_SECONDS). All attempts together must end within worker_timeout_seconds."
+  type        = number
+  default     = 10
+}
+
+variable "ai_max_attempts" {
+  description = "Attempts of one AI call within a worker invocation (AI_MAX_ATTEMPTS)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.ai_max_attempts >= 1
+    error_message = "At least one attempt."
+  }
 }
 
 variable "api_stage_name" {
@@ -155,8 +212,8 @@ variable "job_deadline_seconds" {
   default     = 900
 
   validation {
-    condition     = var.job_deadline_seconds >= 60
-    error_message = "The job deadline must be at least 60 seconds (plus the worker's timeout, checked with the event age)."
+    condition     = var.job_deadline_seconds - var.worker_timeout_seconds >= 60 && var.job_deadline_seconds - var.worker_timeout_seconds <= 21600
+    error_message = "job_deadline_seconds must be worker_timeout_seconds plus 60 to 21600 seconds: the difference is the worker's maximum event age, which Lambda allows from 60 to 21600 seconds."
   }
 }
 
@@ -178,15 +235,25 @@ variable "staging_expiration_days" {
 }
 
 variable "presigned_url_ttl_seconds" {
-  description = "Lifetime of the presigned GET URLs the API redirects image requests to (PRESIGNED_URL_TTL_SECONDS)."
+  description = "Lifetime of the presigned GET URLs the API redirects image requests to (PRESIGNED_URL_TTL_SECONDS); at most an hour, as a URL signed with the function's session credentials dies with them."
   type        = number
   default     = 300
+
+  validation {
+    condition     = var.presigned_url_ttl_seconds >= 1 && var.presigned_url_ttl_seconds <= 3600
+    error_message = "A presigned URL signed with a Lambda role's session credentials stops working when they expire: 1 to 3600 seconds."
+  }
 }
 
 variable "upload_ttl_seconds" {
-  description = "Lifetime of a direct upload's presigned POST (UPLOAD_TTL_SECONDS); the lifecycle rule removes uploads never consumed."
+  description = "Lifetime of a direct upload's presigned POST (UPLOAD_TTL_SECONDS), at most an hour; the lifecycle rule removes uploads never consumed."
   type        = number
   default     = 900
+
+  validation {
+    condition     = var.upload_ttl_seconds >= 10 && var.upload_ttl_seconds <= 3600
+    error_message = "A presigned POST signed with a Lambda role's session credentials stops working when they expire: 10 to 3600 seconds."
+  }
 }
 
 variable "enable_api_keys" {
@@ -202,15 +269,39 @@ variable "api_quota_per_day" {
 }
 
 variable "alarm_sns_topic_arn" {
-  description = "SNS topic that the alarms (dead-letter queue depth, worker errors, API 5xx) notify. Null: the alarms change state without notifying anyone."
+  description = "An existing SNS topic for the alarms. Null: the stack creates its own topic (<name_prefix>-alarms)."
   type        = string
   default     = null
 }
 
-variable "api_5xx_alarm_threshold" {
-  description = "5xx answers from API Gateway within 5 minutes that set off the API alarm."
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarm topic (AWS sends a confirmation first). Null: no subscription."
+  type        = string
+  default     = null
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the service's EMF metrics (POWERTOOLS_METRICS_NAMESPACE of both functions)."
+  type        = string
+  default     = "ProductImageProcessor"
+}
+
+variable "api_5xx_rate_alarm_threshold" {
+  description = "Share of API requests answered 5xx (0.05 = 5 %) within 5 minutes, two periods running, that sets off the alarm."
+  type        = number
+  default     = 0.05
+}
+
+variable "failed_jobs_alarm_threshold" {
+  description = "Smart-crop jobs failed within 5 minutes that set off the alarm."
   type        = number
   default     = 5
+}
+
+variable "manage_api_gateway_account" {
+  description = "Set the region's API Gateway CloudWatch role (an account-wide setting) so that the stage can write access logs. False when the account already has one."
+  type        = bool
+  default     = true
 }
 
 variable "cors_allowed_origins" {
@@ -242,7 +333,30 @@ variable "manual_crop_rate_limit_window_seconds" {
 }
 
 variable "cdn_distribution_id" {
-  description = "CloudFront distribution in front of the images (CDN_DISTRIBUTION_ID): a DELETE invalidates the image's paths there. Empty: no CDN."
+  description = "A CloudFront distribution in front of the images made outside this configuration (CDN_DISTRIBUTION_ID): a DELETE invalidates the image's paths there. Empty: the deployment's own CDN (enable_cdn), if any."
   type        = string
   default     = ""
+}
+
+variable "enable_cdn" {
+  description = "Put CloudFront in front of the images (cdn.tf). Null: on in the `aws` workspace, off elsewhere (LocalStack's free tier and moto have no CloudFront)."
+  type        = bool
+  default     = null
+}
+
+variable "cdn_price_class" {
+  description = "CloudFront price class: which edge locations serve the images."
+  type        = string
+  default     = "PriceClass_100"
+}
+
+variable "cdn_preset_formats" {
+  description = "Formats each rendition preset allows (avif, webp, jpg), for presets that do not allow all three (as in RENDITIONS_FILE): the CDN negotiates an address without an extension among these."
+  type        = map(list(string))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for formats in values(var.cdn_preset_formats) : length(formats) > 0 && alltrue([for format in formats : contains(["avif", "webp", "jpg"], format)])])
+    error_message = "Each preset's formats are a non-empty list of avif, webp and jpg."
+  }
 }

@@ -1,6 +1,7 @@
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -14,6 +15,16 @@ from tools.local_tables import create_tables
 from tools.processes import running_emulator
 
 CLIENT_IP = "203.0.113.10"
+# Folders whose every test starts processes, a browser or a deployment: slow, so `make test-fast` leaves them
+# out. Elsewhere a test is marked `slow` by hand (a Terraform apply, the bench's smoke run).
+SLOW_FOLDERS = frozenset({"lambda_runtime", "browser", "stress"})
+_TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.relative_to(_TESTS).parts[0] in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -27,6 +38,12 @@ def _local_aws_credentials() -> None:
         "AWS_REGION": "us-east-1",
     }.items():
         os.environ[name] = value
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_client_host() -> None:
+    # Starlette's TestClient sends `Host: testserver`; the service answers only for ALLOWED_HOSTS.
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1,[::1]")
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,9 @@
 - the handler, `functions/<name>/app.py`, at the root (handler `app.handler`);
 - the shared library, `image_processor/`;
 - the third-party dependencies from requirements/runtime.lock (every pin with its hashes), installed
-  by pip for the Lambda platform (manylinux x86_64, CPython 3.12) in hash-checking mode, minus what
-  the python3.12 runtime already provides (boto3, botocore, s3transfer), minus the local web server
+  by pip for the Lambda platform (manylinux x86_64, CPython 3.12) in hash-checking mode, the AWS SDK
+  (boto3, botocore, s3transfer) included at its locked versions (botocore with the models of the
+  services the functions call only), minus the local web server
   (uvicorn), and for the worker minus the web framework it never imports, together with whatever
   only those left-out packages need;
 - bytecode compiled by Python 3.12 in unchecked-hash mode: the task root is read-only on Lambda, so
@@ -40,8 +41,12 @@ LAMBDA_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 # Where the code lives on Lambda: compiled code names its source there, not where it was built.
 TASK_ROOT = "/var/task"
 
-# The python3.12 runtime provides the AWS SDK; a copy in the zip would only add size and cold-start time.
-RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
+# The AWS SDK ships in the zip at its locked version: the runtime's copy varies by runtime version and
+# Region, and the upload claim (put_object with IfNoneMatch) needs a botocore from late 2024 or later.
+AWS_SDK = frozenset({"boto3", "botocore", "s3transfer"})
+# botocore carries a model of every AWS service (about 25 MB); the functions create clients for these only,
+# which keeps each zip well under Lambda's 50 MB direct-upload limit. The harness runs every client end to end.
+BOTOCORE_SERVICES = frozenset({"dynamodb", "lambda", "s3", "sts"})
 # uvicorn serves the app locally and in the container; on Lambda, API Gateway and Mangum do.
 LOCAL_ONLY = frozenset({"uvicorn"})
 # Requirements each function leaves out, beyond the two sets above.
@@ -90,9 +95,9 @@ def read_lock(lock: Path = RUNTIME_LOCK) -> list[LockEntry]:
 def lambda_requirements(
     function: str, lock: Path = RUNTIME_LOCK, runtime_requirements: Path = RUNTIME_REQUIREMENTS
 ) -> list[LockEntry]:
-    """The locked packages `function` ships: runtime.txt's minus what Lambda provides or it never uses,
+    """The locked packages `function` ships: runtime.txt's minus what it never uses,
     and what those need, transitively (a package only a left-out one needs is left out too)."""
-    excluded = {normalise(name) for name in RUNTIME_PROVIDED | LOCAL_ONLY | FUNCTION_EXCLUDES[function]}
+    excluded = {normalise(name) for name in LOCAL_ONLY | FUNCTION_EXCLUDES[function]}
     direct = set()
     for line in runtime_requirements.read_text().splitlines():
         match = _REQUIREMENT_NAME.match(line.split("#", 1)[0])
@@ -147,7 +152,7 @@ def installed_distributions(tree: Path) -> set[str]:
 
 def check_exclusions(tree: Path, function: str) -> None:
     """Fail if a dependency pulled in, transitively, something the function must not ship."""
-    unwanted = {normalise(name) for name in RUNTIME_PROVIDED | LOCAL_ONLY | FUNCTION_EXCLUDES[function]}
+    unwanted = {normalise(name) for name in LOCAL_ONLY | FUNCTION_EXCLUDES[function]}
     shipped = installed_distributions(tree) & unwanted
     if shipped:
         raise SystemExit(f"{function}: the dependencies pull in {', '.join(sorted(shipped))}, which it must not ship.")
@@ -162,6 +167,16 @@ def stage_function(function: str, dependencies: Path, tree: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
     shutil.copytree(LIBRARY, tree / "image_processor", ignore=ignore, dirs_exist_ok=True)
     shutil.copy2(handler, tree / "app.py")
+
+
+def prune_botocore_models(tree: Path, keep: frozenset[str] = BOTOCORE_SERVICES) -> None:
+    """Remove the service models of botocore's data folder that no client of the functions needs."""
+    data = tree / "botocore" / "data"
+    if not data.is_dir():
+        return
+    for service in data.iterdir():
+        if service.is_dir() and service.name not in keep:
+            shutil.rmtree(service)
 
 
 def compile_tree(tree: Path) -> None:
@@ -231,6 +246,7 @@ def package_function(function: str, output: Path, work: Path, dependencies: Path
     check_exclusions(dependencies, function)
     tree = work / "task"
     stage_function(function, dependencies, tree)
+    prune_botocore_models(tree)
     compile_tree(tree)
     build_zip(tree, output, [], keep_bytecode=True)
     return tree

@@ -5,14 +5,14 @@ API reads (RATE_LIMIT_TABLE, JOBS_TABLE, IDEMPOTENCY_TABLE,
 CATALOG_TABLE); the schemas are those of tools/local_tables.py.
 """
 
-from image_processor.aws.clients import dynamodb_client
+from image_processor.aws import clients as aws
 from image_processor.settings import Settings
 from tools.local_tables import create_missing_tables, default_table_names
 
 
 def main() -> None:
     settings = Settings()
-    client = dynamodb_client(settings)
+    client = aws.client("dynamodb", settings)
     create_missing_tables(client)
     names = list(default_table_names().values())
     waiter = client.get_waiter("table_exists")

@@ -10,10 +10,12 @@ from mangum import Mangum
 
 from image_processor.api import create_app
 from image_processor.assembly import build_services
-from image_processor.observability import SERVICE_NAME
+from image_processor.observability import SERVICE_NAME, handler_metrics, service_tracer
 from image_processor.settings import get_settings
 
 logger = Logger(service=SERVICE_NAME)
+tracer = service_tracer()
+metrics = handler_metrics()
 
 
 @cache
@@ -30,5 +32,7 @@ def _asgi_handler() -> Mangum:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)  # responses can be images
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return _asgi_handler()(event, context)  # type: ignore[arg-type]  # Mangum's own LambdaContext protocol

@@ -8,19 +8,23 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from image_processor.assembly import WorkerRuntime, build_store, build_worker_runtime
 from image_processor.aws import clients as aws
-from image_processor.observability import SERVICE_NAME
+from image_processor.observability import SERVICE_NAME, handler_metrics, service_tracer
 from image_processor.settings import get_settings
 
 logger = Logger(service=SERVICE_NAME)
+tracer = service_tracer()
+metrics = handler_metrics()
 
 
 @cache
 def _runtime() -> WorkerRuntime:
     settings = get_settings()
-    return build_worker_runtime(settings, aws.dynamodb_client(settings), build_store(settings))
+    return build_worker_runtime(settings, aws.client("dynamodb", settings), build_store(settings))
 
 
 @logger.inject_lambda_context(correlation_id_path="image_id")
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Raises on a transient failure so that Lambda retries the event, then dead-letters it."""
     runtime = _runtime()

@@ -145,6 +145,20 @@ def test_with_api_keys_each_key_has_its_own_manual_crop_budget(settings: Setting
     assert stored_quota_item(dynamodb, settings, f"manual-crop:ip:{CLIENT_IP}") is None
 
 
+def test_clients_without_an_address_share_one_quota_for_both_crops(settings: Settings, dynamodb: Any) -> None:
+    """Issue 20: an unknown address was a 422 for smart crop but a shared bucket for manual crop; now both share."""
+    limited = settings.model_copy(update={"rate_limit_requests": 1, "manual_crop_rate_limit_requests": 1})
+    with api(limited, peer="unix-socket") as client:  # a peer without an IP address, as over a Unix socket
+        smart = [smart_crop(client), smart_crop(client)]
+        manual = [manual_crop(client), manual_crop(client)]
+    assert smart[0].status_code == 202, smart[0].text
+    assert_error(smart[1], 429, "rate_limited")
+    assert manual[0].status_code == 200, manual[0].text
+    assert_error(manual[1], 429, "rate_limited")
+    assert stored_quota_item(dynamodb, settings, "unknown") is not None
+    assert stored_quota_item(dynamodb, settings, "manual-crop:ip:unknown") is not None
+
+
 # --- Idempotency-Key (issue 12, correctness 7) -----------------------------------------------------------
 
 
@@ -219,14 +233,14 @@ def test_a_concurrent_duplicate_gets_409_while_the_first_runs(
 ) -> None:
     services = build_services(settings)
     entered, release = threading.Event(), threading.Event()
-    crop = services.images._crop_and_store
+    save = services.store.save
 
-    def gated_crop(*args: Any) -> None:  # runs in a worker thread: waiting here leaves the event loop free
+    def gated_save(key: str, data: bytes) -> None:  # runs in a worker thread: waiting here leaves the loop free
         entered.set()
         release.wait(30)
-        crop(*args)
+        save(key, data)
 
-    monkeypatch.setattr(services.images, "_crop_and_store", gated_crop)
+    monkeypatch.setattr(services.store, "save", gated_save)
     with api(settings, services=services) as client, ThreadPoolExecutor(max_workers=1) as pool:
         first = pool.submit(manual_crop, client, headers={"Idempotency-Key": "busy"})
         assert entered.wait(10)
@@ -256,3 +270,28 @@ def test_the_openapi_schema_declares_the_idempotency_key_header(client: TestClie
     for path in ("/images/manual-crop", "/images/smart-crop"):
         parameters = {(p["in"], p["name"]) for p in paths[path]["post"].get("parameters", [])}
         assert ("header", "Idempotency-Key") in parameters, path
+
+
+# --- IPv6 clients (issue 22) ----------------------------------------------------------------------------
+
+
+def test_an_ipv6_subscriber_cannot_multiply_its_quota_by_rotating_64s(settings: Settings) -> None:
+    limited = settings.model_copy(update={"rate_limit_requests": 2})
+    services = build_services(limited)
+    statuses = []
+    for subnet in range(3):  # three /64s of one delegated /56
+        with api(limited, peer=f"2001:db8:1:{subnet:x}::1", services=services) as client:
+            statuses.append(smart_crop(client).status_code)
+    assert statuses == [202, 202, 429]
+
+
+def test_an_ipv6_48_has_a_second_larger_limit(settings: Settings) -> None:
+    limited = settings.model_copy(update={"rate_limit_requests": 5, "ipv6_site_rate_limit_requests": 2})
+    services = build_services(limited)
+    statuses = []
+    for subnet in range(3):  # three /56s of one /48
+        with api(limited, peer=f"2001:db8:1:{subnet:x}00::1", services=services) as client:
+            statuses.append(smart_crop(client).status_code)
+    assert statuses == [202, 202, 429]
+    with api(limited, peer="2001:db8:2::1", services=services) as client:  # another /48 is counted apart
+        assert smart_crop(client).status_code == 202

@@ -3,10 +3,11 @@
 import re
 
 from image_processor import errors
+from image_processor.api.errors import status_and_code
 from tools.processes import REPO_ROOT
 
 # Codes that do not come from a ServiceError: routing and Starlette's HTTPException, named after the status.
-HTTP_CODES = {"bad_request", "not_found", "method_not_allowed"}
+HTTP_CODES = {"not_found", "method_not_allowed"}
 
 
 def service_errors() -> list[type[errors.ServiceError]]:
@@ -25,6 +26,7 @@ def test_every_error_code_is_documented_with_its_status() -> None:
     documented = dict(
         (code, int(status)) for status, code in re.findall(r"^\| (\d{3}) \| `([a-z_]+)` \|", table, re.MULTILINE)
     )
-    assert set(documented) == {cls.code for cls in service_errors()} | HTTP_CODES
+    assert set(documented) == {status_and_code(cls)[1] for cls in service_errors()} | HTTP_CODES
     for cls in service_errors():
-        assert documented[cls.code] == cls.status_code, cls.__name__
+        status, code = status_and_code(cls)
+        assert documented[code] == status, cls.__name__

@@ -96,7 +96,7 @@ def multipart_body(*parts: tuple[str, str | None, bytes], boundary: str = "corpu
 
 
 def streamed(size: int) -> Iterator[bytes]:
-    """A body without Content-Length (chunked), so the cap must hold while it streams."""
+    """A body without Content-Length (chunked): refused before it streams."""
     head = b'--corpus\r\nContent-Disposition: form-data; name="source_image"; filename="a.jpg"\r\n\r\n'
     yield head
     for _ in range(size // 65536):
@@ -151,10 +151,10 @@ CASES: list[Case] = [
         "payload_too_large",
     ),
     Case(
-        "manual-chunked-over-cap",
+        "manual-chunked",
         raw("POST", "/images/manual-crop", content=streamed(2_000_000), headers=MULTIPART),
-        413,
-        "payload_too_large",
+        411,
+        "length_required",
     ),
     # Malformed and deeply nested JSON.
     Case("manual-product-info-not-json", manual(product_info="{product_id: ABC}"), 422, "invalid_request"),

@@ -1,11 +1,14 @@
 """One JSON error shape for every 4xx and 5xx, documented in the OpenAPI schema."""
 
+import asyncio
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.requests import Request
 
-from image_processor.api import create_app
+from image_processor.api import create_app, forms
+from image_processor.errors import MalformedRequest
 from image_processor.images import ImageService
 from image_processor.services import Services
 from tests.conftest import CLIENT_IP
@@ -115,3 +118,22 @@ def test_a_500_carries_the_request_id_and_the_safety_headers(
     assert len(response.headers["x-request-id"]) == 32
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["cache-control"] == "no-store"
+
+
+def test_a_malformed_multipart_body_is_the_services_own_error_with_the_one_shape(client: TestClient) -> None:
+    """Issue 20: it left as Starlette's HTTPException; now it is a domain error the one table maps to 400."""
+    body = b'--x\r\nContent-Disposition: form-data; name="product_info"\r\n\r\n' + b"v" * 70_000 + b"\r\n--x--\r\n"
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    request = Request(
+        {"type": "http", "method": "POST", "headers": [(b"content-type", b"multipart/form-data; boundary=x")]},
+        receive,
+    )
+    with pytest.raises(MalformedRequest):
+        asyncio.run(forms.parse_form(request, max_fields=3))
+    response = client.post(
+        "/images/manual-crop", content=body, headers={"Content-Type": "multipart/form-data; boundary=x"}
+    )
+    assert_error(response, 400, "bad_request")

@@ -127,3 +127,12 @@ def test_the_service_code_never_calls_print() -> None:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
     ]
     assert offenders == []
+
+
+def test_upload_ids_are_redacted_from_access_log_paths(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    ticket = client.post("/uploads").json()
+    caplog.clear()
+    client.post(ticket["url"], data=ticket["fields"], files={"file": ("a.jpg", images.solid_jpeg(), "image/jpeg")})
+    lines = request_log_lines(caplog)
+    assert [line["path"] for line in lines] == ["/uploads/{upload_id}"]
+    assert ticket["upload_id"] not in caplog.text

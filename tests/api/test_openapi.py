@@ -26,6 +26,8 @@ def test_operation_ids_are_the_handler_names(schema: dict[str, Any]) -> None:
         ("post", "/images/smart-crop"): "create_smart_crop",
         ("get", "/images/{image_path}"): "read_image",
         ("head", "/images/{image_path}"): "read_image_headers",
+        ("get", "/images/{product_id}/{image_id}/{rendition}"): "read_rendition",
+        ("head", "/images/{product_id}/{image_id}/{rendition}"): "read_rendition_headers",
         ("get", "/jobs/{image_id}"): "read_job",
         ("get", "/products/{product_id}/images"): "list_product_images",
         ("delete", "/images/{product_id}/{image_id}"): "delete_image",

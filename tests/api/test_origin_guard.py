@@ -81,11 +81,14 @@ def test_the_services_own_page_may_post(settings: Settings) -> None:
 
 
 def test_tls_ended_by_a_trusted_proxy_keeps_the_page_same_origin(settings: Settings) -> None:
-    proxied = settings.model_copy(update={"trusted_proxies": [ip_network("127.0.0.1/32")]})
+    hosted = settings.model_copy(update={"allowed_hosts": ["images.example.com"]})
+    proxied = hosted.model_copy(update={"trusted_proxies": [ip_network("127.0.0.1/32")]})
     page = {"Origin": "https://images.example.com", "Host": "images.example.com", "X-Forwarded-Proto": "https"}
     with api(proxied, peer="127.0.0.1") as client:
         assert manual_crop(client, page).status_code == 200
-    with api(settings, peer="198.51.100.9") as client:  # an untrusted peer cannot claim TLS it did not use
+        ticket = client.post("/uploads", headers=page).json()
+        assert ticket["url"].startswith("https://images.example.com/uploads/")
+    with api(hosted, peer="198.51.100.9") as client:  # an untrusted peer cannot claim TLS it did not use
         assert_error(manual_crop(client, page), 403, "origin_not_allowed")
 
 
@@ -141,3 +144,38 @@ def test_an_allow_list_entry_that_is_not_an_origin_stops_start_up(monkeypatch: p
     monkeypatch.setenv("CORS_ALLOWED_ORIGINS", value)
     with pytest.raises(ValueError, match="is not an origin"):
         Settings()
+
+
+def test_a_request_for_another_host_is_refused(settings: Settings) -> None:
+    """DNS rebinding: a page on evil.example, resolving to the service, posts to its own origin."""
+    page = {"Origin": "http://evil.example", "Host": "evil.example"}
+    with api(settings) as client:
+        refused = client.post("/uploads", headers=page)
+        read = client.get("/health", headers={"Host": "evil.example"})
+    assert_error(refused, 400, "invalid_host")
+    assert_error(read, 400, "invalid_host")
+
+
+def test_allowed_hosts_default_to_the_public_origin_and_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ALLOWED_HOSTS", raising=False)
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://Images.Example.com/")
+    configured = Settings()
+    assert configured.public_base_url == "https://images.example.com"
+    assert configured.allowed_hosts == ["images.example.com", "localhost", "127.0.0.1", "[::1]"]
+
+
+def test_with_a_public_base_url_the_origin_check_ignores_host(settings: Settings) -> None:
+    public = settings.model_copy(
+        update={"public_base_url": "https://images.example.com", "allowed_hosts": ["testserver"]}
+    )
+    with api(public) as client:
+        assert_error(manual_crop(client, {"Origin": "http://testserver"}), 403, "origin_not_allowed")
+        assert manual_crop(client, {"Origin": "https://images.example.com"}).status_code == 200
+        ticket = client.post("/uploads").json()
+    assert ticket["url"].startswith("https://images.example.com/uploads/")
+
+
+def test_a_forwarded_proto_from_an_untrusted_peer_is_ignored_in_links(settings: Settings) -> None:
+    with api(settings, peer="198.51.100.9") as client:
+        ticket = client.post("/uploads", headers={"X-Forwarded-Proto": "https"}).json()
+    assert ticket["url"].startswith("http://testserver/uploads/")

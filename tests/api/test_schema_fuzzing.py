@@ -48,6 +48,7 @@ def api_schema(settings: Settings) -> Any:
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+@pytest.mark.slow  # hypothesis drives each operation through 40 generated requests
 @schema.parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_api_honours_its_schema(case: Any) -> None:

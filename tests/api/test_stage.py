@@ -1,4 +1,4 @@
-"""The stage prefix comes from the API Gateway event: requestContext.path minus path."""
+"""The stage prefix comes from the API Gateway event: what the client asked for minus the route inside the API."""
 
 from typing import Any
 
@@ -48,6 +48,41 @@ async def test_the_root_path_is_the_prefix_the_client_used(requested: str, route
 
     assert inner["root_path"] == root_path
     assert inner["path"] == root_path + routed
+
+
+def mapped_event(base_path: str, route: str) -> dict[str, Any]:
+    """A custom domain mapped with a base path: API Gateway strips the stage but keeps the base path in both
+    `path` and `requestContext.path`; `resource` and `pathParameters` hold the route inside the API."""
+    full = f"/{base_path}{route}" if base_path else route
+    proxy = {"resource": "/{proxy+}", "pathParameters": {"proxy": route.lstrip("/")}} if route != "/" else {}
+    return {
+        "resource": "/",
+        "pathParameters": None,
+        **proxy,
+        "path": full,
+        "requestContext": {"path": full, "stage": "v1", "domainName": "images.example.com"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("base_path", "route", "root_path"),
+    [
+        pytest.param("shop", "/images/a/b.jpg", "/shop", id="base-path"),
+        pytest.param("shop/eu", "/jobs/x", "/shop/eu", id="nested-base-path"),
+        pytest.param("shop", "/", "/shop", id="base-path-root"),
+        pytest.param("images", "/images/a/b.jpg", "/images", id="base-path-named-like-a-route"),
+        pytest.param("", "/images/a/b.jpg", "", id="no-base-path"),
+    ],
+)
+@pytest.mark.anyio
+async def test_a_custom_domains_base_path_is_the_root_path(base_path: str, route: str, root_path: str) -> None:
+    event = mapped_event(base_path, route)
+    scope = {"type": "http", "path": event["path"], "root_path": "", "aws.event": event}
+
+    inner = await seen_scope(scope)
+
+    assert inner["root_path"] == root_path
+    assert inner["path"] == root_path + route
 
 
 @pytest.mark.anyio

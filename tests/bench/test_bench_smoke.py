@@ -63,6 +63,7 @@ def test_alternating_measurement_times_every_call_the_same_number_of_times() -> 
     assert results["slow"].p50_ms > results["fast"].p50_ms
 
 
+@pytest.mark.slow
 def test_the_bench_measures_a_service_process_and_writes_its_results(
     tmp_path: Path, aws_endpoint: str, table_names: dict[str, str]
 ) -> None:

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from image_processor.api import create_app
 from image_processor.assembly import build_services
 from image_processor.settings import Settings
-from tests.support.browser import MISSING_BROWSER, chromium
+from tests.support.browser import MISSING_BROWSER, chromium, csp_violations
 from tests.support.images import encode, exif_rotated_jpeg
 from tests.support.live import serving
 
@@ -419,6 +419,7 @@ def test_the_api_docs_render_from_the_services_own_files(browser: Chrome, serve:
     loaded = browser.execute_script("return performance.getEntriesByType('resource').map((entry) => entry.name)")
     assert loaded
     assert [url for url in loaded if not url.startswith(base + "/v1/")] == []
+    assert csp_violations(browser) == []
 
 
 def test_controls_are_labelled_focus_is_visible_and_200_percent_zoom_fits(
@@ -504,6 +505,36 @@ def crop_a_large_file(browser: Chrome, base: str, tmp_path: Path) -> None:
     assert result_image(browser).size == (box["width"], box["height"])
 
 
+def test_the_studio_works_under_a_strict_content_security_policy(
+    browser: Chrome, serve: Callable[..., str], tmp_path: Path
+) -> None:
+    base = serve()
+    policy = httpx.get(base + "/").headers["content-security-policy"]
+    assert "script-src 'self';" in policy and "style-src 'self';" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+    csp_violations(browser)  # empty the console
+    crop_a_large_file(browser, base, tmp_path)  # the direct upload, the crop, the result image
+    browser.find_element(By.ID, "smart-crop").click()
+    wait(browser, lambda d: "succeeded" in text(d, "job-status"))
+    assert csp_violations(browser) == []
+
+
+def test_the_studio_cannot_be_framed(browser: Chrome, serve: Callable[..., str]) -> None:
+    base = serve()
+    page = httpx.get(base + "/")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    csp_violations(browser)
+    browser.get("data:text/html,<iframe src='" + base + "/'></iframe>")
+    wait(browser, lambda d: csp_violations(d) or d.find_elements(By.TAG_NAME, "iframe"))
+    frame = browser.find_element(By.TAG_NAME, "iframe")
+    browser.switch_to.frame(frame)
+    try:
+        assert browser.execute_script("return document.documentElement.dataset.studio") != "ready"
+    finally:
+        browser.switch_to.default_content()
+
+
 def test_a_large_file_is_uploaded_directly_and_the_crop_names_it(
     browser: Chrome, serve: Callable[..., str], tmp_path: Path
 ) -> None:
@@ -584,6 +615,7 @@ def test_on_s3_the_file_goes_straight_to_the_bucket_and_the_result_comes_by_redi
     assert log.posts()[1][1] < 4096
     natural = browser.execute_script("return document.getElementById('result-image').naturalWidth")
     assert natural > 0  # loaded through the 307 to a presigned GET
+    assert csp_violations(browser) == []  # the bucket is allowed for the upload and the image, nothing else
 
 
 def test_a_busy_service_says_when_to_retry(browser: Chrome, serve: Callable[..., str], photo: Path) -> None:

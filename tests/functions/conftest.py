@@ -77,9 +77,13 @@ def following(event: dict[str, Any], url: str) -> dict[str, Any]:
     return event
 
 
-def on_custom_domain(event: dict[str, Any], domain: str = "images.example.com") -> dict[str, Any]:
-    """The same request through a custom domain mapped to the stage without a base path."""
+def on_custom_domain(event: dict[str, Any], domain: str = "images.example.com", base_path: str = "") -> dict[str, Any]:
+    """The same request through a custom domain mapped to the stage, under `base_path` if given. API Gateway
+    then strips the stage but keeps the base path, in `path` as in `requestContext.path`; `resource` and
+    `pathParameters` stay the route inside the API."""
     event = copy.deepcopy(event)
+    if base_path:
+        event["path"] = f"/{base_path}{event['path']}"
     event["requestContext"]["path"] = event["path"]
     event["requestContext"]["domainName"] = domain
     event["headers"]["Host"] = domain
@@ -168,15 +172,15 @@ class RecordedInvoke:
 def worker_invokes(monkeypatch: pytest.MonkeyPatch) -> list[RecordedInvoke]:
     """Every Lambda Invoke the API function makes, observed on the real boto3 client on its way to moto."""
     recorded: list[RecordedInvoke] = []
-    real_lambda_client: Callable[[Settings], Any] = aws.lambda_client
+    real_client: Any = aws.client
 
-    def observed_client(settings: Settings) -> Any:
-        client = real_lambda_client(settings)
+    def observed_client(service: str, settings: Settings) -> Any:
+        client = real_client(service, settings)
         client.meta.events.register("before-parameter-build.lambda.Invoke", _remember_params)
         client.meta.events.register("after-call.lambda.Invoke", _record_into(recorded))
         return client
 
-    monkeypatch.setattr(aws, "lambda_client", observed_client)
+    monkeypatch.setattr(aws, "client", observed_client)
     return recorded
 
 

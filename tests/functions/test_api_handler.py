@@ -261,6 +261,25 @@ def test_links_have_no_prefix_on_a_custom_domain(
     assert "'/openapi.json'" in _text(docs) or '"/openapi.json"' in _text(docs)
 
 
+def test_links_keep_the_base_path_of_a_custom_domain_mapping(
+    lambda_settings: Settings, worker_invokes: list[RecordedInvoke]
+) -> None:
+    """Issue 19: behind a custom domain with a base path, every route answered 404 (an empty prefix)."""
+    created = invoke(on_custom_domain(load_event("manual_crop"), base_path="shop"))
+    assert created["statusCode"] == 200, created
+    retrieval_url = json_body(created)["retrieval_url"]
+    assert retrieval_url.startswith("/shop/images/ABC-123/")
+    route = retrieval_url.removeprefix("/shop")
+    fetched = invoke(on_custom_domain(with_path(load_event("get_image"), route), base_path="shop"))
+    assert fetched["statusCode"] == 200
+
+    accepted = invoke(on_custom_domain(load_event("smart_crop"), base_path="shop"))
+    assert header(accepted, "location") == f"/shop/jobs/{json_body(accepted)['image_id']}"
+    docs = invoke(on_custom_domain(with_path(load_event("get_image"), "/docs"), base_path="shop"))
+    assert docs["statusCode"] == 200
+    assert "'/shop/openapi.json'" in _text(docs) or '"/shop/openapi.json"' in _text(docs)
+
+
 def _text(response: dict[str, Any]) -> str:
     body = response["body"]
     return (base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()).decode()

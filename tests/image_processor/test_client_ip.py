@@ -4,7 +4,7 @@ from ipaddress import ip_network
 
 import pytest
 
-from image_processor.admission.client_ip import client_address, rate_limit_key
+from image_processor.admission.client_ip import client_address, ipv6_site_key, rate_limit_key
 
 PROXIES = [ip_network("10.0.0.0/8"), ip_network("fd00::/8")]
 
@@ -54,9 +54,27 @@ def test_no_peer_gives_no_address() -> None:
     assert client_address(None, ["198.51.100.1"], PROXIES) is None
 
 
-def test_ipv6_clients_share_their_64() -> None:
-    assert rate_limit_key("2001:db8:1:2:aaaa::1") == rate_limit_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
-    assert rate_limit_key("2001:db8:1:3::1") != rate_limit_key("2001:db8:1:2::1")
+def test_ipv6_clients_share_their_56() -> None:
+    """Issue 22: keyed per /64, one subscriber's delegated /56 held 256 quotas."""
+    assert rate_limit_key("2001:db8:1:2:aaaa::1") == rate_limit_key("2001:db8:1:ff::9") == "2001:db8:1::/56"
+    assert rate_limit_key("2001:db8:1:100::1") != rate_limit_key("2001:db8:1:2::1")
+
+
+def test_the_ipv6_block_is_configurable() -> None:
+    assert rate_limit_key("2001:db8:1:2:aaaa::1", 64) == "2001:db8:1:2::/64"
+    assert rate_limit_key("2001:db8:1:2:aaaa::1", 48) == "2001:db8:1::/48"
+
+
+def test_6to4_and_teredo_clients_count_as_the_ipv4_address_they_carry() -> None:
+    """Every IPv4 host has a 6to4 /48 of its own (2002:AABB:CCDD::/48): counted per /56 it would hold 256 quotas."""
+    assert rate_limit_key("2002:cb00:710a:1::1") == rate_limit_key("2002:cb00:710a:ff00::1") == "203.0.113.10"
+    assert rate_limit_key("2001:0:4136:e378:8000:63bf:3fff:fdd2") == "192.0.2.45"
+    assert ipv6_site_key("2002:cb00:710a:1::1") is None
+
+
+def test_native_ipv6_clients_also_count_per_48() -> None:
+    assert ipv6_site_key("2001:db8:1:2::1") == ipv6_site_key("2001:db8:1:ff00::1") == "2001:db8:1::/48"
+    assert ipv6_site_key("203.0.113.5") is None
 
 
 def test_ipv4_clients_count_alone() -> None:

@@ -12,6 +12,7 @@ import pyvips
 from PIL import Image
 
 from image_processor import imaging
+from image_processor.api.errors import status_and_code
 from image_processor.errors import ImageTooLarge, UnsupportedImage
 from image_processor.imaging import pipeline
 from image_processor.models import CropBox
@@ -57,7 +58,7 @@ def test_phone_formats_are_accepted(make: object, fmt: str) -> None:
 def test_formats_libvips_could_load_but_the_service_does_not_take_are_415(data: bytes) -> None:
     with pytest.raises(UnsupportedImage) as caught:
         crop(data, 0, 0, 1, 1)
-    assert caught.value.status_code == 415
+    assert status_and_code(caught.value) == (415, "unsupported_image")
 
 
 def markers(jpeg: bytes) -> set[int]:
@@ -108,14 +109,14 @@ def test_crop_boxes_of_every_orientation_match_rotating_the_whole_frame() -> Non
         assert region.write_to_memory() == expected.write_to_memory(), orientation
 
 
-def test_an_image_over_the_pixel_cap_never_reaches_the_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
-    def must_not_decode(*args: object) -> None:
-        raise AssertionError("decoded an image over the pixel cap")
-
-    monkeypatch.setattr(pipeline, "_region", must_not_decode)
+def test_an_image_over_the_pixel_cap_never_reaches_the_pipeline() -> None:
+    # A header claiming 30000 x 30000 pixels: decoding it would take gigabytes and minutes, refusing it none.
     with pytest.raises(ImageTooLarge):
         imaging.crop_to_jpeg(
-            images.solid_jpeg(101, 100), CropBox(x=0, y=0, width=1, height=1), max_pixels=10_000, quality=90
+            images.png_header_claiming(30000, 30000),
+            CropBox(x=0, y=0, width=1, height=1),
+            max_pixels=10_000,
+            quality=90,
         )
 
 
@@ -138,27 +139,33 @@ def test_decode_cost_knows_progressive_jpegs_and_whole_frame_formats() -> None:
     assert imaging.decode_cost(webp, small) >= 2000 * 1000 * 3
 
 
+def reserving(budget: imaging.MemoryBudget, cost: int, release: threading.Event) -> threading.Event:
+    """Reserve `cost` in a thread that holds it until `release`; the event returned is set once it is held."""
+    held = threading.Event()
+
+    def hold() -> None:
+        with budget.reserve(cost):
+            held.set()
+            release.wait(30)
+
+    threading.Thread(target=hold, daemon=True).start()
+    return held
+
+
 def test_the_budget_refuses_what_can_never_fit_and_queues_the_rest() -> None:
     budget = imaging.MemoryBudget(100)
     with pytest.raises(ImageTooLarge), budget.reserve(101):
         pass
-    entered, release = threading.Event(), threading.Event()
-
-    def second() -> None:
-        with budget.reserve(60):
-            entered.set()
-            release.wait(5)
-
-    waiting = threading.Thread(target=second)
-    with budget.reserve(60):
-        waiting.start()
-        assert not entered.wait(0.2)  # 60 + 60 > 100: it waits
-        assert budget.in_use == 60
-    assert entered.wait(5)
-    assert budget.in_use == 60
-    release.set()
-    waiting.join(5)
-    assert budget.in_use == 0
+    release_first, release_second, release_third = threading.Event(), threading.Event(), threading.Event()
+    assert reserving(budget, 60, release_first).wait(15)
+    second = reserving(budget, 60, release_second)
+    assert not second.wait(0.2)  # 60 + 60 > 100: it waits
+    release_first.set()
+    assert second.wait(15)  # the first gave its 60 back
+    assert reserving(budget, 40, release_third).wait(15)  # 60 + 40 fit
+    release_second.set()
+    release_third.set()
+    assert reserving(budget, 100, threading.Event()).wait(15)  # everything was given back
 
 
 def test_a_progressive_jpeg_stays_within_its_estimated_decode_cost(tmp_path: object) -> None:

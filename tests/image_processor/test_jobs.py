@@ -23,7 +23,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def jobs(settings: Settings, clock: ManualClock) -> DynamoDBJobStore:
-    return DynamoDBJobStore(aws.dynamodb_client(settings), settings.jobs_table, ttl_seconds=TTL, clock=clock)
+    return DynamoDBJobStore(aws.client("dynamodb", settings), settings.jobs_table, ttl_seconds=TTL, clock=clock)
 
 
 def new_job(clock: ManualClock) -> Job:
@@ -100,7 +100,7 @@ def test_a_finished_job_is_final(jobs: DynamoDBJobStore, clock: ManualClock, fir
 
 def test_a_job_past_its_deadline_cannot_succeed(settings: Settings, clock: ManualClock) -> None:
     jobs = DynamoDBJobStore(
-        aws.dynamodb_client(settings), settings.jobs_table, ttl_seconds=TTL, deadline_seconds=60, clock=clock
+        aws.client("dynamodb", settings), settings.jobs_table, ttl_seconds=TTL, deadline_seconds=60, clock=clock
     )
     on_time, late = new_job(clock), new_job(clock)
     jobs.create(on_time)
@@ -122,12 +122,12 @@ def test_transitions_of_a_missing_job_are_refused(jobs: DynamoDBJobStore) -> Non
 def test_records_expire_through_ttl(jobs: DynamoDBJobStore, clock: ManualClock, settings: Settings) -> None:
     job = new_job(clock)
     jobs.create(job)
-    client: Any = aws.dynamodb_client(settings)
+    client: Any = aws.client("dynamodb", settings)
     item = client.get_item(TableName=settings.jobs_table, Key={"image_id": {"S": job.image_id}})["Item"]
     assert int(item["expires_at"]["N"]) == int(clock()) + TTL
 
 
 def test_an_unreachable_store_is_reported_as_unavailable(settings: Settings, clock: ManualClock) -> None:
-    jobs = DynamoDBJobStore(aws.dynamodb_client(settings), "no-such-table", ttl_seconds=TTL, clock=clock)
+    jobs = DynamoDBJobStore(aws.client("dynamodb", settings), "no-such-table", ttl_seconds=TTL, clock=clock)
     with pytest.raises(DependencyUnavailable):
         jobs.get(new_image_id())

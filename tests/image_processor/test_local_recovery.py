@@ -33,7 +33,9 @@ def store(settings: Settings) -> ImageStore:
 
 
 def runtime(settings: Settings, store: ImageStore, locator: RecordingLocator | None = None) -> WorkerRuntime:
-    return build_worker_runtime(settings, aws.dynamodb_client(settings), store, locator=locator or RecordingLocator())
+    return build_worker_runtime(
+        settings, aws.client("dynamodb", settings), store, locator=locator or RecordingLocator()
+    )
 
 
 @pytest.fixture

@@ -204,5 +204,6 @@ def test_all_attempts_together_end_within_the_deadline() -> None:
         http_locator(httpx.MockTransport(slow_failure), max_attempts=50, deadline_seconds=0.5).locate(
             Image.new("RGB", (20, 20))
         )
-    assert time.monotonic() - started < 2
     assert calls < 5
+    # Without the deadline the 50 attempts would take over 10 s; the bound leaves room for a loaded machine.
+    assert time.monotonic() - started < 5

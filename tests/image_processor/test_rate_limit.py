@@ -38,7 +38,7 @@ class CallCounter:
 
 @pytest.fixture
 def dynamodb_client(settings: Settings) -> Any:
-    return aws.dynamodb_client(settings)
+    return aws.client("dynamodb", settings)
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_admits_exactly_the_limit_out_of_many_concurrent_requests(dynamodb_clien
 
 def test_separate_limiters_share_one_budget_per_key(dynamodb_client: Any, settings: Settings) -> None:
     """Two limiters with their own clients stand for two processes or Lambda instances."""
-    other_client = aws.dynamodb_client(settings)
+    other_client = aws.client("dynamodb", settings)
     limiters = [
         DynamoDBRateLimiter(client, settings.rate_limit_table, limit=5, window_seconds=WINDOW)
         for client in (dynamodb_client, other_client)
@@ -200,7 +200,7 @@ def test_a_burst_costs_one_call_per_request(dynamodb_client: Any, settings: Sett
 
 
 def test_an_unreachable_table_is_reported_as_unavailable(settings: Settings) -> None:
-    limiter = DynamoDBRateLimiter(aws.dynamodb_client(settings), "no-such-table", limit=LIMIT, window_seconds=WINDOW)
+    limiter = DynamoDBRateLimiter(aws.client("dynamodb", settings), "no-such-table", limit=LIMIT, window_seconds=WINDOW)
     with pytest.raises(DependencyUnavailable):
         limiter.acquire("k")
 
@@ -289,17 +289,28 @@ def test_limiters_with_different_prefixes_keep_separate_budgets(
 
 
 def test_contention_that_never_settles_is_unavailable_after_the_last_attempt(
-    dynamodb_client: Any, settings: Settings, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    dynamodb_client: Any, settings: Settings, clock: ManualClock
 ) -> None:
+    """A rival writer moves the item's version before each of the limiter's pruning writes, so every one loses."""
     limiter = DynamoDBRateLimiter(
-        dynamodb_client, settings.rate_limit_table, limit=LIMIT, window_seconds=WINDOW, clock=clock, max_attempts=4
+        dynamodb_client, settings.rate_limit_table, limit=2, window_seconds=WINDOW, clock=clock, max_attempts=4
     )
-    attempts: list[str] = []
+    limiter.acquire("k")
+    limiter.acquire("k")
+    clock.advance(WINDOW + 1)  # both times have left the window: the next decision must prune them
+    rival = aws.client("dynamodb", settings)
+    pruning_writes: list[str] = []
 
-    def always_beaten(key: str) -> None:
-        attempts.append(key)
+    def rival_writes_first(params: dict[str, Any], **_: Any) -> None:
+        pruning_writes.append(params["Item"]["ip_address"]["S"])
+        rival.update_item(
+            TableName=settings.rate_limit_table,
+            Key={"ip_address": {"S": "k"}},
+            UpdateExpression="ADD version :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
 
-    monkeypatch.setattr(limiter, "_try_acquire", always_beaten)
+    dynamodb_client.meta.events.register("provide-client-params.dynamodb.PutItem", rival_writes_first)
     with pytest.raises(DependencyUnavailable):
         limiter.acquire("k")
-    assert attempts == ["k"] * 4
+    assert pruning_writes == ["k"] * 4

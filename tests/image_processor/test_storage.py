@@ -219,7 +219,13 @@ def test_temporary_files_left_by_a_crash_are_removed_once_old(store: FileSystemI
     """Audit 12: a kill -9 mid-write leaves `.<random>.tmp` behind; the next start clears the old ones only."""
     store.save("ABC-123/abc.jpg", JPEG)
     kept = store.root / "ABC-123" / "abc.jpg"
-    abandoned = [store.root / "ABC-123" / ".tmpa1b2.tmp", store.staging / ".tmpc3d4.tmp", store.root / ".tmpe5.tmp"]
+    store.create("ABC-123/abc/thumbnail.webp", b"webp", content_type="image/webp")
+    abandoned = [
+        store.root / "ABC-123" / ".tmpa1b2.tmp",
+        store.staging / ".tmpc3d4.tmp",
+        store.root / ".tmpe5.tmp",
+        store.root / "ABC-123" / "abc" / ".tmph8i9.tmp",  # a rendition's
+    ]
     in_progress = store.root / "ABC-123" / ".tmpf6g7.tmp"
     an_hour_ago = time.time() - 3600
     for path in [*abandoned, in_progress]:
@@ -231,12 +237,22 @@ def test_temporary_files_left_by_a_crash_are_removed_once_old(store: FileSystemI
     os.utime(outside, (an_hour_ago, an_hour_ago))
     (store.root / "LINKED").symlink_to(tmp_path)
 
-    assert store.remove_abandoned_writes() == 3
+    assert store.remove_abandoned_writes() == 4
     assert store.remove_abandoned_writes() == 0
 
     assert not any(path.exists() for path in abandoned)
     assert in_progress.exists() and kept.read_bytes() == JPEG
     assert outside.exists()
+
+
+def test_a_create_keeps_the_first_writers_object_and_leaves_no_temporary_file(store: FileSystemImageStore) -> None:
+    first = store.create("ABC-123/abc/listing.webp", b"first", content_type="image/webp")
+    second = store.create("ABC-123/abc/listing.webp", b"second", content_type="image/webp")
+
+    assert first is not None and second is None
+    stored = store.fetch("ABC-123/abc/listing.webp")
+    assert stored is not None and stored.content == b"first" and stored.object.etag == first.etag
+    assert sorted(path.name for path in (store.root / "ABC-123" / "abc").iterdir()) == ["listing.webp"]
 
 
 def test_removing_abandoned_writes_from_a_missing_root_is_a_no_op(tmp_path: Path) -> None:

@@ -47,13 +47,19 @@ def assemble(settings: Settings, *, locator: ObjectLocator | None = None) -> Ass
     service_logger(settings.log_level)
     store = build_store(settings)
     clock = ManualClock()
-    runtime = build_worker_runtime(settings, aws.dynamodb_client(settings), store, locator=locator, clock=clock)
+    runtime = build_worker_runtime(settings, aws.client("dynamodb", settings), store, locator=locator, clock=clock)
     return Assembled(runtime=runtime, store=store, clock=clock)
 
 
-def accepted_job(assembled: Assembled, upload: bytes) -> Job:
+def accepted_job(assembled: Assembled, upload: bytes, *, renditions: tuple[str, ...] = ()) -> Job:
     """What the API leaves behind for the worker: a staged upload and a pending job."""
-    job = Job(image_id=new_image_id(), product_id="ABC-123", status="pending", created_at=assembled.clock())
+    job = Job(
+        image_id=new_image_id(),
+        product_id="ABC-123",
+        status="pending",
+        created_at=assembled.clock(),
+        renditions=renditions,
+    )
     assembled.store.ensure_ready()
     assembled.store.stage(job.image_id, upload)
     assembled.jobs.create(job)
@@ -274,6 +280,39 @@ def test_a_result_after_the_deadline_fails_the_job_even_before_anyone_polls(sett
     assert running.result(timeout=30)["status"] == "failed"
     assert status_of(assembled, job).error == "timed out before it finished"
     assert assembled.store.stat(job.result_key) is None
+
+
+def rendition_keys(job: Job, preset: str) -> list[str]:
+    return [f"{job.product_id}/{job.image_id}/{preset}.{fmt}" for fmt in ("jpg", "webp", "avif")]
+
+
+def test_a_job_makes_the_renditions_it_asked_for_before_it_succeeds(settings: Settings) -> None:
+    assembled = assemble(settings)
+    job = accepted_job(assembled, scenes.product_on_plain_background().jpeg, renditions=("thumbnail",))
+
+    assert assembled.process(job={"image_id": job.image_id})["status"] == "succeeded"
+
+    assert status_of(assembled, job).renditions == ("thumbnail",)
+    assert all(assembled.store.stat(key) is not None for key in rendition_keys(job, "thumbnail"))
+    assert all(assembled.store.stat(key) is None for key in rendition_keys(job, "listing"))
+
+
+def test_the_renditions_of_a_job_that_fails_at_its_deadline_go_with_its_image(settings: Settings) -> None:
+    locator = RecordingLocator(gate=threading.Event())
+    assembled = assemble(settings, locator=locator)
+    job = accepted_job(assembled, scenes.product_on_plain_background().jpeg, renditions=("thumbnail", "listing"))
+    running = run_until_the_ai_is_called(assembled, locator, job)
+    # As if a request had made one while the image was briefly stored.
+    assembled.store.create(f"ABC-123/{job.image_id}/zoom.webp", b"webp", content_type="image/webp")
+
+    assembled.clock.advance(settings.job_deadline_seconds + 1)
+    assert locator.gate is not None
+    locator.gate.set()
+
+    assert running.result(timeout=30)["status"] == "failed"
+    assert assembled.store.stat(job.result_key) is None
+    keys = [*rendition_keys(job, "thumbnail"), *rendition_keys(job, "listing"), *rendition_keys(job, "zoom")]
+    assert [key for key in keys if assembled.store.stat(key) is not None] == []
 
 
 def test_a_failed_job_is_never_started_again(settings: Settings) -> None:

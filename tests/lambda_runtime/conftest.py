@@ -5,6 +5,7 @@ within about a minute. Each test that needs the end-to-end run asks for `journey
 """
 
 import dataclasses
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,7 @@ from tests.support.lambda_runtime.deployment import Deployment, build_artifacts,
 from tests.support.lambda_runtime.gateway import Gateway
 from tests.support.lambda_runtime.journey import API_KEY, Journey, run_journey
 from tests.support.lambda_runtime.sandbox import ExecutionEnvironment, execution_environment
+from tests.support.lambda_runtime.xray import XRayDaemon, xray_daemon
 from tests.support.terraform import TERRAFORM, initialised
 from tools.processes import running_emulator
 
@@ -27,17 +29,60 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 
 
 @pytest.fixture(scope="session")
-def api(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExecutionEnvironment]:
+def api_traces() -> Iterator[XRayDaemon]:
+    with xray_daemon() as daemon:
+        yield daemon
+
+
+@pytest.fixture(scope="session")
+def worker_traces() -> Iterator[XRayDaemon]:
+    with xray_daemon() as daemon:
+        yield daemon
+
+
+@pytest.fixture(scope="session")
+def api(
+    deployment: Deployment, tmp_path_factory: pytest.TempPathFactory, api_traces: XRayDaemon
+) -> Iterator[ExecutionEnvironment]:
+    root = tmp_path_factory.mktemp("api")
     # The operator sets API_KEYS on the function (DELETE always needs a key); every journey request sends it.
     function = dataclasses.replace(deployment.api, environment={**deployment.api.environment, "API_KEYS": API_KEY})
-    with execution_environment(function, tmp_path_factory.mktemp("api"), endpoint=deployment.endpoint) as env:
+    with execution_environment(function, root, endpoint=deployment.endpoint, xray_daemon=api_traces.address) as env:
         yield env
 
 
 @pytest.fixture(scope="session")
-def worker(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExecutionEnvironment]:
+def worker(
+    deployment: Deployment, tmp_path_factory: pytest.TempPathFactory, worker_traces: XRayDaemon
+) -> Iterator[ExecutionEnvironment]:
     root = tmp_path_factory.mktemp("worker")
-    with execution_environment(deployment.worker, root, endpoint=deployment.endpoint) as env:
+    address = worker_traces.address
+    with execution_environment(deployment.worker, root, endpoint=deployment.endpoint, xray_daemon=address) as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def silent_ai_url() -> Iterator[str]:
+    """An AI service that never answers: a loopback socket whose connections the kernel accepts and no one reads."""
+    with socket.create_server(("127.0.0.1", 0), backlog=32) as listening:
+        yield f"http://127.0.0.1:{listening.getsockname()[1]}/locate"
+
+
+@pytest.fixture(scope="session")
+def silent_ai_worker(
+    deployment: Deployment, silent_ai_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ExecutionEnvironment]:
+    """The deployed worker with the AI settings Terraform passes for an ai_service_url, aimed at `silent_ai_url`."""
+    environment = {
+        **deployment.worker.environment,
+        "AI_BACKEND": "http",
+        "AI_SERVICE_URL": silent_ai_url,
+        "AI_TIMEOUT_SECONDS": "1",
+        "AI_MAX_ATTEMPTS": "1",
+    }
+    function = dataclasses.replace(deployment.worker, environment=environment)
+    root = tmp_path_factory.mktemp("silent-ai-worker")
+    with execution_environment(function, root, endpoint=deployment.endpoint) as env:
         yield env
 
 
@@ -53,6 +98,10 @@ def gateway(api: ExecutionEnvironment, deployment: Deployment) -> Gateway:
 
 @pytest.fixture(scope="session")
 def journey(
-    deployment: Deployment, gateway: Gateway, api: ExecutionEnvironment, worker: ExecutionEnvironment
+    deployment: Deployment,
+    gateway: Gateway,
+    api: ExecutionEnvironment,
+    worker: ExecutionEnvironment,
+    silent_ai_worker: ExecutionEnvironment,
 ) -> Journey:
-    return run_journey(deployment, gateway, api, worker)
+    return run_journey(deployment, gateway, api, worker, silent_ai_worker)

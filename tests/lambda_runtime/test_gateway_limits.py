@@ -44,6 +44,16 @@ def test_a_request_over_six_megabytes_after_base64_gets_the_413_gateway_response
     assert_service_error(response.body, 413)
 
 
+def test_a_request_over_ten_megabytes_gets_api_gateways_own_plain_413() -> None:
+    """Over 10 MB API Gateway answers before any gateway response applies: not the service's shape."""
+    headers, body = oversized_crop(10_500_000)
+    function = AnsweringFunction({"statusCode": 200, "body": ""})
+    response = standalone_gateway(function).request("POST", "/images/manual-crop", headers=headers, body=body)
+    assert function.invocations == []
+    assert response.status == 413
+    assert response.body == b"HTTP content length exceeded 10485760 bytes."
+
+
 def test_a_request_under_the_limit_reaches_the_function(gateway: Gateway) -> None:
     headers, body = oversized_crop(3_000_000)
     before = len(gateway.api.invocations)

@@ -1,6 +1,7 @@
 """IAM is exact: every AWS call the packaged functions made end to end is allowed by the deployed role, on
 its resource ARN, and every action a role grants is needed by some call (or by Lambda itself)."""
 
+import fnmatch
 from typing import Any
 
 import pytest
@@ -27,8 +28,12 @@ USED_BY_LAMBDA = {
     "logs:CreateLogStream": "the Lambda service writes the function's stdout to its log group",
     "logs:PutLogEvents": "the Lambda service writes the function's stdout to its log group",
     "sqs:SendMessage": "Lambda sends an asynchronous event that failed every retry to the on-failure queue",
+    "xray:PutTraceSegments": "with active tracing, Lambda sends the function's X-Ray segments with its role",
+    "xray:PutTelemetryRecords": "with active tracing, Lambda reports the X-Ray daemon's telemetry with its role",
 }
 # Needed on a failure path the end-to-end run does not take: (function, statement Sid, action) and why.
+# The run drives the others (journey.py): an AI that never answers, a poll past the deadline, a late
+# result, a staged original gone, uploads that are not an image, unknown or expired.
 FAILURE_PATHS = {
     ("api", "StageSmartCropOriginals", "s3:DeleteObject"): (
         "a staged original is removed again when its job record cannot be written"
@@ -37,14 +42,8 @@ FAILURE_PATHS = {
         "an answer kept for an Idempotency-Key is released when the request fails, so that a retry can run"
     ),
     ("api", "RateLimitState", "dynamodb:PutItem"): "the limiter prunes a client's expired window with a PutItem",
-    ("api", "JobRecords", "dynamodb:UpdateItem"): (
-        "a job is marked failed when the worker cannot be invoked, or when it is read past its deadline"
-    ),
-    ("api", "CatalogEntries", "dynamodb:UpdateItem"): (
-        "a job the API fails (the worker cannot be invoked, or it is read past its deadline) updates its catalog entry"
-    ),
-    ("worker", "IdempotencyRecords", "dynamodb:DeleteItem"): (
-        "Powertools deletes the in-progress record when the handler raises, so that Lambda's retry can run"
+    ("worker", "StoreEagerRenditions", "s3:DeleteObject"): (
+        "the renditions a job asked for are removed when the job fails after they were made"
     ),
     ("worker", "IdempotencyRecords", "dynamodb:GetItem"): (
         "Powertools reads the existing record when a conditional put fails without returning it"
@@ -90,10 +89,28 @@ def test_every_granted_action_is_used(journey: Journey, function: str) -> None:
     ]
     assert not needless, f"the {function} role grants what no call used:\n" + "\n".join(map(str, needless))
     assert "logs:PutLogEvents" in {grant.action for grant in granted}, f"the {function} function cannot log"
-    # An excused grant that is no longer granted is a stale excuse.
+    # An excused grant that is no longer granted, or that the run now uses, is a stale excuse.
+    not_used = unused(granted, recorded_requests(journey, function))
     for (owner, sid, action), reason in FAILURE_PATHS.items():
         if owner == function:
             assert any(_failure_path(function, grant) == reason for grant in granted), (owner, sid, action)
+            assert any(_failure_path(function, grant) == reason for grant in not_used), (
+                f"{owner} {sid} {action} is used by the run now: drop its excuse"
+            )
+
+
+@pytest.mark.parametrize(("function", "resource_suffix"), [("api", "/E2E-DEADLINE/*"), ("worker", "/E2E-SILENT-AI/*")])
+def test_the_failure_paths_delete_the_result_image(journey: Journey, function: str, resource_suffix: str) -> None:
+    """Issue 19: neither role could delete a result image, so on AWS a job failing for good raised, was
+    retried and dead-lettered, and a late result stayed downloadable. The clean-up calls are made..."""
+    deletes = [
+        request
+        for request in recorded_requests(journey, function)
+        if request.action == "s3:DeleteObject" and fnmatch.fnmatchcase(request.resource, f"*{resource_suffix}")
+    ]
+    assert deletes, f"the {function} function never deleted a result image on its failure path"
+    # ...and allowed by the deployed role.
+    assert denied(deletes, statements(journey.deployment, function)) == []
 
 
 def _failure_path(function: str, grant: Grant) -> str | None:

@@ -94,3 +94,15 @@ def test_calls_map_to_the_actions_iam_checks() -> None:
         ("s3:PutObject", "arn:aws:s3:::b/P/x.jpg"),
         ("s3:GetObject", "arn:aws:s3:::b/.staging/x"),
     }
+
+
+def test_a_missing_key_answered_404_needs_list_bucket() -> None:
+    """S3 answers 404 only to a role that may list the bucket (403 otherwise, which the store reports as a
+    misconfiguration): a GET or HEAD the emulator answered 404 needs s3:ListBucket too."""
+    head = {**call("s3", "HeadObject", Bucket="b", Key="P/missing.jpg"), "status": 404}
+    found = {**call("s3", "HeadObject", Bucket="b", Key="P/x.jpg"), "status": 200}
+    assert [(r.action, r.resource) for r in requests_of(head, ARNS)] == [
+        ("s3:GetObject", "arn:aws:s3:::b/P/missing.jpg"),
+        ("s3:ListBucket", "arn:aws:s3:::b"),
+    ]
+    assert [r.action for r in requests_of(found, ARNS)] == ["s3:GetObject"]

@@ -7,6 +7,7 @@ import pytest
 
 from tests.support.lambda_runtime.deployment import Deployment
 from tests.support.lambda_runtime.sandbox import DRIVER, ExecutionEnvironment
+from tools.build_lambda import AWS_SDK, read_lock
 
 # The first test of a session also builds the zips and applies Terraform (minutes on a cold build).
 pytestmark = pytest.mark.timeout(900)
@@ -17,6 +18,21 @@ def test_only_the_temporary_folder_is_writable(api: ExecutionEnvironment) -> Non
     assert api.probe_write(api.task_root.parent / "outside") == {"file": errno.EROFS, "folder": errno.EROFS}
     assert api.probe_write(api.tmp / "scratch") == {"file": 0, "folder": 0}
     assert (api.tmp / "scratch").read_text() == "probe"
+
+
+def test_the_functions_run_the_aws_sdk_their_zip_ships_at_the_locked_versions(
+    api: ExecutionEnvironment, worker: ExecutionEnvironment
+) -> None:
+    """The runtime's boto3 varies by runtime version and Region; the zip's copy must shadow it."""
+    locked = {entry.name: entry.text.split("==", 1)[1].split()[0] for entry in read_lock()}
+    for environment in (api, worker):
+        for module in ("boto3", "botocore"):  # what the cold start imports (s3transfer comes later)
+            origin = environment.origins.get(module)
+            assert origin is not None and origin.startswith(str(environment.task_root)), (module, origin)
+        for package in sorted(AWS_SDK):
+            module = package.replace("-", "_")
+            shipped = {path.name for path in environment.task_root.glob(f"{module}-*.dist-info")}
+            assert shipped == {f"{module}-{locked[package]}.dist-info"}, (package, shipped)
 
 
 def test_the_handler_sees_its_package_and_the_runtime_only(

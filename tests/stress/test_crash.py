@@ -12,13 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import pytest
 from PIL import Image
 
 from tests.support import images, scenes
 from tools.processes import free_port, service_process
-
-pytestmark = pytest.mark.slow
 
 
 def is_whole_jpeg(data: bytes) -> bool:

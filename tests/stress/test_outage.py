@@ -6,7 +6,6 @@ from typing import Any
 
 import boto3
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 
 from image_processor.api import create_app
@@ -15,8 +14,6 @@ from image_processor.settings import Settings
 from tests.support import images
 from tools.local_tables import create_tables
 from tools.processes import free_port, running_emulator
-
-pytestmark = pytest.mark.slow
 
 
 def smart_crop(client: TestClient) -> httpx.Response:
@@ -56,7 +53,7 @@ def test_smart_crop_fails_closed_while_dynamodb_is_down_and_recovers(settings: S
     outage = settings.model_copy(
         update={
             "aws_endpoint_url": endpoint,
-            "dynamodb_timeout_seconds": 0.5,
+            "aws_timeout_seconds": 0.5,
             "rate_limit_table": names["rate_limit"],
             "jobs_table": names["jobs"],
             "idempotency_table": names["idempotency"],

@@ -41,8 +41,19 @@ def chromium(profile_dir: Path, *, width: int = 1280, height: int = 900) -> Iter
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile_dir}")
     options.add_argument(f"--window-size={width},{height}")
+    # The console, for the tests that check no Content-Security-Policy violation was reported.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     try:
         yield driver
     finally:
         driver.quit()
+
+
+def csp_violations(driver: webdriver.Chrome) -> list[str]:
+    """Console messages about Content-Security-Policy since the last call (reading the log empties it)."""
+    return [
+        str(entry["message"])
+        for entry in driver.get_log("browser")  # type: ignore[no-untyped-call]  # Selenium leaves it untyped
+        if "Content Security Policy" in str(entry.get("message", ""))
+    ]

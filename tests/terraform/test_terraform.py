@@ -92,8 +92,11 @@ def test_table_names_are_the_service_defaults() -> None:
 # The provider endpoint (and LocalStack service) each resource type's API belongs to.
 _SERVICE_OF_TYPE = {
     "aws_api_gateway_": "apigateway",
+    "aws_cloudfront_": "cloudfront",
     "aws_cloudwatch_log_group": "logs",
     "aws_cloudwatch_metric_alarm": "cloudwatch",
+    "aws_cloudwatch_dashboard": "cloudwatch",
+    "aws_sns_": "sns",
     "aws_dynamodb_": "dynamodb",
     "aws_iam_role": "iam",
     "aws_lambda_": "lambda",
@@ -167,12 +170,16 @@ def test_tables_only_then_the_whole_stack_apply_and_destroy(
 
         plan = terraform.apply(*whole_stack)
         outputs = terraform.outputs()
+        assert_no_cdn_outside_the_aws_workspace(terraform, outputs)
+        assert planned_values(plan, "aws_lambda_function.worker[0]")["reserved_concurrent_executions"] == -1
         assert_tables(emulator, outputs["dynamodb_table_names"])
         assert_bucket(emulator, outputs["images_bucket"])
         assert_functions(emulator, outputs)
         assert_worker_async_config(emulator, outputs)
         assert_api(emulator, outputs, plan)
         assert_alarms(emulator, outputs)
+        assert_dashboard(emulator, outputs)
+        assert_tracing_and_access_logs(emulator, outputs)
         assert_roles(emulator, outputs)
         assert_second_apply_changes_nothing(terraform, whole_stack)
     finally:
@@ -181,6 +188,12 @@ def test_tables_only_then_the_whole_stack_apply_and_destroy(
     assert client("lambda", emulator).list_functions()["Functions"] == []
     assert client("apigateway", emulator).get_rest_apis()["items"] == []
     assert client("s3", emulator).list_buckets()["Buckets"] == []
+
+
+def assert_no_cdn_outside_the_aws_workspace(terraform: Terraform, outputs: dict[str, Any]) -> None:
+    """The emulators have no CloudFront: enable_cdn is off by default, and image links stay the API's own."""
+    assert not [line for line in terraform.run("state", "list").stdout.split() if "cloudfront" in line]
+    assert outputs.get("cdn_domain_name") is None  # Terraform keeps no null output
 
 
 def assert_second_apply_changes_nothing(terraform: Terraform, variables: tuple[str, ...]) -> None:
@@ -236,6 +249,7 @@ def assert_functions(endpoint: str, outputs: dict[str, Any]) -> None:
         assert environment["JOB_DEADLINE_SECONDS"] == "900"
         assert environment["LOG_LEVEL"] == "INFO"
         assert "PROCESSED_IMAGES_DIR" not in environment
+        assert "PUBLIC_IMAGE_BASE_URL" not in environment  # no CDN on an emulator
         environments[role] = environment
     assert environments["api"]["DISPATCHER"] == "lambda"
     assert environments["api"]["IMAGE_DELIVERY"] == "redirect"
@@ -244,12 +258,24 @@ def assert_functions(endpoint: str, outputs: dict[str, Any]) -> None:
     assert environments["api"]["MANUAL_CROP_RATE_LIMIT_WINDOW_SECONDS"] == "3600"
     assert {"PRESIGNED_URL_TTL_SECONDS", "UPLOAD_TTL_SECONDS"} <= set(environments["api"])
     # ...and every name the functions read is a setting the service knows.
+    # Metrics leave as EMF lines, in one namespace (Powertools' variable, which Settings reads too).
+    assert environments["api"]["METRICS_BACKEND"] == environments["worker"]["METRICS_BACKEND"] == "emf"
+    assert environments["api"]["POWERTOOLS_METRICS_NAMESPACE"] == "ProductImageProcessor"
     settings = {name.upper() for name in Settings.model_fields} | {"POWERTOOLS_SERVICE_NAME"}
     contract = {"STORAGE_BACKEND", "S3_BUCKET", "IMAGE_DELIVERY", "PRESIGNED_URL_TTL_SECONDS", "UPLOAD_TTL_SECONDS"}
     assert set(environments["api"]) | set(environments["worker"]) <= settings | contract
+    # Wiring (issue 19): the origins the API allows, the AI the worker calls, and the timeout of every AWS call.
+    assert environments["api"]["CORS_ALLOWED_ORIGINS"] == ""  # the default ["*"] opens the bucket's CORS only
+    assert environments["worker"]["AI_BACKEND"] == "mock"
+    assert environments["api"]["AWS_TIMEOUT_SECONDS"] == environments["worker"]["AWS_TIMEOUT_SECONDS"] == "2"
+    assert outputs["ai_backend"].startswith("mock: no AI service is configured")
+    # Deployable on a new account: the default reserves no concurrency (issue 19, defect 2).
     worker = lambda_.get_function(FunctionName=outputs["worker_function_name"])
-    assert worker["Concurrency"]["ReservedConcurrentExecutions"] == 10
+    assert worker.get("Concurrency", {}).get("ReservedConcurrentExecutions") is None
     assert worker["Configuration"]["Timeout"] >= 60
+    # The API function ends before API Gateway's 29 s, so a slow call ends as the service's own error.
+    api = lambda_.get_function_configuration(FunctionName=outputs["api_function_name"])
+    assert api["Timeout"] < 29
 
 
 def assert_worker_async_config(endpoint: str, outputs: dict[str, Any]) -> None:
@@ -270,7 +296,9 @@ def assert_worker_async_config(endpoint: str, outputs: dict[str, Any]) -> None:
 
 def assert_api(endpoint: str, outputs: dict[str, Any], plan: dict[str, Any]) -> None:
     api_id = outputs["api_rest_api_id"]
-    assert outputs["api_url"] == f"{endpoint}/restapis/{api_id}/v1/_user_request_"
+    # LocalStack's host form keeps the stage first in the path, as on AWS, so the API's links resolve.
+    port = endpoint.rsplit(":", 1)[1]
+    assert outputs["api_url"] == f"http://{api_id}.execute-api.localhost.localstack.cloud:{port}/v1"
     apigateway = client("apigateway", endpoint)
     # Explicit types: LocalStack ignores */*.
     assert sorted(apigateway.get_rest_api(restApiId=api_id)["binaryMediaTypes"]) == [
@@ -320,22 +348,91 @@ def assert_gateway_responses(apigateway: Any, api_id: str) -> None:
 
 
 def assert_alarms(endpoint: str, outputs: dict[str, Any]) -> None:
+    """Alarms that mean something: no alarm on worker Errors (each one is a by-design retry)."""
+    cloudwatch = client("cloudwatch", endpoint)
     alarms = {
-        alarm["AlarmName"]: alarm
-        for alarm in client("cloudwatch", endpoint).describe_alarms(AlarmNames=outputs["alarm_names"])["MetricAlarms"]
+        alarm["AlarmName"].removeprefix("product-image-processor-"): alarm
+        for alarm in cloudwatch.describe_alarms(AlarmNames=outputs["alarm_names"])["MetricAlarms"]
     }
-    watched = {
-        (alarm["Namespace"], alarm["MetricName"], tuple(sorted((d["Name"], d["Value"]) for d in alarm["Dimensions"])))
-        for alarm in alarms.values()
-    }
+    api, worker = outputs["api_function_name"], outputs["worker_function_name"]
     queue_name = outputs["worker_dead_letter_queue_url"].rsplit("/", 1)[1]
-    assert watched == {
-        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", (("QueueName", queue_name),)),
-        ("AWS/Lambda", "Errors", (("FunctionName", outputs["worker_function_name"]),)),
-        ("AWS/ApiGateway", "5XXError", (("ApiName", "product-image-processor"), ("Stage", "v1"))),
+    watched = {
+        name: (
+            alarm["Namespace"],
+            alarm["MetricName"],
+            dict(sorted((d["Name"], d["Value"]) for d in alarm["Dimensions"])),
+        )
+        for name, alarm in alarms.items()
+        if "MetricName" in alarm
     }
-    assert all(alarm["ComparisonOperator"] == "GreaterThanThreshold" for alarm in alarms.values())
-    assert all(alarm["AlarmActions"] == [] for alarm in alarms.values())  # no topic given
+    assert watched == {
+        "failed-jobs": (
+            "ProductImageProcessor",
+            "Crops",
+            {"kind": "smart", "outcome": "failed", "service": "product-image-processor"},
+        ),
+        "dead-letters": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue_name}),
+        "worker-event-age": ("AWS/Lambda", "AsyncEventAge", {"FunctionName": worker}),
+        "worker-events-dropped": ("AWS/Lambda", "AsyncEventsDropped", {"FunctionName": worker}),
+        "api-throttles": ("AWS/Lambda", "Throttles", {"FunctionName": api}),
+        "worker-throttles": ("AWS/Lambda", "Throttles", {"FunctionName": worker}),
+        "api-duration-p99": ("AWS/Lambda", "Duration", {"FunctionName": api}),
+        "worker-duration-p99": ("AWS/Lambda", "Duration", {"FunctionName": worker}),
+        "api-5xx-rate": ("AWS/ApiGateway", "5XXError", {"ApiName": "product-image-processor", "Stage": "v1"}),
+    }
+    assert ("AWS/Lambda", "Errors", {"FunctionName": worker}) not in watched.values()
+    # Thresholds that sit near the limit they warn of: 80 % of the event age (ms) and of the API's timeout.
+    assert alarms["worker-event-age"]["Threshold"] == (900 - 120) * 1000 * 0.8
+    environment = client("lambda", endpoint).get_function_configuration(FunctionName=api)
+    assert alarms["api-duration-p99"]["ExtendedStatistic"] == "p99"
+    assert alarms["api-duration-p99"]["Threshold"] == environment["Timeout"] * 1000 * 0.8
+    assert (alarms["api-5xx-rate"]["Statistic"], alarms["api-5xx-rate"]["Threshold"]) == ("Average", 0.05)
+    # DynamoDB throttling: read and write throttle events of each table, summed.
+    tables = outputs["dynamodb_table_names"]
+    for role, table in tables.items():
+        queries = alarms[f"dynamodb-throttles-{role.replace('_', '-')}"]["Metrics"]
+        stats = {query["Id"]: query["MetricStat"]["Metric"] for query in queries if "MetricStat" in query}
+        assert {stat["MetricName"] for stat in stats.values()} == {"ReadThrottleEvents", "WriteThrottleEvents"}
+        assert all(stat["Dimensions"] == [{"Name": "TableName", "Value": table}] for stat in stats.values())
+        assert [query["Expression"] for query in queries if "Expression" in query] == ["reads + writes"]
+    assert len(alarms) == len(watched) + len(tables)
+    # Everyone is notified through the stack's topic (no e-mail subscription unless alarm_email is given).
+    topic = outputs["alarm_topic_arn"]
+    assert topic.endswith(":product-image-processor-alarms")
+    assert all(alarm["AlarmActions"] == alarm["OKActions"] == [topic] for alarm in alarms.values())
+    assert client("sns", endpoint).list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
+
+
+def assert_dashboard(endpoint: str, outputs: dict[str, Any]) -> None:
+    body = json.loads(
+        client("cloudwatch", endpoint).get_dashboard(DashboardName=outputs["dashboard_name"])["DashboardBody"]
+    )
+    metric_names = {
+        line[1] for widget in body["widgets"] if widget["type"] == "metric" for line in widget["properties"]["metrics"]
+    }
+    service_metrics = {"Crops", "JobDuration", "AiCallDuration", "AiCallFailures", "RateLimitRefusals", "ColdStart"}
+    assert service_metrics | {"RenditionRequests", "AsyncEventAge", "5XXError", "WriteThrottleEvents"} <= metric_names
+    (alarm_widget,) = [widget for widget in body["widgets"] if widget["type"] == "alarm"]
+    assert len(alarm_widget["properties"]["alarms"]) == len(outputs["alarm_names"])
+
+
+def assert_tracing_and_access_logs(endpoint: str, outputs: dict[str, Any]) -> None:
+    """X-Ray on both functions and the stage; JSON access logs with the request id and status, kept as long
+    as the functions' logs; the account's API Gateway CloudWatch role that they need."""
+    lambda_ = client("lambda", endpoint)
+    for name in (outputs["api_function_name"], outputs["worker_function_name"]):
+        assert lambda_.get_function_configuration(FunctionName=name)["TracingConfig"] == {"Mode": "Active"}
+    apigateway = client("apigateway", endpoint)
+    stage = apigateway.get_stage(restApiId=outputs["api_rest_api_id"], stageName="v1")
+    assert stage["tracingEnabled"] is True
+    group = outputs["api_access_log_group"]
+    (log_group,) = client("logs", endpoint).describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert log_group["retentionInDays"] == 30
+    assert stage["accessLogSettings"]["destinationArn"].removesuffix(":*") == log_group["arn"].removesuffix(":*")
+    line = json.loads(stage["accessLogSettings"]["format"])
+    assert {"requestId": "$context.requestId", "status": "$context.status"}.items() <= line.items()
+    role = apigateway.get_account()["cloudwatchRoleArn"]
+    assert role.endswith(":role/product-image-processor-apigateway-cloudwatch")
 
 
 def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
@@ -351,14 +448,17 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         for role, name in outputs["dynamodb_table_names"].items()
     }
     bucket = f"arn:aws:s3:::{outputs['images_bucket']}"
+    renditions = sorted(f"{bucket}/*/*/*.{fmt}" for fmt in ("jpg", "webp", "avif"))
     log_groups = {
         role: client("logs", endpoint)
         .describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"][0]["arn"]
         .removesuffix(":*")
         for role, name in (("api", outputs["api_function_name"]), ("worker", outputs["worker_function_name"]))
     }
+    traces = (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"])
     assert _statements(iam, f"{outputs['api_function_name']}-role") == {
         "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_groups['api']}:*"]),
+        "WriteTraces": traces,
         # The limiter checks (GetItem), then acquires (UpdateItem) or prunes (PutItem).
         "RateLimitState": (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [tables["rate_limit"]]),
         # The Idempotency-Key store (image_processor.admission.idempotency_keys).
@@ -378,12 +478,17 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         "DeleteImages": (["s3:DeleteObject"], sorted([f"{bucket}/*/*.jpg", f"{bucket}/*/*/*"])),
         "ListRenditionsOfDeletedImages": (["s3:ListBucket"], [bucket]),
         "QueueSmartCropJobs": (["lambda:InvokeFunction"], [worker_arn]),
-        "StoreAndLinkResults": (["s3:GetObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
+        # A poll past the deadline removes the result (issue 19: no role could delete a result image).
+        "StoreAndLinkResults": (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
+        # S3 answers a missing key 404 only with it; 403 is then always a misconfiguration.
+        "TellMissingKeys": (["s3:ListBucket"], [bucket]),
+        "MakeAndLinkRenditions": (["s3:GetObject", "s3:PutObject"], renditions),
         "StageSmartCropOriginals": (["s3:DeleteObject", "s3:PutObject"], [f"{bucket}/.staging/*"]),
         "DirectUploads": (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{bucket}/.uploads/*"]),
     }
     assert _statements(iam, f"{outputs['worker_function_name']}-role") == {
         "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_groups['worker']}:*"]),
+        "WriteTraces": traces,
         "JobRecords": (["dynamodb:GetItem", "dynamodb:UpdateItem"], [tables["jobs"]]),
         "CatalogEntries": (["dynamodb:UpdateItem"], [tables["catalog"]]),
         "IdempotencyRecords": (
@@ -391,7 +496,10 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
             [tables["idempotency"]],
         ),
         "ConsumeStagedOriginals": (["s3:DeleteObject", "s3:GetObject"], [f"{bucket}/.staging/*"]),
-        "StoreResults": (["s3:PutObject"], [f"{bucket}/*/*.jpg"]),
+        # Removed again when the job fails for good or its result comes too late.
+        "StoreResults": (["s3:DeleteObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
+        "TellMissingKeys": (["s3:ListBucket"], [bucket]),
+        "StoreEagerRenditions": (["s3:DeleteObject", "s3:PutObject"], renditions),
     }
     queue_arn = client("sqs", endpoint).get_queue_attributes(
         QueueUrl=outputs["worker_dead_letter_queue_url"], AttributeNames=["QueueArn"]
@@ -439,10 +547,35 @@ def test_enable_api_keys_requires_a_key_on_every_method(
     assert planned_values(plan, "aws_api_gateway_api_key.this[0]")["enabled"] is True
 
 
-def test_a_job_deadline_that_leaves_lambda_under_a_minute_of_event_age_is_refused(
-    terraform: Terraform, emulator: str, packages: list[str]
+REFUSED_PLANS = {
+    "a job deadline that leaves Lambda under a minute of event age": (
+        ("job_deadline_seconds=150", "worker_timeout_seconds=120"),
+        "the difference is the worker's maximum event age, which Lambda allows from 60 to 21600 seconds",
+    ),
+    "arm64, for which no wheels are built": (("lambda_architecture=arm64",), "Only x86_64 is supported"),
+    "a presigned URL outliving the role's session": (
+        ("presigned_url_ttl_seconds=7200",),
+        "stops working when they expire: 1 to 3600 seconds",
+    ),
+    "a presigned POST outliving the role's session": (
+        ("upload_ttl_seconds=3601",),
+        "stops working when they expire: 10 to 3600 seconds",
+    ),
+    "an API timeout at API Gateway's": (("api_timeout_seconds=29",), "before API Gateway's 29-second"),
+    "AWS calls that could outlast the API function": (
+        ("aws_timeout_seconds=10",),
+        "must end within api_timeout_seconds",
+    ),
+    "no concurrency reserved as zero": (("worker_reserved_concurrency=0",), "0 would stop the worker"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED_PLANS))
+def test_plan_refuses_a_combination_that_cannot_work(
+    terraform: Terraform, emulator: str, packages: list[str], case: str
 ) -> None:
-    variables = (f"aws_endpoint_url={emulator}", *packages, "job_deadline_seconds=150", "worker_timeout_seconds=120")
+    given, message = REFUSED_PLANS[case]
+    variables = (f"aws_endpoint_url={emulator}", *packages, *given)
     assert TERRAFORM is not None
     result = subprocess.run(
         [
@@ -461,6 +594,4 @@ def test_a_job_deadline_that_leaves_lambda_under_a_minute_of_event_age_is_refuse
     )
 
     assert result.returncode != 0
-    assert "job_deadline_seconds minus worker_timeout_seconds is the worker's maximum event age" in " ".join(
-        result.stderr.split()
-    )
+    assert message in " ".join(result.stderr.split()), result.stderr

@@ -17,7 +17,7 @@ from tools.processes import REPO_ROOT, SERVER_ALLOCATOR_ENV
 MAKE = shutil.which("make")
 pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")
 
-WORKFLOW_TARGETS = ["help", "install", "run", "test", "lint", "fmt", "build", "up", "down", "logs"]
+WORKFLOW_TARGETS = ["help", "install", "run", "test", "test-fast", "lint", "fmt", "build", "up", "down", "logs"]
 WORKFLOW_TARGETS += ["deploy", "destroy", "bench", "clean"]
 
 
@@ -225,3 +225,29 @@ def test_make_bench_hands_the_provider_mirror_to_the_cold_start_phase(tmp_path: 
     (command,) = [line for line in result.stdout.splitlines() if "-m bench" in line]
 
     assert f'TF_PLUGIN_DIR="{mirror}"' in command
+
+
+def pytest_command(target: str) -> tuple[list[str], str]:
+    """What `make <target>` would run (dry run), and its one pytest command."""
+    lines = run_make("--dry-run", target).stdout.splitlines()
+    (command,) = [line for line in lines if " -m pytest" in line]
+    return lines, command
+
+
+def test_make_test_runs_the_whole_suite_and_names_the_slowest_tests() -> None:
+    """Issue 20: the whole suite stays one command, and says where its time goes."""
+    lines, command = pytest_command("test")
+
+    assert "--durations=15" in command
+    assert "-m " not in command.split(" -m pytest", 1)[1]  # no marker selection: every test runs
+    assert " -n " not in command  # one process: the Lambda harness deploys once per session
+    assert any("ruff check" in line for line in lines) and any("mypy" in line for line in lines)
+
+
+def test_make_test_fast_lints_then_leaves_out_the_slow_tests() -> None:
+    """Issue 20: a fast loop (lint, unit and API tests) beside the whole suite."""
+    lines, command = pytest_command("test-fast")
+
+    assert '-m "not slow"' in command
+    assert "-n auto" in command  # on every core
+    assert any("ruff check" in line for line in lines) and any("mypy" in line for line in lines)

@@ -5,12 +5,14 @@ from pathlib import Path
 import pytest
 
 from tools.build_lambda import (
+    AWS_SDK,
     build_pure_wheels,
     build_zip,
     check_exclusions,
     installed_distributions,
     lambda_requirements,
     package_function,
+    prune_botocore_models,
 )
 from tools.processes import REPO_ROOT
 
@@ -23,17 +25,31 @@ def _names(requirements: list[str]) -> set[str]:
     return {line.split("==")[0].lower() for line in requirements}
 
 
-def test_the_functions_ship_neither_the_runtimes_sdk_nor_the_local_web_server() -> None:
+def test_the_functions_ship_their_own_aws_sdk_but_not_the_local_web_server() -> None:
+    """The runtime's boto3 varies by runtime version and Region: both zips carry the locked SDK."""
     runtime = _names(RUNTIME_LINES)
 
     api = {entry.name for entry in lambda_requirements("api")}
     worker = {entry.name for entry in lambda_requirements("smart_crop_worker")}
 
     assert {"boto3", "uvicorn"} <= runtime
-    assert runtime - {"boto3", "uvicorn"} <= api
-    assert not {"boto3", "botocore", "s3transfer", "uvicorn"} & (api | worker)
+    assert runtime - {"uvicorn"} <= api
+    assert api & worker >= AWS_SDK
+    assert {"jmespath", "python-dateutil", "urllib3"} <= api & worker
+    assert "uvicorn" not in api | worker
     assert not {"fastapi", "mangum", "python-multipart", "starlette"} & worker
     assert worker < api
+
+
+def test_botocore_keeps_the_models_of_the_services_the_functions_call_only(tmp_path: Path) -> None:
+    data = tmp_path / "botocore" / "data"
+    for service in ("s3", "dynamodb", "lambda", "sts", "ec2", "sagemaker"):
+        (data / service / "2020-01-01").mkdir(parents=True)
+    (data / "endpoints.json").write_text("{}")
+
+    prune_botocore_models(tmp_path)
+
+    assert sorted(path.name for path in data.iterdir()) == ["dynamodb", "endpoints.json", "lambda", "s3", "sts"]
 
 
 def test_every_shipped_package_is_a_hashed_pin_of_the_lock() -> None:
@@ -57,11 +73,11 @@ def test_a_package_only_a_left_out_one_needs_is_left_out_too(tmp_path: Path) -> 
 
 
 def test_a_dependency_that_pulls_in_an_excluded_distribution_fails_the_build(tmp_path: Path) -> None:
-    (tmp_path / "botocore-1.43.127.dist-info").mkdir()
+    (tmp_path / "uvicorn-0.54.0.dist-info").mkdir()
     (tmp_path / "pydantic_core-2.50.5.dist-info").mkdir()
 
-    assert installed_distributions(tmp_path) == {"botocore", "pydantic-core"}
-    with pytest.raises(SystemExit, match="botocore"):
+    assert installed_distributions(tmp_path) == {"uvicorn", "pydantic-core"}
+    with pytest.raises(SystemExit, match="uvicorn"):
         check_exclusions(tmp_path, "api")
 
 

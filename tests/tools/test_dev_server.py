@@ -112,6 +112,7 @@ def test_no_bucket_is_created_for_file_system_storage(endpoint: str, monkeypatch
     assert dev_server.provision_bucket(endpoint) is None
 
 
+@pytest.mark.slow  # starts the dev server and its emulator: about 10 s each on an idle machine
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_stopping_the_dev_server_stops_the_emulator_it_started(tmp_path: Path, sig: signal.Signals) -> None:
     """`kill -TERM` cleans up like Ctrl-C: the emulator on the AWS port is stopped, not orphaned."""

@@ -27,7 +27,7 @@ def test_health_answers_when_dynamodb_is_unreachable(tmp_path: Path) -> None:
     settings = Settings(
         processed_images_dir=tmp_path / "processed_images",
         aws_endpoint_url=f"http://127.0.0.1:{free_port()}",
-        dynamodb_timeout_seconds=0.5,
+        aws_timeout_seconds=0.5,
     )
     with TestClient(create_app(build_services(settings))) as client:
         assert client.get("/health").json() == {"status": "ok"}
@@ -43,7 +43,7 @@ def test_not_ready_while_dynamodb_is_unreachable(tmp_path: Path) -> None:
     settings = Settings(
         processed_images_dir=tmp_path / "processed_images",
         aws_endpoint_url=f"http://127.0.0.1:{free_port()}",
-        dynamodb_timeout_seconds=0.5,
+        aws_timeout_seconds=0.5,
     )
     with TestClient(create_app(build_services(settings))) as client:
         response = client.get("/ready")

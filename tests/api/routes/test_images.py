@@ -23,6 +23,7 @@ from image_processor.assembly import build_services
 from image_processor.settings import Settings
 from tests.support import images
 from tests.support.apps import app_client, files_under, fresh_settings
+from tests.support.jpeg_bombs import many_scans_jpeg
 from tests.support.live import raw_request, serving
 from tests.support.uploads import assert_error, manual_crop
 
@@ -73,9 +74,12 @@ def test_manual_crop_returns_the_contract_body(client: TestClient, settings: Set
     response = manual_crop(client, images.solid_jpeg(), product_id="ABC-123")
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"image_id", "retrieval_url"}
+    assert set(body) == {"image_id", "retrieval_url", "renditions"}
     assert re.fullmatch(r"[0-9a-f]{32}", body["image_id"])
     assert body["retrieval_url"] == f"/images/ABC-123/{body['image_id']}.jpg"
+    assert body["renditions"] == {
+        preset: f"/images/ABC-123/{body['image_id']}/{preset}" for preset in ("thumbnail", "listing", "zoom")
+    }
     assert new_files() == [settings.processed_images_dir / "ABC-123" / f"{body['image_id']}.jpg"]
 
 
@@ -372,8 +376,9 @@ def test_every_size_refusal_names_one_limit_and_the_field(make_client: ClientFac
     refusals = [
         manual_crop(client, images.noisy("PNG", 128, 128)),
         client.post("/images/manual-crop", content=b"x" * 1_000_000, headers=form_headers),
-        client.post("/images/manual-crop", content=streamed(), headers=form_headers),
     ]
+    # A chunked body is refused before its size matters (issue 22: 1-byte chunks starved the event loop).
+    assert_error(client.post("/images/manual-crop", content=streamed(), headers=form_headers), 411, "length_required")
     messages = set()
     for response in refusals:
         assert_error(response, 413, "payload_too_large", "source_image")
@@ -695,3 +700,10 @@ def test_an_image_whose_decode_exceeds_the_memory_budget_is_refused(
     baseline = images.noisy("JPEG", 2000, 1500)
     assert manual_crop(client, baseline, box={"x": 0, "y": 0, "width": 10, "height": 10}).status_code == 200
     assert len(new_files()) == 1
+
+
+def test_a_jpeg_with_hundreds_of_scans_is_refused_with_the_reason(client: TestClient) -> None:
+    response = manual_crop(client, many_scans_jpeg(4000, 4000, scans=883))
+
+    assert_error(response, 422, "image_too_complex", "source_image")
+    assert "scans" in response.json()["error"]["message"]

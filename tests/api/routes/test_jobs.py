@@ -43,6 +43,9 @@ def test_read_job_pending(settings: Settings) -> None:
         "image_id": accepted["image_id"],
         "status": "pending",
         "retrieval_url": accepted["retrieval_url"],
+        "renditions": {
+            preset: f"/images/ABC-123/{accepted['image_id']}/{preset}" for preset in ("thumbnail", "listing", "zoom")
+        },
         "error": None,
         "crop_box": None,
         "object_found": None,

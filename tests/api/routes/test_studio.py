@@ -11,7 +11,9 @@ from starlette.applications import Starlette
 
 from image_processor.api import create_app
 from image_processor.api.routes.studio import STATIC_DIR, RevalidatedStaticFiles
+from image_processor.assembly import build_services
 from image_processor.services import Services
+from image_processor.settings import Settings
 from tests.support.live import raw_request, serving
 from tools.processes import REPO_ROOT
 
@@ -90,3 +92,14 @@ def test_the_page_is_revalidated_by_its_etag(client: TestClient) -> None:
     etag = client.get("/").headers["etag"]
     assert client.get("/", headers={"If-None-Match": etag}).status_code == 304
     assert client.get("/", headers={"If-None-Match": '"another"'}).status_code == 200
+
+
+def test_with_a_cdn_the_studio_may_show_images_from_it(settings: Settings) -> None:
+    """Result and rendition links point at PUBLIC_IMAGE_BASE_URL: the page's CSP must let it load them."""
+    cdn = settings.model_copy(update={"public_image_base_url": "https://d111111abcdef8.cloudfront.net"})
+    with TestClient(create_app(build_services(cdn))) as client:
+        policy = client.get("/").headers["content-security-policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert "https://d111111abcdef8.cloudfront.net" in directives["img-src"].split()
+    with TestClient(create_app(build_services(settings))) as client:
+        assert "cloudfront" not in client.get("/").headers["content-security-policy"]

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from image_processor.assembly import build_store
 from image_processor.settings import Settings
@@ -78,7 +79,9 @@ def test_post_uploads_returns_a_ticket(client: TestClient, settings: Settings) -
         assert ["content-length-range", 1, settings.max_upload_bytes] in policy["conditions"]
         assert ["starts-with", "$Content-Type", "image/"] in policy["conditions"]
     else:
-        assert ticket["url"] == f"http://testserver/uploads/{ticket['upload_id']}"
+        assert ticket["url"].startswith(f"http://testserver/uploads/{ticket['upload_id']}?max_bytes=")
+        assert "&signature=" in ticket["url"]
+        assert set(ticket["fields"]) == {"Content-Type"}
 
 
 def test_an_uploaded_image_is_cropped_by_its_id_and_served(client: TestClient) -> None:
@@ -153,20 +156,115 @@ def test_the_service_rechecks_the_size_of_what_was_uploaded(small_cap: TestClien
     assert_error(crop_by_id(small_cap, ticket["upload_id"]), 404, "not_found")
 
 
-def test_an_upload_that_is_not_an_image_is_refused_when_used(client: TestClient) -> None:
-    upload_id = uploaded(client, b"%PDF-1.7 not an image")
-    response = crop_by_id(client, upload_id)
+def test_an_upload_that_is_not_an_image_is_refused(client: TestClient, settings: Settings) -> None:
+    ticket = client.post("/uploads").json()
+    posted = send(client, ticket, b"%PDF-1.7 not an image")
+    if settings.storage_backend == "filesystem":
+        # Probed on receipt, and not kept.
+        assert_error(posted, 415)
+        assert not list((settings.processed_images_dir / ".uploads").glob(f"{ticket['upload_id']}"))
+    response = crop_by_id(client, ticket["upload_id"])
     assert 400 <= response.status_code < 500
-    assert_error(response, 415)
+    if settings.storage_backend == "s3":
+        assert_error(response, 415)
+
+
+def _with_query(ticket: dict[str, Any], **changes: str) -> dict[str, Any]:
+    url = httpx.URL(ticket["url"])
+    return {**ticket, "url": str(url.copy_merge_params(changes))}
 
 
 @pytest.mark.parametrize("storage_backend", ["filesystem"])
 def test_the_local_upload_form_checks_its_signature_and_content_type(client: TestClient) -> None:
     ticket = client.post("/uploads").json()
-    forged = {**ticket, "fields": {**ticket["fields"], "max_bytes": str(10**10)}}
+    forged = _with_query(ticket, max_bytes=str(10**10))
     assert_error(send(client, forged, images.solid_jpeg()), 422, field="signature")
     other_id = {**ticket, "url": ticket["url"].replace(ticket["upload_id"], f"{ticket['expires_at']}-{'b' * 32}")}
     assert_error(send(client, other_id, images.solid_jpeg()), 422, field="signature")
     not_image = {**ticket, "fields": {**ticket["fields"], "Content-Type": "text/html"}}
     assert_error(send(client, not_image, images.solid_jpeg()), 415, field="Content-Type")
     assert send(client, ticket, images.solid_jpeg()).status_code == 204
+
+
+@pytest.mark.parametrize("storage_backend", ["filesystem"])
+@pytest.mark.parametrize("signature", ["é" * 64, "\u00ff", "0" * 63 + "G", "", "0" * 65, "%ff%fe"])
+def test_a_malformed_signature_is_a_4xx_never_a_500(client: TestClient, signature: str) -> None:
+    ticket = client.post("/uploads").json()
+    response = send(client, _with_query(ticket, signature=signature), images.solid_jpeg())
+    assert_error(response, 422, "invalid_request", "signature")
+    unicode_cap = send(client, _with_query(ticket, max_bytes="²"), images.solid_jpeg())
+    assert_error(unicode_cap, 422, "invalid_request", "signature")
+
+
+@pytest.mark.parametrize("storage_backend", ["filesystem"])
+def test_the_signature_is_checked_before_the_body_is_read(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the body was read")
+
+    monkeypatch.setattr("image_processor.api.routes.uploads.parse_form", never)
+    ticket = client.post("/uploads").json()
+    assert_error(send(client, _with_query(ticket, signature="0" * 64), images.solid_jpeg()), 422, field="signature")
+
+
+@pytest.mark.parametrize("storage_backend", ["filesystem"])
+def test_an_upload_is_received_once(client: TestClient) -> None:
+    ticket = client.post("/uploads").json()
+    assert send(client, ticket, images.solid_jpeg()).status_code == 204
+    assert_error(send(client, ticket, images.solid_jpeg()), 409, "already_received")
+    assert crop_by_id(client, ticket["upload_id"]).status_code == 200
+    # Neither re-posting the form after its use nor using it again brings it back.
+    assert_error(send(client, ticket, images.solid_jpeg()), 409, "already_received")
+    assert_error(crop_by_id(client, ticket["upload_id"]), 404, "not_found")
+
+
+def test_a_used_upload_posted_again_is_not_served_again(client: TestClient, settings: Settings) -> None:
+    store = build_store(settings)
+    upload_id = uploaded(client, images.solid_jpeg())
+    assert crop_by_id(client, upload_id).status_code == 200
+    store.put_upload(upload_id, images.solid_jpeg())  # as a re-posted S3 form would
+    assert_error(crop_by_id(client, upload_id), 404, "not_found")
+
+
+def test_expired_uploads_are_swept_whoever_signed_them(client: TestClient, settings: Settings) -> None:
+    store = build_store(settings)
+    now = int(time.time())
+    expired = f"{now - settings.upload_ttl_seconds - 10}-{'a' * 32}"  # past expires_at + UPLOAD_TTL_SECONDS
+    usable = f"{now - 10}-{'b' * 32}"  # past expires_at, still inside its use-by time
+    for upload_id in (expired, usable):
+        store.put_upload(upload_id, images.solid_jpeg())
+    taken = f"{now - settings.upload_ttl_seconds - 20}-{'c' * 32}"
+    store.put_upload(taken, images.solid_jpeg())
+    store.take_upload(taken, 10**9)
+
+    with app_client(settings):  # start-up sweeps, beside serving
+        deadline = time.monotonic() + 30
+        while store.upload_ids() != [usable] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.upload_ids() == [usable]
+
+
+def test_with_api_keys_both_upload_routes_need_a_key(settings: Settings) -> None:
+    key = "upload-key-0123456789abcdef"
+    keyed = settings.model_copy(update={"api_keys": [SecretStr(key)]})
+    with app_client(keyed) as client:
+        assert_error(client.post("/uploads"), 401, "unauthorized")
+        ticket = client.post("/uploads", headers={"X-API-Key": key}).json()
+        if settings.storage_backend == "filesystem":
+            files = {"file": ("photo.jpg", images.solid_jpeg(), "image/jpeg")}
+            assert_error(client.post(ticket["url"], data=ticket["fields"], files=files), 401, "unauthorized")
+            sent = client.post(ticket["url"], data=ticket["fields"], files=files, headers={"X-API-Key": key})
+            assert sent.status_code == 204
+
+
+def test_uploads_are_limited_per_client(settings: Settings) -> None:
+    with app_client(settings.model_copy(update={"upload_rate_limit_requests": 2})) as client:
+        assert client.post("/uploads").status_code == 201
+        created = client.post("/uploads")
+        assert created.headers["RateLimit-Remaining"] == "0"
+        refused = client.post("/uploads")
+    assert_error(refused, 429, "rate_limited")
+    assert "Retry-After" in refused.headers
+
+
+def test_uploads_are_limited_by_default() -> None:
+    assert Settings().upload_rate_limit_requests > 0

@@ -31,6 +31,8 @@ class Deployment:
     stage: str
     binary_media_types: tuple[str, ...]
     gateway_responses: dict[str, GatewayResponse]
+    # Retries Lambda makes of a worker invocation that raised (its event invoke config).
+    worker_retries: int
 
 
 def build_artifacts() -> None:
@@ -70,6 +72,9 @@ def deploy(terraform: Terraform, endpoint: str) -> Deployment:
         # moto keeps no binary media types, so they are read from what Terraform sent.
         binary_media_types=tuple(rest_api.get("binary_media_types") or ()),
         gateway_responses=_gateway_responses(endpoint, rest_api_id),
+        worker_retries=client("lambda", endpoint).get_function_event_invoke_config(
+            FunctionName=outputs["worker_function_name"]
+        )["MaximumRetryAttempts"],
     )
 
 

@@ -190,6 +190,8 @@ def main() -> None:
         if "__probe__" in event:
             _send(protocol, _probe(event["__probe__"]))
             continue
+        # The runtime gives each invocation its trace (sampled, as with active tracing when the rule samples it).
+        environ["_X_AMZN_TRACE_ID"] = _trace_header()
         started = time.perf_counter()
         result = _invoke(handler, event, Context(dict(environ), settings["function_arn"], settings["timeout_seconds"]))
         result["duration_ms"] = (time.perf_counter() - started) * 1000
@@ -197,6 +199,11 @@ def main() -> None:
         # The environment's peak resident memory so far, which Lambda holds under the function's MemorySize.
         result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         _send(protocol, result)
+
+
+def _trace_header() -> str:
+    root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+    return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=1"
 
 
 def _invoke(handler: Any, event: dict[str, Any], context: Context) -> dict[str, Any]:

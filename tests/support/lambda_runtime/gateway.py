@@ -1,8 +1,11 @@
 """API Gateway (REST, Lambda proxy) in front of an execution environment, with the platform's payload limits.
 
-moto neither runs the function nor enforces these, so the harness does: an event over Lambda's
-6 MB invocation limit never reaches the function and gets the gateway response deployed for
-REQUEST_TOO_LARGE; an answer over 6 MB, or a function error, is a 502 (DEFAULT_5XX's response).
+moto neither runs the function nor enforces these, so the harness does, as AWS answers:
+- a request body over API Gateway's 10 MB is refused before any gateway response applies: a 413 in
+  plain text ("HTTP content length exceeded 10485760 bytes."), not in the service's shape;
+- an event over Lambda's 6 MB invocation limit (a body of about 4.5 MB once base64-encoded) never
+  reaches the function and gets the gateway response deployed for REQUEST_TOO_LARGE (413);
+- an answer over 6 MB, or a function error, is a 502 (DEFAULT_5XX's response).
 """
 
 import base64
@@ -21,6 +24,7 @@ from .sandbox import Invocation
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
+GATEWAY_PAYLOAD_LIMIT = 10 * 1024 * 1024
 ASYNC_PAYLOAD_LIMIT = 256 * 1024
 HOST = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
 # API Gateway's own answers when no gateway response is configured for the type.
@@ -127,6 +131,10 @@ class Gateway:
     ) -> HttpResponse:
         """`url` is a path under the stage (`/images/...`) or a full link the API returned (`https://host/v1/...`)."""
         path = self.stage_path(url)
+        if len(body) > GATEWAY_PAYLOAD_LIMIT:
+            message = f"HTTP content length exceeded {GATEWAY_PAYLOAD_LIMIT} bytes."
+            headers = {"content-type": "text; charset=utf-8"}
+            return HttpResponse(status=413, headers=headers, body=message.encode(), reached_function=False)
         event = rest_event(
             method, path, stage=self.stage, headers=headers, body=body, binary_media_types=self.binary_media_types
         )

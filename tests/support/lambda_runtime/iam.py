@@ -4,6 +4,10 @@ Neither moto nor LocalStack scopes IAM by resource, so this evaluates the role's
 itself: an explicit Deny wins, otherwise some Allow statement must match both the action and the
 resource (`*` and `?` wildcards; actions case-insensitive). Conditions are not evaluated, so a
 statement with one counts as matching: the check can only miss a denial, never invent one.
+
+S3 tells a caller that a key is missing (404) only if it may list the bucket; to a role without
+`s3:ListBucket` it answers 403, as for a refused read. So a GET or HEAD that the emulator answered
+404 also needs `s3:ListBucket` on the bucket.
 """
 
 import fnmatch
@@ -39,6 +43,8 @@ _S3_ACTIONS = {
     "GetObjectTagging": "GetObjectTagging",
     "PutObjectTagging": "PutObjectTagging",
 }
+
+_MISSING_KEY_NEEDS_LIST = frozenset({"GetObject", "HeadObject"})
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,10 @@ def requests_of(call: dict[str, Any], arns: Arns) -> list[Request]:
             bucket = params["Bucket"]
             return [Request(f"s3:{action}", arns.object(bucket, o["Key"]), label) for o in params["Delete"]["Objects"]]
         if "Key" in params:
-            return [Request(f"s3:{action}", arns.object(params["Bucket"], params["Key"]), label)]
+            request = Request(f"s3:{action}", arns.object(params["Bucket"], params["Key"]), label)
+            if operation in _MISSING_KEY_NEEDS_LIST and call.get("status") == 404:
+                return [request, Request("s3:ListBucket", arns.bucket(params["Bucket"]), f"{label} (404)")]
+            return [request]
         return [Request(f"s3:{action}", arns.bucket(params["Bucket"]), label)]
     if service == "sqs":
         return [Request(f"sqs:{operation}", arns.queue(params["QueueUrl"]), label)]

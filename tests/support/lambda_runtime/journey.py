@@ -3,6 +3,12 @@
 Every link is followed the way a browser would (resolved against the URL it came from, on the
 stage's execute-api host), so a link without the stage fails. Each scenario's outcome is kept,
 so one test per scenario reports it, and the IAM proof sees every call all of them made.
+
+The failure paths run too: an AI that never answers (a second worker environment whose AI_SERVICE_URL
+is a loopback socket that accepts and never replies), a job polled past its deadline and a late result
+(the job record's creation time moved back, as time passing would), a staged original that is gone,
+and direct uploads that are not an image, unknown, or expired. Their clean-up calls are what the
+happy paths never make.
 """
 
 import io
@@ -10,7 +16,8 @@ import json
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
@@ -20,7 +27,9 @@ import httpx
 from PIL import Image
 
 from bench.sample import photo_jpeg
+from image_processor.storage.keys import staged_key
 from tests.support import images
+from tests.support.terraform import client
 
 from .deployment import Deployment
 from .gateway import ASYNC_PAYLOAD_LIMIT, Gateway, HttpResponse
@@ -38,18 +47,56 @@ class Journey:
     gateway: Gateway
     api: ExecutionEnvironment
     worker: ExecutionEnvironment
+    # The same worker zip and configuration, but with an AI_SERVICE_URL that never answers.
+    silent_ai_worker: ExecutionEnvironment
     failures: dict[str, str] = field(default_factory=dict)
     worker_events: list[dict[str, Any]] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)
     replayed_up_to: int = 0
+    # While set, the API's asynchronous invocations are kept here instead of delivered (see `held_events`).
+    held: list[dict[str, Any]] | None = None
 
     def check(self, scenario: str) -> None:
         assert scenario in SCENARIOS, scenario
         assert scenario not in self.failures, f"{scenario}:\n{self.failures[scenario]}"
 
     def calls(self, function: str) -> list[dict[str, Any]]:
-        environment = self.api if function == "api" else self.worker
-        return environment.calls()
+        if function == "api":
+            return self.api.calls()
+        return self.worker.calls() + self.silent_ai_worker.calls()
+
+    @contextmanager
+    def held_events(self) -> Iterator[list[dict[str, Any]]]:
+        """Keep the worker events the API queues meanwhile, so a scenario can deliver them late or elsewhere."""
+        self.held = []
+        try:
+            yield self.held
+        finally:
+            self.held = None
+
+    def deliver_until_done(self, environment: ExecutionEnvironment, event: dict[str, Any]) -> None:
+        """Deliver as Lambda does: retry an invocation that raised, up to the deployed retries, then once more
+        (a duplicate must change nothing)."""
+        for _ in range(1 + self.deployment.worker_retries):
+            outcome = environment.invoke(event)
+            if outcome.error is None:
+                break
+        assert outcome.error is None, (
+            f"the worker raised on every delivery: {outcome.message}\n{environment.log_tail()}"
+        )
+        duplicate = environment.invoke(event)
+        assert duplicate.error is None, f"a duplicate delivery raised: {duplicate.message}"
+
+    def age_job(self, image_id: str) -> None:
+        """Move the job's creation time back past its deadline, as time passing would."""
+        environment = self.api.function.environment
+        deadline = int(environment["JOB_DEADLINE_SECONDS"])
+        client("dynamodb", self.deployment.endpoint).update_item(
+            TableName=environment["JOBS_TABLE"],
+            Key={"image_id": {"S": image_id}},
+            UpdateExpression="SET created_at = :old",
+            ExpressionAttributeValues={":old": {"N": str(int(time.time()) - deadline - 60)}},
+        )
 
     # -- HTTP through the gateway -------------------------------------------------------------------
 
@@ -72,7 +119,10 @@ class Journey:
         for invocation in pending:
             for call in invocation.calls:
                 if call["service"] == "lambda" and call["operation"] == "Invoke":
-                    self._deliver(call["params"])
+                    if self.held is not None:
+                        self.held.append(async_event(call["params"]))
+                    else:
+                        self._deliver(call["params"])
 
     def _deliver(self, params: dict[str, Any]) -> None:
         assert params.get("InvocationType") == "Event", f"the worker must be invoked asynchronously: {params}"
@@ -254,6 +304,74 @@ def catalog(journey: Journey) -> None:
     assert s3.list_objects_v2(Bucket=bucket, Prefix=f"E2E-CATALOG/{manual['image_id']}/")["KeyCount"] == 0
 
 
+def s3_writes(journey: Journey, function: str, since: int) -> list[str]:
+    """The keys the function PUT to S3 in its invocations from number `since` on."""
+    environment = journey.api if function == "api" else journey.worker
+    return [
+        str(call["params"]["Key"])
+        for invocation in environment.invocations[since:]
+        for call in invocation.calls
+        if (call["service"], call["operation"]) == ("s3", "PutObject")
+    ]
+
+
+def fetch_rendition(journey: Journey, base: str, link: str, media_type: str, *, accept: str | None = None) -> bytes:
+    """GET a rendition link; on the Lambda stack a 307 to the stored object, fetched from the emulator."""
+    url, response = journey.send("GET", urljoin(base, link), headers={"Accept": accept} if accept else None)
+    assert response.status == 307, f"GET {url}: {response.describe()}"
+    if accept is not None:
+        assert response.headers.get("vary") == "Accept", f"a negotiated answer without Vary: {response.describe()}"
+    fetched = httpx.get(response.headers["location"], timeout=10)
+    assert fetched.status_code == 200, f"the presigned URL answered {fetched.status_code}: {fetched.text[:300]}"
+    assert fetched.headers["content-type"] == media_type
+    assert fetched.headers["cache-control"] == "public, max-age=31536000, immutable"
+    return fetched.content
+
+
+def renditions(journey: Journey) -> None:
+    """Through the API function: a rendition's first request makes and stores it, the second finds it stored;
+    a smart crop that asks for renditions has the worker make them before the job succeeds."""
+    headers, body = crop_form("E2E-RENDITION", box=BOX, source={"bytes": images.solid_jpeg(400, 300)})
+    url, response = journey.send("POST", "/images/manual-crop", headers=headers, body=body)
+    assert response.status == 200, f"POST {url}: {response.describe()}"
+    created = response.json()
+    listing = f"E2E-RENDITION/{created['image_id']}/listing.webp"
+
+    before = len(journey.api.invocations)
+    first = fetch_rendition(journey, url, created["renditions"]["listing"] + ".webp", "image/webp")
+    assert s3_writes(journey, "api", before) == [listing], "the first request did not store the rendition"
+    before = len(journey.api.invocations)
+    second = fetch_rendition(journey, url, created["renditions"]["listing"] + ".webp", "image/webp")
+    assert s3_writes(journey, "api", before) == [], "the second request made the rendition again"
+    assert first == second
+    assert Image.open(io.BytesIO(first)).size == (600, 600)
+    # Negotiated: AVIF for a client that takes it, JPEG for one that names neither AVIF nor WebP.
+    before = len(journey.api.invocations)
+    fetch_rendition(journey, url, created["renditions"]["listing"], "image/avif", accept="image/avif,image/webp,*/*")
+    thumbnail = fetch_rendition(journey, url, created["renditions"]["thumbnail"], "image/jpeg", accept="*/*")
+    assert s3_writes(journey, "api", before) == [
+        listing.replace(".webp", ".avif"),
+        listing.replace("listing.webp", "thumbnail.jpg"),
+    ]
+    assert Image.open(io.BytesIO(thumbnail)).size == (BOX["width"], BOX["height"])
+
+    headers, body = multipart(
+        {"product_info": json.dumps({"product_id": "E2E-RENDITION"}), "renditions": '["thumbnail"]'},
+        {"source_image": ("photo.jpg", images.solid_jpeg(800, 600), "image/jpeg")},
+    )
+    before = len(journey.worker.invocations)
+    url, response = journey.send("POST", "/images/smart-crop", headers=headers, body=body)
+    assert response.status == 202, f"POST {url}: {response.describe()}"
+    accepted = response.json()
+    thumbnails = {f"E2E-RENDITION/{accepted['image_id']}/thumbnail.{fmt}" for fmt in ("jpg", "webp", "avif")}
+    assert thumbnails <= set(s3_writes(journey, "worker", before)), "the worker did not make the renditions"
+    status_url, status = journey.follow(url, accepted["status_url"])
+    assert status.json()["status"] == "succeeded", f"GET {status_url}: {status.describe()}"
+    before = len(journey.api.invocations)
+    fetch_rendition(journey, status_url, status.json()["renditions"]["thumbnail"] + ".avif", "image/avif")
+    assert s3_writes(journey, "api", before) == [], "an eager rendition was made again on request"
+
+
 def docs(journey: Journey) -> None:
     url, response = journey.send("GET", "/docs")
     assert response.status == 200, f"GET {url}: {response.describe()}"
@@ -263,6 +381,105 @@ def docs(journey: Journey) -> None:
     assert spec.status == 200, f"the docs page loads {spec_url}: {spec.describe()}"
 
 
+def held_smart_crop(journey: Journey, product_id: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A smart crop the API accepts, whose worker event is kept back: (request URL, answer, event)."""
+    headers, body = crop_form(product_id, box=None, source={"bytes": images.solid_jpeg(320, 240)})
+    with journey.held_events() as held:
+        url, response = journey.send("POST", "/images/smart-crop", headers=headers, body=body)
+    assert response.status == 202, f"POST {url}: {response.describe()}"
+    assert len(held) == 1, f"expected one queued job, found {len(held)}"
+    return url, response.json(), held[0]
+
+
+def job_status(journey: Journey, url: str, accepted: dict[str, Any]) -> dict[str, Any]:
+    status_url, status = journey.follow(url, accepted["status_url"])
+    assert status.status == 200, f"GET {status_url}: {status.describe()}"
+    answer: dict[str, Any] = status.json()
+    return answer
+
+
+def assert_no_image(journey: Journey, url: str, retrieval_url: str) -> None:
+    image_url, image = journey.follow(url, retrieval_url)
+    assert image.status == 404, f"GET {image_url}: a failed job's image is served: {image.describe()}"
+
+
+def ai_never_answers(journey: Journey) -> None:
+    """Every attempt times out; Lambda's retries end with the job failed for good and no image left."""
+    url, accepted, event = held_smart_crop(journey, "E2E-SILENT-AI")
+    journey.deliver_until_done(journey.silent_ai_worker, event)
+    status = job_status(journey, url, accepted)
+    assert status["status"] == "failed", status
+    assert_no_image(journey, url, accepted["retrieval_url"])
+
+
+def polled_past_deadline(journey: Journey) -> None:
+    """A job the worker never ran: the poll past its deadline fails it (and removes any image); the late
+    delivery that follows finds it failed and only cleans up."""
+    url, accepted, event = held_smart_crop(journey, "E2E-DEADLINE")
+    journey.age_job(accepted["image_id"])
+    status = job_status(journey, url, accepted)
+    assert status["status"] == "failed", status
+    journey.deliver_until_done(journey.worker, event)
+    assert job_status(journey, url, accepted)["status"] == "failed"
+    assert_no_image(journey, url, accepted["retrieval_url"])
+
+
+def late_result(journey: Journey) -> None:
+    """The worker finishes after the deadline: its image is written, refused, and removed again."""
+    url, accepted, event = held_smart_crop(journey, "E2E-LATE")
+    journey.age_job(accepted["image_id"])
+    journey.deliver_until_done(journey.worker, event)
+    status = job_status(journey, url, accepted)
+    assert status["status"] == "failed", status
+    assert_no_image(journey, url, accepted["retrieval_url"])
+
+
+def staged_original_gone(journey: Journey) -> None:
+    """The staged original has gone (the lifecycle rule, say): S3 must say 404, and the job fails for good."""
+    url, accepted, event = held_smart_crop(journey, "E2E-GONE")
+    bucket = journey.api.function.environment["S3_BUCKET"]
+    client("s3", journey.deployment.endpoint).delete_object(Bucket=bucket, Key=staged_key(accepted["image_id"]))
+    journey.deliver_until_done(journey.worker, event)
+    status = job_status(journey, url, accepted)
+    assert status["status"] == "failed", status
+
+
+def upload_not_an_image(journey: Journey) -> None:
+    """A direct upload of text sent as image/jpeg is refused with a JSON 4xx and consumed."""
+    url, response = journey.send("POST", "/uploads")
+    assert response.status == 201, f"POST {url}: {response.describe()}"
+    upload = response.json()
+    posted = httpx.post(
+        upload["url"],
+        data=upload["fields"],
+        files={"file": ("a.jpg", b"not an image at all", "image/jpeg")},
+        timeout=10,
+    )
+    assert posted.status_code in (200, 201, 204), f"the presigned POST answered {posted.status_code}: {posted.text}"
+    headers, body = crop_form("E2E-NOT-IMAGE", box=BOX, source=upload)
+    url, refused = journey.send("POST", "/images/manual-crop", headers=headers, body=body)
+    assert refused.status in (415, 422), f"POST {url}: {refused.describe()}"
+    assert refused.json()["error"]["code"], refused.describe()
+    url, again = journey.send("POST", "/images/manual-crop", headers=headers, body=body)
+    assert again.status == 404, f"a refused upload was kept: {again.describe()}"
+
+
+def expired_or_unknown_upload(journey: Journey) -> None:
+    """An upload never sent is a 404 (S3 says the key is missing); one past its lifetime is a 410."""
+    url, response = journey.send("POST", "/uploads")
+    assert response.status == 201, f"POST {url}: {response.describe()}"
+    never_sent = response.json()
+    headers, body = crop_form("E2E-UNSENT", box=BOX, source=never_sent)
+    url, unknown = journey.send("POST", "/images/manual-crop", headers=headers, body=body)
+    assert unknown.status == 404, f"POST {url}: {unknown.describe()}"
+    ttl = int(journey.api.function.environment["UPLOAD_TTL_SECONDS"])
+    expired = {"upload_id": f"{int(time.time()) - 2 * ttl - 60}-{uuid.uuid4().hex}"}
+    headers, body = crop_form("E2E-EXPIRED", box=BOX, source=expired)
+    url, gone = journey.send("POST", "/images/manual-crop", headers=headers, body=body)
+    assert gone.status == 410, f"POST {url}: {gone.describe()}"
+    assert gone.json()["error"]["code"], gone.describe()
+
+
 SCENARIOS: dict[str, Callable[[Journey], None]] = {
     "health": health,
     "manual crop": manual_crop,
@@ -270,14 +487,25 @@ SCENARIOS: dict[str, Callable[[Journey], None]] = {
     "smart crop": smart_crop,
     "phone photo": phone_photo,
     "catalog": catalog,
+    "renditions": renditions,
     "docs": docs,
+    "AI never answers": ai_never_answers,
+    "polled past deadline": polled_past_deadline,
+    "late result": late_result,
+    "staged original gone": staged_original_gone,
+    "upload not an image": upload_not_an_image,
+    "expired or unknown upload": expired_or_unknown_upload,
 }
 
 
 def run_journey(
-    deployment: Deployment, gateway: Gateway, api: ExecutionEnvironment, worker: ExecutionEnvironment
+    deployment: Deployment,
+    gateway: Gateway,
+    api: ExecutionEnvironment,
+    worker: ExecutionEnvironment,
+    silent_ai_worker: ExecutionEnvironment,
 ) -> Journey:
-    journey = Journey(deployment=deployment, gateway=gateway, api=api, worker=worker)
+    journey = Journey(deployment=deployment, gateway=gateway, api=api, worker=worker, silent_ai_worker=silent_ai_worker)
     for name, scenario in SCENARIOS.items():
         started = time.monotonic()
         try:

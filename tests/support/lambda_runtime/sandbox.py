@@ -1,5 +1,6 @@
 """A Lambda execution environment for a packaged function: its zips unpacked into a task root and a
-layer root, run by a Python 3.12 interpreter that sees nothing else but the runtime's boto3."""
+layer root, run by a Python 3.12 interpreter that sees nothing else but the runtime's own boto3 (behind
+the task root, so the SDK the zip ships is the one that runs)."""
 
 import json
 import subprocess
@@ -14,7 +15,8 @@ from typing import IO, Any
 import botocore
 
 DRIVER = Path(__file__).with_name("driver.py")
-# What the python3.12 runtime provides beside the standard library (in /var/lang/lib/python3.12/site-packages).
+# What the python3.12 runtime provides beside the standard library (in /var/lang/lib/python3.12/site-packages),
+# after the task root on sys.path; here the development copies stand in for the runtime's.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
 # Layers unpack under /opt; these are the folders of it the python runtime puts on sys.path.
 LAYER_PATHS = ("python/lib/python3.12/site-packages", "python")
@@ -126,7 +128,7 @@ def runtime_dir(root: Path) -> Path:
 
 
 def lambda_environment(
-    function: DeployedFunction, *, task_root: Path, runtime: Path, tmp: Path, endpoint: str
+    function: DeployedFunction, *, task_root: Path, runtime: Path, tmp: Path, endpoint: str, xray_daemon: str
 ) -> dict[str, str]:
     """The deployed variables, then what the runtime sets itself, aimed at the emulator with dummy credentials."""
     return {
@@ -147,6 +149,9 @@ def lambda_environment(
         "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/30/[$LATEST]0123456789abcdef0123456789abcdef",
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
+        # Where the X-Ray SDK sends segments (Lambda's own daemon); _X_AMZN_TRACE_ID is set per invocation.
+        "AWS_XRAY_DAEMON_ADDRESS": xray_daemon,
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         # No shared config or credentials files, as in Lambda: the role's (here dummy) keys come from the environment.
         "AWS_CONFIG_FILE": str(task_root / ".no-aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(task_root / ".no-aws-credentials"),
@@ -156,15 +161,18 @@ def lambda_environment(
 
 
 @contextmanager
-def execution_environment(function: DeployedFunction, root: Path, *, endpoint: str) -> Iterator[ExecutionEnvironment]:
-    """A cold start of `function` under `root`: unpack, start the interpreter, import the handler."""
+def execution_environment(
+    function: DeployedFunction, root: Path, *, endpoint: str, xray_daemon: str = "127.0.0.1:2000"
+) -> Iterator[ExecutionEnvironment]:
+    """A cold start of `function` under `root`: unpack, start the interpreter, import the handler. Its
+    X-Ray segments go to `xray_daemon` (UDP; nothing needs to listen)."""
     if sys.version_info[:2] != (3, 12):
         raise RuntimeError("the Lambda runtime is Python 3.12: run the tests with the interpreter `make install` made")
     task_root, layer_root = unpack(function, root)
     tmp = root / "tmp"
     tmp.mkdir()
     environment = lambda_environment(
-        function, task_root=task_root, runtime=runtime_dir(root), tmp=tmp, endpoint=endpoint
+        function, task_root=task_root, runtime=runtime_dir(root), tmp=tmp, endpoint=endpoint, xray_daemon=xray_daemon
     )
     settings = {
         "layer_paths": [str(layer_root / path) for path in LAYER_PATHS],

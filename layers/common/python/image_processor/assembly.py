@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import imaging
-from .admission.idempotency_keys import DynamoDBAnswerStore
+from .admission.idempotency import IdempotentRequests
 from .admission.rate_limit import DynamoDBRateLimiter
 from .aws import clients as aws
 from .aws.cdn import CloudFrontInvalidator
@@ -23,11 +23,14 @@ from .jobs.dispatch import Dispatcher, LambdaDispatcher
 from .jobs.local.pool import LocalWorkerPool
 from .jobs.local.recovery import StagedUploads
 from .jobs.local.timers import TimerScheduler
-from .jobs.locator import MockObjectLocator, ObjectLocator
+from .jobs.locator import MeteredLocator, MockObjectLocator, ObjectLocator
 from .jobs.notify import DeliveryRecorder, InlineScheduler, Scheduler, WebhookNotifier
 from .jobs.records import DynamoDBJobStore, Job, JobEndedHook
 from .jobs.worker import JobProcessor, SmartCropWorker, claim_releaser, idempotent_processor
+from .metrics import ServiceMetrics
+from .presets import Preset, RenditionFormat, load_catalogue
 from .product_images import ProductImages
+from .renditions import Renderer, RenditionMaker, RenditionService
 from .services import Services
 from .settings import Settings
 from .storage.filesystem import FileSystemImageStore
@@ -51,6 +54,16 @@ class _LocalInvocationBudget:
         return self.budget_seconds * 1000
 
 
+def build_imaging(settings: Settings) -> imaging.MemoryBudget:
+    """Configures libvips and Pillow for this process, and makes the decode budget its crops share."""
+    imaging.configure(
+        max_pixels=settings.max_image_pixels,
+        pillow_blocks_max=settings.pillow_blocks_max,
+        decode_timeout_seconds=settings.image_decode_timeout_seconds,
+    )
+    return imaging.MemoryBudget(settings.image_memory_budget_bytes)
+
+
 def build_locator(settings: Settings) -> ObjectLocator:
     if settings.ai_backend == "http":
         assert settings.ai_service_url is not None  # Settings refuses AI_BACKEND=http without it
@@ -63,6 +76,24 @@ def build_locator(settings: Settings) -> ObjectLocator:
             max_attempts=settings.ai_max_attempts,
         )
     return MockObjectLocator(latency_seconds=settings.mock_ai_latency_seconds)
+
+
+@dataclass(frozen=True)
+class MetricsOutput:
+    metrics: ServiceMetrics
+    # The Prometheus text for GET /metrics; None when the lines go to the log instead (EMF).
+    exposition: Callable[[], bytes] | None
+
+
+def build_metrics(settings: Settings) -> MetricsOutput:
+    if settings.metrics_backend == "emf":
+        from .metrics.emf import EmfSink
+
+        return MetricsOutput(ServiceMetrics(EmfSink(settings.powertools_metrics_namespace)), None)
+    from .metrics.prometheus import PrometheusSink
+
+    sink = PrometheusSink()
+    return MetricsOutput(ServiceMetrics(sink), sink.exposition)
 
 
 @dataclass(frozen=True)
@@ -135,6 +166,27 @@ def build_notifier(settings: Settings, recorder: DeliveryRecorder) -> WebhookNot
     return WebhookNotifier(sender, recorder, scheduler)
 
 
+def build_rendition_maker(
+    settings: Settings,
+    store: ImageStore,
+    budget: imaging.MemoryBudget,
+    renderer: Renderer | None = None,
+    catalog: DynamoDBCatalog | None = None,
+) -> RenditionMaker:
+    """`renderer` replaces libvips's (tests count generations with it); each rendition made is noted in
+    `catalog`, so a product's listing shows it."""
+
+    def render(data: bytes, preset: Preset, fmt: RenditionFormat) -> bytes:
+        return imaging.render(data, preset, fmt, max_pixels=settings.max_image_pixels, budget=budget)
+
+    return RenditionMaker(
+        store,
+        load_catalogue(settings.renditions_file),
+        renderer or render,
+        on_made=catalog.record_rendition if catalog is not None else None,
+    )
+
+
 def build_worker_runtime(
     settings: Settings,
     dynamodb: "DynamoDBClient",
@@ -143,19 +195,27 @@ def build_worker_runtime(
     locator: ObjectLocator | None = None,
     clock: Callable[[], float] = time.time,
     budget: imaging.MemoryBudget | None = None,
+    renderer: Renderer | None = None,
+    metrics: ServiceMetrics | None = None,
 ) -> WorkerRuntime:
-    """The smart-crop worker behind Powertools idempotency. `locator` and `clock` replace the
-    settings' AI and the wall clock (tests); everything else comes from `settings`."""
-    imaging.configure(max_pixels=settings.max_image_pixels, pillow_blocks_max=settings.pillow_blocks_max)
+    """The smart-crop worker behind Powertools idempotency. `locator`, `clock` and `renderer` replace the
+    settings' AI, the wall clock and libvips's renditions (tests); everything else comes from `settings`."""
     jobs = build_job_store(settings, dynamodb, clock=clock)
+    budget = budget or build_imaging(settings)
+    metrics = metrics or build_metrics(settings).metrics
     worker = SmartCropWorker(
         store=store,
         jobs=jobs,
-        locator=locator or build_locator(settings),
+        locator=MeteredLocator(locator or build_locator(settings), metrics),
         max_pixels=settings.max_image_pixels,
         jpeg_quality=settings.jpeg_quality,
         max_attempts=settings.job_max_attempts,
-        budget=budget or imaging.MemoryBudget(settings.image_memory_budget_bytes),
+        budget=budget,
+        renditions=build_rendition_maker(
+            settings, store, budget, renderer, catalog=build_catalog(settings, dynamodb, clock=clock)
+        ),
+        metrics=metrics,
+        clock=clock,
         profiles=load_profiles(settings.check_profiles_file),
     )
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
@@ -185,7 +245,7 @@ def build_uploads(settings: Settings, store: ImageStore) -> UploadService:
 def build_store(settings: Settings) -> ImageStore:
     if settings.storage_backend == "s3":
         assert settings.s3_bucket is not None  # Settings refuses STORAGE_BACKEND=s3 without it
-        return S3ImageStore(aws.s3_client(settings), settings.s3_bucket)
+        return S3ImageStore(aws.client("s3", settings), settings.s3_bucket)
     return FileSystemImageStore(settings.processed_images_dir)
 
 
@@ -196,14 +256,14 @@ def build_services(
     clock: Callable[[], float] = time.time,
     dispatcher: Dispatcher | None = None,
     retry_delay_seconds: float = 2.0,
+    renderer: Renderer | None = None,
 ) -> Services:
     """Everything the API needs. The keyword arguments exist for tests: a locator instead of the
-    settings' AI, a clock instead of the wall clock, a dispatcher instead of the settings' one, and
-    the local pool's first retry delay."""
-    imaging.configure(max_pixels=settings.max_image_pixels, pillow_blocks_max=settings.pillow_blocks_max)
-    dynamodb = aws.dynamodb_client(settings)
+    settings' AI, a clock instead of the wall clock, a dispatcher instead of the settings' one,
+    the local pool's first retry delay, and a renderer of renditions instead of libvips's."""
+    budget = build_imaging(settings)
+    dynamodb = aws.client("dynamodb", settings)
     store = build_store(settings)
-    budget = imaging.MemoryBudget(settings.image_memory_budget_bytes)
     catalog = build_catalog(settings, dynamodb, clock=clock)
     images = ImageService(
         store,
@@ -214,8 +274,11 @@ def build_services(
         catalog=catalog,
     )
     jobs = build_job_store(settings, dynamodb, clock=clock)
+    metrics = build_metrics(settings)
     if dispatcher is None:
-        dispatcher = _build_dispatcher(settings, dynamodb, store, locator, clock, retry_delay_seconds, budget)
+        dispatcher = _build_dispatcher(
+            settings, dynamodb, store, locator, clock, retry_delay_seconds, budget, renderer, metrics.metrics
+        )
     smart_crop = SmartCropService(
         images,
         store,
@@ -225,9 +288,10 @@ def build_services(
         clock=clock,
         catalog=catalog,
         webhooks=build_webhook_policy(settings),
+        metrics=metrics.metrics,
     )
     cdn = (
-        CloudFrontInvalidator(aws.cloudfront_client(settings), settings.cdn_distribution_id)
+        CloudFrontInvalidator(aws.client("cloudfront", settings), settings.cdn_distribution_id)
         if settings.cdn_distribution_id
         else None
     )
@@ -249,8 +313,17 @@ def build_services(
         ),
         dispatcher=dispatcher,
         readiness=build_readiness(settings, dynamodb, store),
+        renditions=RenditionService(
+            store, images, build_rendition_maker(settings, store, budget, renderer, catalog=catalog)
+        ),
         manual_crop_rate_limiter=_build_manual_crop_limiter(settings, dynamodb, clock),
-        answers=DynamoDBAnswerStore(dynamodb, settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds),
+        upload_rate_limiter=_build_upload_limiter(settings, dynamodb, clock),
+        ipv6_site_rate_limiter=_build_ipv6_site_limiter(settings, dynamodb, clock),
+        idempotency=IdempotentRequests(
+            dynamodb, settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds
+        ),
+        metrics=metrics.metrics,
+        metrics_exposition=metrics.exposition,
     )
 
 
@@ -265,6 +338,36 @@ def _build_manual_crop_limiter(
         limit=settings.manual_crop_rate_limit_requests,
         window_seconds=settings.manual_crop_rate_limit_window_seconds,
         key_prefix="manual-crop:",
+        clock=clock,
+    )
+
+
+def _build_upload_limiter(
+    settings: Settings, dynamodb: "DynamoDBClient", clock: Callable[[], float]
+) -> DynamoDBRateLimiter | None:
+    if settings.upload_rate_limit_requests == 0:
+        return None
+    return DynamoDBRateLimiter(
+        dynamodb,
+        settings.rate_limit_table,
+        limit=settings.upload_rate_limit_requests,
+        window_seconds=settings.upload_rate_limit_window_seconds,
+        key_prefix="upload:",
+        clock=clock,
+    )
+
+
+def _build_ipv6_site_limiter(
+    settings: Settings, dynamodb: "DynamoDBClient", clock: Callable[[], float]
+) -> DynamoDBRateLimiter | None:
+    if settings.ipv6_site_rate_limit_requests == 0:
+        return None
+    return DynamoDBRateLimiter(
+        dynamodb,
+        settings.rate_limit_table,
+        limit=settings.ipv6_site_rate_limit_requests,
+        window_seconds=settings.rate_limit_window_seconds,
+        key_prefix="ipv6-site:",
         clock=clock,
     )
 
@@ -292,16 +395,20 @@ def _build_dispatcher(
     clock: Callable[[], float],
     retry_delay_seconds: float,
     budget: imaging.MemoryBudget,
+    renderer: Renderer | None,
+    metrics: ServiceMetrics,
 ) -> Dispatcher:
     if settings.dispatcher == "lambda":
-        return LambdaDispatcher(aws.lambda_client(settings), settings.worker_function_name)
-    runtime = build_worker_runtime(settings, dynamodb, store, locator=locator, clock=clock, budget=budget)
+        return LambdaDispatcher(aws.client("lambda", settings), settings.worker_function_name)
+    runtime = build_worker_runtime(
+        settings, dynamodb, store, locator=locator, clock=clock, budget=budget, renderer=renderer, metrics=metrics
+    )
     staged = StagedUploads(store, runtime.jobs, runtime.release_claim)
     return LocalWorkerPool(
         lambda image_id: runtime.process(job={"image_id": image_id}),
         recover=staged.recover,
         sweep=staged.sweep,
-        give_up=runtime.jobs.fail,
+        give_up=runtime.worker.give_up,
         concurrency=settings.local_worker_concurrency,
         max_jobs=settings.local_queue_max_jobs,
         retry_delay_seconds=retry_delay_seconds,

@@ -1,12 +1,9 @@
-"""Domain errors. Each carries the HTTP status and a stable code; the API maps them in one place."""
+"""Domain errors: what went wrong, in the service's words. They know no HTTP; api/errors.py maps each to a status."""
 
 from typing import Any
 
 
 class ServiceError(Exception):
-    status_code = 500
-    code = "internal_error"
-
     def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
@@ -15,57 +12,57 @@ class ServiceError(Exception):
 
 
 class InvalidRequest(ServiceError):
-    status_code = 422
-    code = "invalid_request"
+    """A field is missing, malformed or out of range (`field` names it)."""
 
 
 class PayloadTooLarge(ServiceError):
-    status_code = 413
-    code = "payload_too_large"
-
     @classmethod
-    def for_limit(cls, max_upload_bytes: int) -> "PayloadTooLarge":
+    def for_limit(cls, max_upload_bytes: int, *, field: str = "source_image") -> "PayloadTooLarge":
         """The one message for an upload over MAX_UPLOAD_BYTES, whichever check found it."""
-        return cls(
-            f"source_image is larger than the {max_upload_bytes} bytes allowed (MAX_UPLOAD_BYTES).",
-            field="source_image",
-        )
+        return cls(f"{field} is larger than the {max_upload_bytes} bytes allowed (MAX_UPLOAD_BYTES).", field=field)
+
+
+class MalformedRequest(ServiceError):
+    """The body cannot be read as what it claims to be (a broken multipart body)."""
+
+
+class LengthRequired(ServiceError):
+    """A body was sent without Content-Length (chunked)."""
 
 
 class RequestTimeout(ServiceError):
-    status_code = 408
-    code = "request_timeout"
+    """The body did not arrive in time."""
 
 
 class UnsupportedImage(ServiceError):
-    status_code = 415
-    code = "unsupported_image"
+    """The bytes are not an image of an allowed format."""
 
 
 class ImageTooLarge(ServiceError):
-    status_code = 422
-    code = "image_too_large"
+    """The image has more pixels, or would take more memory to decode, than the service allows."""
+
+
+class ImageTooComplex(ServiceError):
+    """Decoding would cost more CPU than allowed: too many JPEG scans, or past IMAGE_DECODE_TIMEOUT_SECONDS."""
 
 
 class CropOutOfBounds(ServiceError):
-    status_code = 422
-    code = "crop_out_of_bounds"
+    """The crop box leaves the image."""
 
 
 class NotFound(ServiceError):
-    status_code = 404
-    code = "not_found"
+    """No such resource."""
 
 
 class Gone(ServiceError):
-    status_code = 410
-    code = "gone"
+    """The resource existed and has expired."""
+
+
+class AlreadyReceived(ServiceError):
+    """A direct upload was posted again after it had been received."""
 
 
 class RateLimited(ServiceError):
-    status_code = 429
-    code = "rate_limited"
-
     def __init__(self, message: str, *, retry_after_seconds: int, limit: int) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
@@ -73,16 +70,12 @@ class RateLimited(ServiceError):
 
 
 class DependencyUnavailable(ServiceError):
-    status_code = 503
-    code = "service_unavailable"
+    """A store or queue the request needs did not answer (see aws/errors.py)."""
 
 
 class ServerBusy(ServiceError):
     """The process is at capacity (upload bytes in flight, UPLOAD_BUDGET_BYTES, or smart-crop jobs held,
     LOCAL_QUEUE_MAX_JOBS); the client should retry after Retry-After seconds."""
-
-    status_code = 503
-    code = "server_busy"
 
     def __init__(self, message: str, *, retry_after_seconds: int) -> None:
         super().__init__(message)
@@ -98,8 +91,7 @@ class ObjectLocatorError(Exception):
 
 
 class UnsupportedMediaType(ServiceError):
-    status_code = 415
-    code = "unsupported_media_type"
+    """The body is not of the media type the endpoint takes."""
 
 
 class JobRetryLater(Exception):
@@ -111,25 +103,24 @@ class JobInProgress(JobRetryLater):
 
 
 class Unauthorized(ServiceError):
-    status_code = 401
-    code = "unauthorized"
+    """API keys are on and the request has no known one."""
+
+
+class InvalidHost(ServiceError):
+    """The Host header names a host the service does not answer for."""
 
 
 class Forbidden(ServiceError):
-    status_code = 403
-    code = "forbidden"
+    """The request may not do this here (a DELETE to a service without API keys)."""
 
 
 class OriginNotAllowed(ServiceError):
-    status_code = 403
-    code = "origin_not_allowed"
+    """A web page of an origin that is not allowed sent the request."""
 
 
 class IdempotencyKeyInProgress(ServiceError):
-    status_code = 409
-    code = "idempotency_key_in_progress"
+    """A request with this Idempotency-Key is still running."""
 
 
 class IdempotencyKeyReused(ServiceError):
-    status_code = 422
-    code = "idempotency_key_reused"
+    """The Idempotency-Key was used before for a different request."""

@@ -1,6 +1,7 @@
 """Synchronous crops and reads, run in worker threads with a bound on how many run at once."""
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -11,7 +12,7 @@ from .catalog.records import CatalogEntry, DynamoDBCatalog
 from .errors import DependencyUnavailable, ImageTooLarge
 from .ids import new_image_id
 from .models import CropBox
-from .observability import SERVICE_NAME
+from .observability import SERVICE_NAME, annotate_trace
 from .storage.keys import ImageStore, StoredImage, StoredObject, result_key
 from .storage.spool import ImageSource, read_source
 
@@ -48,6 +49,7 @@ class ImageService:
     async def crop_and_store(self, source: ImageSource, product_id: str, box: CropBox) -> CroppedImage:
         image_id = new_image_id()
         key = result_key(product_id, image_id)
+        annotate_trace(image_id=image_id)
         size = await anyio.to_thread.run_sync(self._crop_and_store, source, box, key, limiter=self._limiter)
         if self._catalog is not None:
             entry = CatalogEntry(
@@ -70,6 +72,10 @@ class ImageService:
             self._catalog.add(entry)
         except DependencyUnavailable:
             logger.error("manual crop stored but not catalogued", extra={"image_id": entry.image_id})
+
+    async def run_limited[T](self, work: Callable[[], T]) -> T:
+        """`work` (CPU-bound image work) in a worker thread, in one of the IMAGE_CONCURRENCY slots crops use."""
+        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
 
     async def read(self, requested_path: str) -> StoredImage | None:
         return await anyio.to_thread.run_sync(self._store.fetch, requested_path)

@@ -95,7 +95,8 @@ class ProductImages:
         self.store.delete(key)
         self.store.delete_folder(image_folder(product_id, image_id))
         if self.cdn is not None:
-            self.cdn.invalidate([f"/{key}", f"/{image_folder(product_id, image_id)}*"])
+            # The CDN serves an object at /images/<key> (and a negotiated rendition at its key without extension).
+            self.cdn.invalidate([f"/images/{key}", f"/images/{image_folder(product_id, image_id)}*"])
         self.catalog.delete(product_id, image_id)
         logger.info("image deleted", extra={"product_id": product_id, "image_id": image_id})
 

@@ -25,14 +25,25 @@ def normalise_origin(value: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port not in {None, _DEFAULT_PORTS[parts.scheme]} else "")
 
 
-def check_url(url: str) -> None:
-    """Refuse anything but https, and plain http to a loopback address (for a model run locally)."""
+def check_url(url: str, setting: str = "AI_SERVICE_URL") -> None:
+    """Refuse anything but https, and plain http to a loopback address (for a service run locally)."""
     parsed = urlsplit(url)
     if parsed.scheme == "https" and parsed.hostname:
         return
     if parsed.scheme == "http" and _is_loopback(parsed.hostname or ""):
         return
-    raise ValueError(f"AI_SERVICE_URL must be https (http only to a loopback address): {url}")
+    raise ValueError(f"{setting} must be https (http only to a loopback address): {url}")
+
+
+def normalise_base_url(value: str, setting: str) -> str:
+    """A base URL that links are built under: checked like check_url, without query, fragment, credentials
+    or trailing slash, so that `f"{base}/images/..."` is always one well-formed URL."""
+    url = value.strip().rstrip("/")
+    check_url(url, setting)
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or parts.username is not None or "?" in url or "#" in url:
+        raise ValueError(f"{setting} must be a plain base URL, without query, fragment or credentials: {value}")
+    return url
 
 
 def _is_loopback(host: str) -> bool:

@@ -37,12 +37,38 @@ def is_trusted_proxy(peer: str | None, trusted_proxies: Sequence[IPNetwork]) -> 
     return address is not None and _is_trusted(address, trusted_proxies)
 
 
-def rate_limit_key(address: str) -> str:
-    """IPv4 addresses count alone; IPv6 clients are counted per /64, the block one subscriber gets."""
+DEFAULT_IPV6_PREFIX = 56
+IPV6_SITE_PREFIX = 48
+
+
+def rate_limit_key(address: str, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> str:
+    """IPv4 addresses count alone. IPv6 clients are counted per `ipv6_prefix` block (a /56 by default: ISPs
+    delegate a /56 or a /48 to one subscriber, who could otherwise rotate through 256 /64s); 6to4 and Teredo
+    addresses count as the IPv4 address they carry, since every IPv4 host has a 6to4 /48 of its own."""
     parsed = _parse(address)
     if isinstance(parsed, IPv6Address):
-        return str(IPv6Network((parsed, 64), strict=False))
+        embedded = _embedded_ipv4(parsed)
+        if embedded is not None:
+            return str(embedded)
+        return str(IPv6Network((parsed, ipv6_prefix), strict=False))
     return str(parsed) if parsed is not None else address
+
+
+def ipv6_site_key(address: str) -> str | None:
+    """The /48 of a native IPv6 address (the most a site is delegated), for the second, larger limit;
+    None for IPv4 and for addresses that carry one."""
+    parsed = _parse(address)
+    if not isinstance(parsed, IPv6Address) or _embedded_ipv4(parsed) is not None:
+        return None
+    return str(IPv6Network((parsed, IPV6_SITE_PREFIX), strict=False))
+
+
+def _embedded_ipv4(address: IPv6Address) -> IPv4Address | None:
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    return None
 
 
 def _parse(value: str | None) -> IPAddress | None:

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_random_exponential
 
 from ..aws.dynamo import marshal, unmarshal
+from ..aws.errors import condition_failed, translate
 from ..errors import DependencyUnavailable
 from ..observability import SERVICE_NAME
 
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 logger = Logger(service=SERVICE_NAME, child=True)
+
+_UNAVAILABLE = "Rate limiting is temporarily unavailable; retry shortly."
 
 
 @dataclass(frozen=True)
@@ -80,14 +83,12 @@ class DynamoDBRateLimiter:
         """Whether `key` has room now, taking nothing: one consistent read."""
         key = self._prefix + key
         now_ms = int(self._clock() * 1000)
-        try:
+        with translate("GetItem", self._table, message=_UNAVAILABLE):
             item = unmarshal(
                 self._client.get_item(TableName=self._table, Key=marshal({"ip_address": key}), ConsistentRead=True).get(
                     "Item", {}
                 )
             )
-        except (BotoCoreError, ClientError) as exc:
-            raise self._unavailable(key, exc) from exc
         stamps = tuple(self._stamps(item))
         live = self._live(item, now_ms)
         if len(live) >= self._limit:
@@ -99,7 +100,7 @@ class DynamoDBRateLimiter:
     def acquire(self, key: str, checked: RateLimitCheck | None = None) -> RateLimitDecision:
         """Take a slot for `key` if there is one. With the result of an earlier `check`, that is one write."""
         key = self._prefix + key
-        try:
+        with translate("UpdateItem", self._table, message=_UNAVAILABLE):
             if checked is not None:
                 decision = self._acquire_checked(key, checked)
                 if decision is not None:
@@ -114,14 +115,8 @@ class DynamoDBRateLimiter:
             decision = contended(self._try_acquire, key)
             if decision is not None:
                 return decision
-        except (BotoCoreError, ClientError) as exc:
-            raise self._unavailable(key, exc) from exc
         logger.error("rate limit contention did not settle", extra={"rate_limit_key": key})
-        raise DependencyUnavailable("Rate limiting is temporarily unavailable; retry shortly.")
-
-    def _unavailable(self, key: str, exc: Exception) -> DependencyUnavailable:
-        logger.error("rate limit store unavailable", extra={"rate_limit_key": key, "reason": str(exc)})
-        return DependencyUnavailable("Rate limiting is temporarily unavailable; retry shortly.")
+        raise DependencyUnavailable(_UNAVAILABLE)
 
     def _acquire_checked(self, key: str, checked: RateLimitCheck) -> RateLimitDecision | None:
         """When the item read by `check` was full of times (expired ones among them), write it pruned,
@@ -161,7 +156,7 @@ class DynamoDBRateLimiter:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
             current = unmarshal(exc.response.get("Item") or {})  # type: ignore[arg-type]  # ReturnValuesOnConditionCheckFailure
             return self._refuse_or_prune(key, current, now_ms)
@@ -189,7 +184,7 @@ class DynamoDBRateLimiter:
                 ExpressionAttributeValues=marshal({":read": version}),
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return None
             raise
         return self._decision(True, self._limit - len(accepted), accepted[0], now_ms)

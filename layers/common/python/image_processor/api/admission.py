@@ -2,34 +2,33 @@
 
 Before the body is read: an Idempotency-Key already answered skips the quota check (its retry needs no
 slot), one still running is refused, and a client over its limit is refused. Once the body is valid:
-the key is claimed (or the first answer replayed) and only then is a quota slot taken.
+the work runs once per Idempotency-Key (admission/idempotency.py), and inside it a quota slot is taken.
 """
 
 import hashlib
 import re
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, Header, Request, Response
+from pydantic import BaseModel
 
-from ..admission.client_ip import rate_limit_key
-from ..admission.idempotency_keys import Claim, StoredAnswer
+from ..admission.client_ip import ipv6_site_key, rate_limit_key
+from ..admission.idempotency import Answer, KeyState, in_progress
 from ..admission.rate_limit import RateLimitCheck, RateLimitDecision, RateLimiter
-from ..errors import IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidRequest, RateLimited
+from ..errors import InvalidRequest, RateLimited
+from ..services import Services
 from .deps import ClientAddressDep, ClientIdentityDep, ServicesDep
 from .forms import Upload
+from .openapi import rate_limit_headers
 
-CLAIM_STATE = "idempotency_claim"
 _IDEMPOTENCY_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as for a UUID or ULID
-
-
-class ReplayAnswer(Exception):
-    """The request repeats one already answered under its Idempotency-Key; send that answer again."""
-
-    def __init__(self, answer: StoredAnswer) -> None:
-        super().__init__("replay")
-        self.answer = answer
+# The headers of a first answer that its replay sends again.
+_KEPT_HEADERS = ("location",)
+# Threads that wait on an Idempotency-Key request's work; its own blocking calls use the default thread pool.
+_IDEMPOTENT_REQUESTS_AT_ONCE = 100
 
 
 @dataclass
@@ -71,63 +70,78 @@ class Admission:
         identity: str,
         quota: Quota | None,
         idempotency_key: str | None,
+        site_quota: Quota | None = None,
     ) -> None:
         self._request = request
         self._response = response
-        self._answers = services.answers
+        self._requests = services.idempotency
         self._identity = identity
-        self._quota = quota
+        # The client's own quota first (its RateLimit-* headers are sent), then its network's, if any.
+        self._quotas = [limit for limit in (quota, site_quota) if limit is not None]
         self._key = idempotency_key
 
     async def check(self) -> None:
         """Before the body: refuse what can be refused without it."""
         answered = False
-        if self._key is not None and self._answers is not None:
-            record = await anyio.to_thread.run_sync(self._answers.lookup, self._identity, self._key)
-            if record is not None and record.answer is None:
-                raise _in_progress()
-            answered = record is not None
-        if self._quota is not None and not answered:
-            self._quota.checked = await anyio.to_thread.run_sync(self._quota.limiter.check, self._quota.key)
-            _refuse_if_over(self._quota, self._quota.checked.decision)
+        if self._key is not None and self._requests is not None:
+            state = await anyio.to_thread.run_sync(self._requests.lookup, self._identity, self._key)
+            if state is KeyState.IN_PROGRESS:
+                raise in_progress()
+            answered = state is KeyState.ANSWERED
+        if answered:
+            return
+        for quota in self._quotas:
+            quota.checked = await anyio.to_thread.run_sync(quota.limiter.check, quota.key)
+            _refuse_if_over(quota, quota.checked.decision)
 
-    async def claim(self, upload: Upload) -> None:
-        """Once the body is valid: take the Idempotency-Key for this request, or answer as the first time."""
-        if self._key is None or self._answers is None:
-            return
+    async def once[ModelT: BaseModel](
+        self, upload: Upload, work: Callable[[], Coroutine[Any, Any, ModelT]], model: type[ModelT]
+    ) -> ModelT:
+        """Once the body is valid: run `work` (which spends the quota), once per Idempotency-Key; a retry with
+        the same key and request gets the first answer again, marked `Idempotent-Replayed: true`."""
+        if self._key is None or self._requests is None:
+            return await work()
         fingerprint = await anyio.to_thread.run_sync(_fingerprint, self._request, upload)
-        result = await anyio.to_thread.run_sync(self._answers.claim, self._identity, self._key, fingerprint)
-        if isinstance(result, Claim):
-            setattr(self._request.state, CLAIM_STATE, result)
-            return
-        if result.answer is None:
-            raise _in_progress()
-        if result.fingerprint != fingerprint:
-            raise IdempotencyKeyReused(
-                "This Idempotency-Key was used for a different request; use a new key for a new request."
-            )
-        raise ReplayAnswer(result.answer)
+
+        def run_work() -> Answer:  # in a worker thread, while Powertools holds the key
+            result = anyio.from_thread.run(work)
+            headers = {name: self._response.headers[name] for name in _KEPT_HEADERS if name in self._response.headers}
+            return Answer(body=result.model_dump(mode="json"), headers=headers)
+
+        outcome = await anyio.to_thread.run_sync(
+            self._requests.run,
+            self._identity,
+            self._key,
+            fingerprint,
+            run_work,
+            limiter=_waiting_threads(self._request),
+        )
+        if outcome.replayed:
+            self._response.headers.update({**outcome.answer.headers, "Idempotent-Replayed": "true"})
+        return model.model_validate(outcome.answer.body)
 
     async def spend(self) -> None:
         """Once the request is valid: take a quota slot (exact under races, so it may still refuse)."""
-        if self._quota is None:
-            return
-        quota = self._quota
-        decision = await anyio.to_thread.run_sync(quota.limiter.acquire, quota.key, quota.checked)
-        _refuse_if_over(quota, decision)
-        self._response.headers.update(rate_limit_headers(decision))
-
-    async def admit(self, upload: Upload) -> None:
-        await self.claim(upload)
-        await self.spend()
+        for index, quota in enumerate(self._quotas):
+            decision = await anyio.to_thread.run_sync(quota.limiter.acquire, quota.key, quota.checked)
+            _refuse_if_over(quota, decision)
+            if index == 0:
+                self._response.headers.update(_headers_of(decision))
 
 
-def rate_limit_headers(decision: RateLimitDecision) -> dict[str, str]:
-    return {
-        "RateLimit-Limit": str(decision.limit),
-        "RateLimit-Remaining": str(decision.remaining),
-        "RateLimit-Reset": str(decision.reset_after_seconds),
-    }
+def _headers_of(decision: RateLimitDecision) -> dict[str, str]:
+    return rate_limit_headers(
+        limit=decision.limit, remaining=decision.remaining, reset_seconds=decision.reset_after_seconds
+    )
+
+
+def _waiting_threads(request: Request) -> anyio.CapacityLimiter:
+    """One limiter per app, made on first use (in the app's event loop)."""
+    state = request.app.state
+    if not hasattr(state, "idempotent_request_threads"):
+        state.idempotent_request_threads = anyio.CapacityLimiter(_IDEMPOTENT_REQUESTS_AT_ONCE)
+    limiter: anyio.CapacityLimiter = state.idempotent_request_threads
+    return limiter
 
 
 async def smart_crop_admission(
@@ -138,11 +152,18 @@ async def smart_crop_admission(
     identity: ClientIdentityDep,
     idempotency_key: IdempotencyKeyDep,
 ) -> Admission:
-    """Smart crop is limited per source address (the contract's 20 an hour per IP), whatever the API key."""
-    quota = Quota(
-        services.rate_limiter, rate_limit_key(address), "Smart crop", services.settings.rate_limit_window_seconds
+    """Smart crop is limited per source address (the contract's 20 an hour per IP; IPv6 per IPV6_CLIENT_PREFIX
+    block, and also per /48 with IPV6_SITE_RATE_LIMIT_REQUESTS), whatever the API key."""
+    settings = services.settings
+    window = settings.rate_limit_window_seconds
+    quota = Quota(services.rate_limiter, rate_limit_key(address, settings.ipv6_client_prefix), "Smart crop", window)
+    site = ipv6_site_key(address)
+    site_quota = (
+        Quota(services.ipv6_site_rate_limiter, site, "Smart crop from one IPv6 /48", window)
+        if site is not None and services.ipv6_site_rate_limiter is not None
+        else None
     )
-    admission = Admission(request, response, services, identity, quota, idempotency_key)
+    admission = Admission(request, response, services, identity, quota, idempotency_key, site_quota)
     await admission.check()
     return admission
 
@@ -177,10 +198,6 @@ def _refuse_if_over(quota: Quota, decision: RateLimitDecision) -> None:
         )
 
 
-def _in_progress() -> IdempotencyKeyInProgress:
-    return IdempotencyKeyInProgress("A request with this Idempotency-Key is still running; retry in a second.")
-
-
 def _fingerprint(request: Request, upload: Upload) -> str:
     """The request as the service understood it: a retry with a new multipart boundary is the same request.
 
@@ -193,3 +210,23 @@ def _fingerprint(request: Request, upload: Upload) -> str:
     else:
         digest.update(f"source_upload_id={upload.upload_id}".encode())
     return digest.hexdigest()
+
+
+async def take_upload_ticket_slot(response: Response, services: ServicesDep, identity: ClientIdentityDep) -> None:
+    """POST /uploads: the client (its API key when keys are on) spends one of its UPLOAD_RATE_LIMIT_REQUESTS."""
+    await _take_upload_slot(response, services, identity)
+
+
+async def take_upload_receive_slot(response: Response, services: ServicesDep, identity: ClientIdentityDep) -> None:
+    """POST /uploads/{id}: the same allowance, counted apart, taken before the body is read."""
+    await _take_upload_slot(response, services, "receive:" + identity)
+
+
+async def _take_upload_slot(response: Response, services: Services, key: str) -> None:
+    limiter = services.upload_rate_limiter
+    if limiter is None:
+        return
+    quota = Quota(limiter, key, "Uploading", services.settings.upload_rate_limit_window_seconds)
+    decision = await anyio.to_thread.run_sync(limiter.acquire, key)
+    _refuse_if_over(quota, decision)
+    response.headers.update(_headers_of(decision))

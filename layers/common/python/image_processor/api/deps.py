@@ -1,6 +1,6 @@
 import hashlib
 import hmac
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools import Logger
 from fastapi import Depends, Request, Security
@@ -8,9 +8,11 @@ from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
 
 from ..admission.client_ip import client_address, rate_limit_key
-from ..errors import Forbidden, InvalidRequest, Unauthorized
+from ..errors import Forbidden, Unauthorized
 from ..observability import SERVICE_NAME
 from ..services import Services
+from ..settings import Settings
+from .gateway import gateway_context
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
@@ -23,11 +25,13 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+# Requests from a peer without an IP address (a Unix socket, with no trusted proxy naming the client) are one
+# client: for smart and manual crop alike they share one quota, which keeps the limit an upper bound on cost.
+UNKNOWN_ADDRESS = "unknown"
+
+
 def get_client_address(request: Request, services: ServicesDep) -> str:
-    address = _resolve_address(request, services)
-    if address is None:
-        raise InvalidRequest("The client address could not be determined.")
-    return address
+    return _resolve_address(request, services) or UNKNOWN_ADDRESS
 
 
 def _resolve_address(request: Request, services: Services) -> str | None:
@@ -58,12 +62,11 @@ def get_client_identity(
     if keys:
         if api_key is None or not _is_known(api_key, keys):
             raise Unauthorized("Send a valid API key in the X-API-Key header.")
-        return "key:" + hashlib.sha256(api_key.encode()).hexdigest()[:32]
-    gateway_key_id = _api_gateway_key_id(request.scope.get("aws.event"))
+        return "key:" + _key_identity(api_key, services.settings)
+    gateway_key_id = _api_gateway_key_id(request)
     if gateway_key_id:
         return f"key-id:{gateway_key_id}"
-    address = _resolve_address(request, services)
-    return f"ip:{rate_limit_key(address)}" if address is not None else "ip:unknown"
+    return f"ip:{rate_limit_key(get_client_address(request, services), services.settings.ipv6_client_prefix)}"
 
 
 ClientIdentityDep = Annotated[str, Depends(get_client_identity)]
@@ -75,7 +78,7 @@ def require_api_key(
     """For what cannot be undone (DELETE): a known key always, and so API keys must be on. Either the
     service's own (API_KEYS), or, behind API Gateway with enable_api_keys, the key the gateway checked."""
     keys = services.settings.api_keys
-    if not keys and _api_gateway_key_id(request.scope.get("aws.event")):
+    if not keys and _api_gateway_key_id(request):
         return
     if not keys:
         raise Forbidden(
@@ -90,6 +93,19 @@ def require_api_key(
 ApiKeyRequiredDep = Depends(require_api_key)
 
 
+def _key_identity(api_key: str, settings: Settings) -> str:
+    """A keyed hash of the API key: logs and tables hold it, and without the secret it names no key."""
+    secret = settings.client_identity_secret
+    if secret is not None:
+        hmac_key = secret.get_secret_value().encode()
+    else:
+        # The whole key set is a secret every process shares: identities agree across instances.
+        hmac_key = hashlib.sha256(
+            b"\n".join(sorted(key.get_secret_value().encode() for key in settings.api_keys))
+        ).digest()
+    return hmac.new(hmac_key, api_key.encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def _is_known(candidate: str, keys: list[SecretStr]) -> bool:
     # Digests have one length, so the comparison takes the same time whatever the candidate; every key is compared.
     digest = hashlib.sha256(candidate.encode()).digest()
@@ -99,7 +115,7 @@ def _is_known(candidate: str, keys: list[SecretStr]) -> bool:
     return found
 
 
-def _api_gateway_key_id(event: Any) -> str | None:
-    identity = ((event or {}).get("requestContext") or {}).get("identity") or {}
-    key_id = identity.get("apiKeyId")
+def _api_gateway_key_id(request: Request) -> str | None:
+    """The id of the API key API Gateway checked for its usage plan (enable_api_keys); None elsewhere."""
+    key_id = (gateway_context(request.scope).get("identity") or {}).get("apiKeyId")
     return key_id if isinstance(key_id, str) and key_id else None

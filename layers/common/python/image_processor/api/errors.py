@@ -12,21 +12,45 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 from starlette.types import Scope, Send
 
-from ..errors import RateLimited, ServerBusy, ServiceError
+from ..errors import (
+    AlreadyReceived,
+    CropOutOfBounds,
+    DependencyUnavailable,
+    Forbidden,
+    Gone,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyReused,
+    ImageTooComplex,
+    ImageTooLarge,
+    InvalidHost,
+    InvalidRequest,
+    LengthRequired,
+    MalformedRequest,
+    NotFound,
+    OriginNotAllowed,
+    PayloadTooLarge,
+    RateLimited,
+    RequestTimeout,
+    ServerBusy,
+    ServiceError,
+    Unauthorized,
+    UnsupportedImage,
+    UnsupportedMediaType,
+)
 from ..observability import SERVICE_NAME
-from .openapi import RATE_LIMIT, RETRY_AFTER
+from .openapi import RATE_LIMIT, RETRY_AFTER, rate_limit_headers
 from .schemas import ErrorBody
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
 _DESCRIPTIONS = {
-    400: "Malformed multipart body",
+    400: "Malformed multipart body, or a Host that is not in ALLOWED_HOSTS",
     401: "API keys are on (API_KEYS) and X-API-Key is missing or unknown",
-    403: "Sent by a web page whose origin is not in CORS_ALLOWED_ORIGINS",
+    403: "Sent by a web page whose origin is not in CORS_ALLOWED_ORIGINS, or a DELETE to a service without API keys",
     404: "No such resource (for source_upload_id: unknown, or used already)",
     405: "Method not allowed; Allow lists the methods the path answers",
     408: "The request body did not arrive within BODY_READ_TIMEOUT_SECONDS",
-    409: "A request with this Idempotency-Key is still running; retry shortly",
+    409: "A request with this Idempotency-Key is still running (retry shortly), or the upload was received already",
     410: "The direct upload (or its form) has expired",
     413: "Upload larger than MAX_UPLOAD_BYTES",
     415: "Not multipart/form-data, or not a supported image format",
@@ -53,8 +77,42 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return responses
 
 
+# Each domain error's HTTP status and stable code, the one place the two meet (docs/api.md lists them).
+STATUS_AND_CODE: dict[type[ServiceError], tuple[int, str]] = {
+    MalformedRequest: (400, "bad_request"),
+    InvalidHost: (400, "invalid_host"),
+    Unauthorized: (401, "unauthorized"),
+    Forbidden: (403, "forbidden"),
+    OriginNotAllowed: (403, "origin_not_allowed"),
+    NotFound: (404, "not_found"),
+    RequestTimeout: (408, "request_timeout"),
+    IdempotencyKeyInProgress: (409, "idempotency_key_in_progress"),
+    AlreadyReceived: (409, "already_received"),
+    Gone: (410, "gone"),
+    LengthRequired: (411, "length_required"),
+    PayloadTooLarge: (413, "payload_too_large"),
+    UnsupportedImage: (415, "unsupported_image"),
+    UnsupportedMediaType: (415, "unsupported_media_type"),
+    InvalidRequest: (422, "invalid_request"),
+    ImageTooLarge: (422, "image_too_large"),
+    ImageTooComplex: (422, "image_too_complex"),
+    CropOutOfBounds: (422, "crop_out_of_bounds"),
+    IdempotencyKeyReused: (422, "idempotency_key_reused"),
+    RateLimited: (429, "rate_limited"),
+    ServiceError: (500, "internal_error"),
+    DependencyUnavailable: (503, "service_unavailable"),
+    ServerBusy: (503, "server_busy"),
+}
+
+
+def status_and_code(error: type[ServiceError] | ServiceError) -> tuple[int, str]:
+    """The status and code of `error`'s class, or of the nearest class above it that has one."""
+    cls = error if isinstance(error, type) else type(error)
+    return next(STATUS_AND_CODE[base] for base in cls.__mro__ if base in STATUS_AND_CODE)
+
+
 # Sent with every response; errors (and job states, see routes/jobs.py) are never stored by caches.
-SAFETY_HEADERS = {"X-Content-Type-Options": "nosniff"}
+SAFETY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
 NO_STORE = {"Cache-Control": "no-store"}
 _ERROR_CODE_KEY = "error_code"
 
@@ -80,11 +138,12 @@ def _remember(scope: Scope, code: str) -> None:
 
 async def send_error(scope: Scope, send: Send, exc: ServiceError, *, close: bool = False) -> None:
     """Answer from a middleware, before the app has run (so without its exception handlers)."""
-    _remember(scope, exc.code)
+    status, code = status_and_code(exc)
+    _remember(scope, code)
     headers = _service_error_headers(exc)
     if close:
         headers["Connection"] = "close"
-    response = error_response(exc.status_code, exc.code, exc.message, field=exc.field, headers=headers)
+    response = error_response(status, code, exc.message, field=exc.field, headers=headers)
 
     async def no_body() -> dict[str, Any]:
         return {"type": "http.disconnect"}
@@ -103,9 +162,7 @@ def _service_error_headers(exc: ServiceError) -> dict[str, str]:
     if isinstance(exc, RateLimited):
         return {
             "Retry-After": str(exc.retry_after_seconds),
-            "RateLimit-Limit": str(exc.limit),
-            "RateLimit-Remaining": "0",
-            "RateLimit-Reset": str(exc.retry_after_seconds),
+            **rate_limit_headers(limit=exc.limit, remaining=0, reset_seconds=exc.retry_after_seconds),
         }
     if isinstance(exc, ServerBusy):
         return {"Retry-After": str(exc.retry_after_seconds)}
@@ -114,14 +171,15 @@ def _service_error_headers(exc: ServiceError) -> dict[str, str]:
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    _remember(request.scope, exc.code)
-    if exc.status_code >= 500:
-        logger.warning("request failed", extra={"code": exc.code, "reason": exc.message})
+    status, code = status_and_code(exc)
+    _remember(request.scope, code)
+    if status >= 500:
+        logger.warning("request failed", extra={"code": code, "reason": exc.message})
     elif exc.details:
         # What the client is not told (a decoder's own message, say), for whoever reads the logs.
-        logger.info("request refused", extra={"code": exc.code, **exc.details})
+        logger.info("request refused", extra={"code": code, **exc.details})
     headers = _service_error_headers(exc) or None
-    return error_response(exc.status_code, exc.code, exc.message, field=exc.field, headers=headers)
+    return error_response(status, code, exc.message, field=exc.field, headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

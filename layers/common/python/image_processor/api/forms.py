@@ -2,17 +2,17 @@
 
 import contextlib
 import io
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.datastructures import FormData, UploadFile
-from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from ..errors import InvalidRequest, PayloadTooLarge, ServerBusy, UnsupportedMediaType
+from ..errors import InvalidRequest, MalformedRequest, PayloadTooLarge, ServerBusy, UnsupportedMediaType
 from ..models import CropBox, ProductInfo
 from ..storage.spool import SpooledUpload
 
@@ -107,7 +107,7 @@ async def parse_form(request: Request, *, max_fields: int, spool_dir: Path | Non
         try:
             return await parser.parse()
         except MultiPartException as exc:
-            raise HTTPException(status_code=400, detail=exc.message) from exc
+            raise MalformedRequest(exc.message) from exc
 
 
 def take_file(form: FormData, name: str, *, max_upload_bytes: int) -> SpooledUpload:
@@ -125,10 +125,7 @@ def _check_file(form: FormData, name: str, *, max_upload_bytes: int) -> _Spooled
     if not isinstance(file, _SpooledUploadFile):
         raise InvalidRequest(f"{name} must be a file upload.", field=name)
     if file.spooled.size > max_upload_bytes:
-        # The same sentence as PayloadTooLarge.for_limit, naming this part.
-        raise PayloadTooLarge(
-            f"{name} is larger than the {max_upload_bytes} bytes allowed (MAX_UPLOAD_BYTES).", field=name
-        )
+        raise PayloadTooLarge.for_limit(max_upload_bytes, field=name)
     return file
 
 
@@ -166,7 +163,7 @@ async def read_upload(
         image = _check_file(form, "source_image", max_upload_bytes=max_upload_bytes) if has_image else None
         upload_id = None if has_image else read_text(form, "source_upload_id")
         fields = {}
-        for name in text_fields:
+        for name in (*text_fields, *(name for name in optional_fields if name in form)):
             value = _single(form.getlist(name), name)
             if not isinstance(value, str):
                 raise InvalidRequest(f"{name} must be a text field holding JSON, not a file.", field=name)
@@ -193,6 +190,28 @@ def parse_product_info(upload: Upload) -> ProductInfo:
 
 def parse_crop_box(upload: Upload) -> CropBox:
     return parse_json_field(upload, "crop_box", CropBox)
+
+
+def parse_rendition_names(upload: Upload, known: Collection[str]) -> tuple[str, ...]:
+    """The optional `renditions` field: a JSON list of preset names, each one `known`."""
+    raw = upload.fields.get("renditions")
+    if raw is None:
+        return ()
+    try:
+        names = _PRESET_NAMES.validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidRequest(
+            'renditions must be a JSON list of preset names, such as ["thumbnail", "listing"].', field="renditions"
+        ) from exc
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise InvalidRequest(
+            f"renditions: there is no preset {unknown[0]!r}; the presets are {', '.join(known)}.", field="renditions"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+_PRESET_NAMES = TypeAdapter(list[str])
 
 
 def _single(values: list[Any], name: str) -> Any:

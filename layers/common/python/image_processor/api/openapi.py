@@ -21,6 +21,13 @@ RATE_LIMIT = {
     "RateLimit-Remaining": _header("Smart crops left in the current window", "integer"),
     "RateLimit-Reset": _header("Seconds until the window frees a request", "integer"),
 }
+
+
+def rate_limit_headers(*, limit: int, remaining: int, reset_seconds: int) -> dict[str, str]:
+    """The RATE_LIMIT headers' values, on an accepted request and on a refusal alike."""
+    return {"RateLimit-Limit": str(limit), "RateLimit-Remaining": str(remaining), "RateLimit-Reset": str(reset_seconds)}
+
+
 RETRY_AFTER = {"Retry-After": _header("Seconds to wait before retrying", "integer")}
 ETAG = {"ETag": _header("Strong validator of the image; send it back in If-None-Match")}
 _REQUEST_ID = {

@@ -7,16 +7,24 @@ from pydantic import BaseModel, Field
 from ..models import CropBox, JobStatus
 from .catalog_schemas import ChecksView
 
+_RENDITIONS = Field(
+    description="Every preset's rendition of the image, by preset name, at its negotiated URL (the format follows "
+    "Accept); those asked for in `renditions` are already made, the others are made on their first request",
+    examples=[{"thumbnail": "/images/ABC-123/0123456789abcdef0123456789abcdef/thumbnail"}],
+)
+
 
 class ImageCreated(BaseModel):
     image_id: str
     retrieval_url: str
+    renditions: dict[str, str] = _RENDITIONS
     checks: ChecksView | None = Field(default=None, description="With `profile` in a manual crop: its checks")
 
 
 class SmartCropAccepted(BaseModel):
     image_id: str
     retrieval_url: str
+    renditions: dict[str, str] = _RENDITIONS
     status_url: str
 
 
@@ -24,6 +32,7 @@ class JobView(BaseModel):
     image_id: str
     status: JobStatus
     retrieval_url: str
+    renditions: dict[str, str] = _RENDITIONS
     error: str | None = None
     crop_box: CropBox | None = Field(default=None, description="The box the image was cropped to, once succeeded")
     object_found: bool | None = Field(

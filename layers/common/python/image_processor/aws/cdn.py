@@ -4,9 +4,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from ..errors import DependencyUnavailable
+from .errors import translate
 
 
 class CloudFrontInvalidator:
@@ -16,7 +14,11 @@ class CloudFrontInvalidator:
 
     def invalidate(self, paths: Sequence[str]) -> None:
         """One CreateInvalidation for `paths` (each starting with `/`; a trailing `*` covers a folder)."""
-        try:
+        with translate(
+            "CreateInvalidation",
+            self._distribution_id,
+            message="The CDN did not accept the invalidation; retry the delete.",
+        ):
             self._client.create_invalidation(
                 DistributionId=self._distribution_id,
                 InvalidationBatch={
@@ -25,5 +27,3 @@ class CloudFrontInvalidator:
                     "CallerReference": f"delete-{time.time_ns()}",
                 },
             )
-        except (BotoCoreError, ClientError) as exc:
-            raise DependencyUnavailable("The CDN did not accept the invalidation; retry the delete.") from exc

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from ..aws.dynamo import marshal, unmarshal
-from ..errors import DependencyUnavailable, InvalidRequest
+from ..aws.errors import condition_failed, translate
+from ..errors import InvalidRequest
 from ..models import CropBox, JobStatus
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 TIME_INDEX = "newest_first"
 MAX_PAGE_SIZE = 100
+_UNAVAILABLE = "The image catalog is temporarily unavailable; retry shortly."
 Source = Literal["manual", "smart"]
 _IMAGE_ID_RE = re.compile(r"[0-9a-f]{32}")
 _PRESET_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -172,26 +174,24 @@ class DynamoDBCatalog:
     def _update(
         self, product_id: str, image_id: str, update: str, values: Mapping[str, Any], names: Mapping[str, str]
     ) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(product_id, image_id),
-                UpdateExpression=update,
-                ConditionExpression="attribute_exists(image_id)",
-                ExpressionAttributeNames=dict(names),
-                ExpressionAttributeValues=marshal(values),
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise _unavailable() from exc
-        except BotoCoreError as exc:
-            raise _unavailable() from exc
+        with translate("UpdateItem", self._table, message=_UNAVAILABLE):
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=_key(product_id, image_id),
+                    UpdateExpression=update,
+                    ConditionExpression="attribute_exists(image_id)",
+                    ExpressionAttributeNames=dict(names),
+                    ExpressionAttributeValues=marshal(values),
+                )
+            except ClientError as exc:
+                # The entry is gone (deleted): there is nothing to update.
+                if not condition_failed(exc):
+                    raise
 
     def _call(self, operation: Any, **kwargs: Any) -> Any:
-        try:
+        with translate(operation.__name__, self._table, message=_UNAVAILABLE):
             return operation(**kwargs)
-        except (BotoCoreError, ClientError) as exc:
-            raise _unavailable() from exc
 
 
 def encode_cursor(position: Mapping[str, Any]) -> str:
@@ -223,10 +223,6 @@ def _key(product_id: str, image_id: str) -> "dict[str, AttributeValueTypeDef]":
 
 def _number(value: float) -> Decimal:
     return Decimal(f"{value:.3f}")
-
-
-def _unavailable() -> DependencyUnavailable:
-    return DependencyUnavailable("The image catalog is temporarily unavailable; retry shortly.")
 
 
 def _entry(item: Mapping[str, Any]) -> CatalogEntry:

@@ -20,7 +20,8 @@ def decode_cost(info: ImageInfo, box: CropBox | None = None) -> int:
 
     A baseline JPEG or PNG streams: a few rows of the full width plus the crop. A progressive JPEG
     buffers every DCT coefficient (2 bytes per sample per component), an interlaced PNG and the
-    whole-frame formats hold every decoded sample.
+    whole-frame formats hold every decoded sample. Metadata (a PNG's profile is capped at 1 MiB inflated,
+    see png_chunks) counts too.
     """
     width, height = info.stored_size
     pixels = width * height
@@ -33,6 +34,8 @@ def decode_cost(info: ImageInfo, box: CropBox | None = None) -> int:
         cost += pixels * max(sample, 4) * (2 if info.decoder == "pillow" else 1)
     if info.orientation != 1:
         cost += crop_pixels * sample  # the crop is copied to memory to be rotated
+    # Metadata is held by the loader, copied to the image, and the profile again by the colour transform.
+    cost += info.metadata_bytes * 3
     return cost
 
 
@@ -48,11 +51,6 @@ class MemoryBudget:
         self._used = 0
         self._condition = threading.Condition()
         self._queue: list[object] = []
-
-    @property
-    def in_use(self) -> int:
-        with self._condition:
-            return self._used
 
     @contextmanager
     def reserve(self, cost: int) -> Iterator[None]:

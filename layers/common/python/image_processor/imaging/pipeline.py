@@ -11,6 +11,7 @@ from ..errors import CropOutOfBounds, UnsupportedImage
 from ..models import CropBox
 from .budget import MemoryBudget, decode_cost
 from .colour import to_srgb
+from .deadline import within_deadline
 from .probe import UNDECODABLE, ImageInfo, Source, open_source, open_with_pillow
 
 # Header fields a JPEG can be written from; every other field (EXIF, XMP, ICC, IPTC, comments) is dropped.
@@ -25,15 +26,8 @@ def crop_to_jpeg(
     """The crop as a JPEG. With a `budget`, waits until the decode's estimated memory is free."""
     source = open_source(data, max_pixels=max_pixels)
     check_bounds(source.info, box)
-    with _reserved(budget, decode_cost(source.info, box)):
-        return _run(lambda: encode_jpeg(to_srgb(_region(source, box)), quality=quality))
-
-
-def decode(data: bytes, *, max_pixels: int) -> Image.Image:
-    """The whole image as displayed, 8-bit sRGB RGB, as a Pillow image."""
-    source = open_source(data, max_pixels=max_pixels)
-    box = CropBox(x=0, y=0, width=source.info.width, height=source.info.height)
-    return _run(lambda: _to_pillow(to_srgb(_region(source, box))))
+    with reserved(budget, decode_cost(source.info, box)):
+        return run_decoding(lambda: encode_jpeg(to_srgb(_region(source, box)), quality=quality))
 
 
 def preview(
@@ -41,13 +35,15 @@ def preview(
 ) -> tuple[ImageInfo, Image.Image]:
     """The image as displayed, shrunk to fit `size` x `size` (JPEGs shrink while decoding), for analysis."""
     source = open_source(data, max_pixels=max_pixels)
-    with _reserved(budget, decode_cost(source.info)):
+    with reserved(budget, decode_cost(source.info)):
         shrunk: Any
         if source.vips is not None:
-            shrunk = _run(lambda: pyvips.Image.thumbnail_buffer(data, size, height=size, size="down", fail_on="error"))
+            shrunk = run_decoding(
+                lambda: pyvips.Image.thumbnail_buffer(data, size, height=size, size="down", fail_on="error")
+            )
         else:
             shrunk = _pillow_as_vips(data).thumbnail_image(size, height=size, size="down")
-        return source.info, _run(lambda: _to_pillow(to_srgb(shrunk)))
+        return source.info, run_decoding(lambda: _to_pillow(to_srgb(shrunk)))
 
 
 def check_bounds(info: ImageInfo, box: CropBox) -> None:
@@ -63,12 +59,20 @@ def check_bounds(info: ImageInfo, box: CropBox) -> None:
 
 def encode_jpeg(image: Any, *, quality: int) -> bytes:
     """Baseline JPEG with no metadata at all: no EXIF (GPS), XMP, IPTC, ICC or comments."""
+    data: bytes = within_deadline(
+        without_metadata(image),
+        lambda clean: clean.jpegsave_buffer(Q=quality, keep=pyvips.enums.ForeignKeep.NONE, subsample_mode="on"),
+    )
+    return data
+
+
+def without_metadata(image: Any) -> Any:
+    """A copy of `image` with no header field an encoder could write as metadata."""
     clean = image.copy()
     for name in clean.get_fields():
         if name not in _IMAGE_FIELDS:
             clean.remove(name)
-    data: bytes = clean.jpegsave_buffer(Q=quality, keep=pyvips.enums.ForeignKeep.NONE, subsample_mode="on")
-    return data
+    return clean
 
 
 def stored_box(box: CropBox, orientation: int, stored_width: int, stored_height: int) -> CropBox:
@@ -115,7 +119,7 @@ def _region(source: Source, box: CropBox) -> Any:
     if info.orientation == 1:
         return region
     # Rotating needs random access: materialise only the crop (the rows below it are never decoded).
-    return _orient(region.copy_memory(), info.orientation)
+    return _orient(within_deadline(region, lambda image: image.copy_memory()), info.orientation)
 
 
 def _pillow_as_vips(data: bytes) -> Any:
@@ -137,14 +141,15 @@ def _pillow_as_vips(data: bytes) -> Any:
 
 
 def _to_pillow(image: Any) -> Image.Image:
-    return Image.frombytes("RGB", (image.width, image.height), image.write_to_memory())
+    pixels: bytes = within_deadline(image, lambda image: image.write_to_memory())
+    return Image.frombytes("RGB", (image.width, image.height), pixels)
 
 
-def _reserved(budget: MemoryBudget | None, cost: int) -> AbstractContextManager[None]:
+def reserved(budget: MemoryBudget | None, cost: int) -> AbstractContextManager[None]:
     return nullcontext() if budget is None else budget.reserve(cost)
 
 
-def _run[T](work: Callable[[], T]) -> T:
+def run_decoding[T](work: Callable[[], T]) -> T:
     """Pixels are decoded lazily, so a corrupt file fails here, while the pipeline runs."""
     try:
         result: T = work()

@@ -9,6 +9,8 @@ from PIL import Image, UnidentifiedImageError
 from pyvips import ffi, vips_lib
 
 from ..errors import ImageTooLarge, UnsupportedImage
+from .jpeg_scans import check_scans
+from .png_chunks import without_costly_chunks
 
 # libvips loaders by content, each mapped to the format name the service reports. Anything else that
 # libvips could load (SVG, PDF, its own raw and matrix formats) is refused.
@@ -41,6 +43,7 @@ class ImageInfo:
     progressive: bool = field(default=False, compare=False)
     orientation: int = field(default=1, compare=False)
     decoder: str = field(default="vips", compare=False)
+    metadata_bytes: int = field(default=0, compare=False)  # profile, EXIF, XMP and IPTC as libvips holds them
 
     @property
     def stored_size(self) -> tuple[int, int]:
@@ -63,7 +66,9 @@ def open_source(data: bytes, *, max_pixels: int) -> Source:
         raise UnsupportedImage("source_image is empty", field="source_image")
     loader = _vips_loader(data)
     if loader == "PNG":
-        data = _without_png_text(data)
+        data = without_costly_chunks(data)
+    elif loader == "JPEG":
+        check_scans(data)
     if loader is not None:
         try:
             image = pyvips.Image.new_from_buffer(data, "", access="sequential", fail=True)
@@ -117,9 +122,11 @@ def _vips_info(image: Any, loader: str) -> ImageInfo:
         bytes_per_sample=_SAMPLE.get(image.format, 8),
         progressive=bool(image.get("interlaced")) if "interlaced" in fields else False,
         orientation=orientation,
+        metadata_bytes=sum(len(image.get(name)) for name in _METADATA_BLOBS & fields),
     )
 
 
+_METADATA_BLOBS = frozenset({"icc-profile-data", "exif-data", "xmp-data", "iptc-data"})
 _SAMPLE = {"uchar": 1, "char": 1, "ushort": 2, "short": 2, "uint": 4, "int": 4, "float": 4, "double": 8}
 
 
@@ -160,29 +167,6 @@ def _refuse_bomb_libvips_rejected(data: bytes, max_pixels: int) -> None:
     except _PILLOW_ERRORS:
         return
     _check(ImageInfo(format="", width=width, height=height), max_pixels)
-
-
-_PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
-
-
-def _without_png_text(data: bytes) -> bytes:
-    """The PNG without its text chunks, which libvips would otherwise inflate into metadata: 63 zTXt chunks
-    of a few hundred bytes each unpack to over 200 MB. Unreadable chunk structure is left to the decoder."""
-    kept, at, dropped = [data[:8]], 8, False
-    while at + 12 <= len(data):
-        length = int.from_bytes(data[at : at + 4], "big")
-        end = at + 12 + length
-        if end > len(data):
-            break
-        if data[at + 4 : at + 8] in _PNG_TEXT_CHUNKS:
-            dropped = True
-        else:
-            kept.append(data[at:end])
-        at = end
-    if not dropped:
-        return data
-    kept.append(data[at:])
-    return b"".join(kept)
 
 
 def _register_heif() -> None:

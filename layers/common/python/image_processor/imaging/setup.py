@@ -3,13 +3,18 @@
 import pyvips
 from PIL import Image, PngImagePlugin, _imaging
 
+from .deadline import DEFAULT_DECODE_TIMEOUT_SECONDS, set_decode_timeout
+
 # Pillow's PNG text chunks (it still decodes BMP, HEVC HEIC and the analysis thumbnails): one chunk
 # and all of them together may take this much, instead of Pillow's 1 MB and 64 MB.
 PNG_TEXT_CHUNK_BYTES = 64 * 1024
 PNG_TEXT_TOTAL_BYTES = 256 * 1024
 
 
-def configure(*, max_pixels: int, pillow_blocks_max: int) -> None:
+def configure(
+    *, max_pixels: int, pillow_blocks_max: int, decode_timeout_seconds: float = DEFAULT_DECODE_TIMEOUT_SECONDS
+) -> None:
+    set_decode_timeout(decode_timeout_seconds)
     # libvips's operation cache would keep recent inputs (whole uploads) alive after the request.
     pyvips.cache_set_max(0)
     # Loaders libvips marks untrusted (none is on the allow-list) cannot run even if reached.

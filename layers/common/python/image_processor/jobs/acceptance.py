@@ -11,7 +11,8 @@ from ..catalog.records import CatalogEntry, DynamoDBCatalog
 from ..errors import DependencyUnavailable, ServerBusy
 from ..ids import new_image_id
 from ..images import ImageService
-from ..observability import SERVICE_NAME
+from ..metrics import ServiceMetrics, discarding
+from ..observability import SERVICE_NAME, annotate_trace
 from ..storage.keys import ImageStore
 from ..storage.spool import ImageSource, read_source
 from ..webhooks.targets import WebhookPolicy
@@ -33,6 +34,7 @@ class SmartCropService:
         clock: Callable[[], float] = time.time,
         catalog: DynamoDBCatalog | None = None,
         webhooks: WebhookPolicy | None = None,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self._catalog = catalog
         self._webhooks = webhooks or WebhookPolicy([])
@@ -42,6 +44,7 @@ class SmartCropService:
         self._dispatcher = dispatcher
         self._deadline = deadline_seconds
         self._clock = clock
+        self._metrics = metrics or discarding()
 
     def check_callback(self, url: str) -> str:
         """A callback_url the service may POST to; InvalidRequest (422) saying why not, or that webhooks are off."""
@@ -55,10 +58,12 @@ class SmartCropService:
         admit: Callable[[], Awaitable[None]] | None = None,
         callback_url: str | None = None,
         checks_profile: str | None = None,
+        renditions: tuple[str, ...] = (),
     ) -> Job:
         """Check the upload is an image, stage it, record the job and queue it. The crop happens later.
 
         `admit` runs once the upload is known to be an image, before anything is written (the quota slot).
+        `renditions` names the presets the worker makes before the job succeeds.
         """
         await self._images.probe(source)
         if admit is not None:
@@ -70,6 +75,7 @@ class SmartCropService:
             created_at=self._clock(),
             callback_url=callback_url,
             checks_profile=checks_profile,
+            renditions=renditions,
         )
         await self._stage_and_record(job, source)
         try:
@@ -80,6 +86,7 @@ class SmartCropService:
             await anyio.to_thread.run_sync(self._abandon, job)
             raise
         logger.info("smart-crop job accepted", extra={"image_id": job.image_id, "product_id": product_id})
+        annotate_trace(image_id=job.image_id, job_status=job.status)
         return job
 
     async def _stage_and_record(self, job: Job, source: ImageSource) -> None:
@@ -109,10 +116,17 @@ class SmartCropService:
 
     async def status(self, image_id: str) -> Job | None:
         """The job, marked failed first if it has outlived its deadline without finishing."""
+        job = await self._current(image_id)
+        if job is not None:
+            annotate_trace(image_id=image_id, job_status=job.status)
+        return job
+
+    async def _current(self, image_id: str) -> Job | None:
         job = await anyio.to_thread.run_sync(self._jobs.get, image_id)
         if job is None or job.is_terminal or self._clock() - job.created_at <= self._deadline:
             return job
         if await anyio.to_thread.run_sync(self._jobs.fail, image_id, TIMED_OUT):
+            self._metrics.job_finished("failed", self._clock() - job.created_at)
             # A worker that wrote the image and died before it could record success leaves it behind.
             await anyio.to_thread.run_sync(self._store.delete, job.result_key)
         return await anyio.to_thread.run_sync(self._jobs.get, image_id)

@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import anyio
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
 
+from ..aws.errors import translate
 from ..errors import DependencyUnavailable
 from ..observability import SERVICE_NAME
 
@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
 logger = Logger(service=SERVICE_NAME, child=True)
+
+_UNAVAILABLE = "Smart crop could not be queued; retry shortly."
 
 
 class Dispatcher(Protocol):
@@ -39,14 +41,15 @@ class LambdaDispatcher:
         await anyio.to_thread.run_sync(self._invoke, image_id)
 
     def _invoke(self, image_id: str) -> None:
-        try:
+        with translate("Invoke", self._function_name, message=_UNAVAILABLE):
             response = self._client.invoke(
                 FunctionName=self._function_name,
                 InvocationType="Event",
                 Payload=json.dumps({"image_id": image_id}).encode(),
             )
-        except (BotoCoreError, ClientError) as exc:
-            logger.error("could not invoke the worker", extra={"image_id": image_id, "reason": str(exc)})
-            raise DependencyUnavailable("Smart crop could not be queued; retry shortly.") from exc
         if response.get("StatusCode") != 202:
-            raise DependencyUnavailable("Smart crop could not be queued; retry shortly.")
+            logger.error(
+                "the worker invocation was not accepted",
+                extra={"image_id": image_id, "status": response.get("StatusCode")},
+            )
+            raise DependencyUnavailable(_UNAVAILABLE)

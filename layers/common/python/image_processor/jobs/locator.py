@@ -7,6 +7,8 @@ from typing import Protocol
 
 from PIL import Image, ImageChops, ImageFilter, ImageStat
 
+from ..errors import ObjectLocatorError
+from ..metrics import ServiceMetrics
 from ..models import CropBox
 
 _ANALYSIS_SIZE = 256
@@ -54,6 +56,25 @@ class MockObjectLocator:
         x1 = min(width, max(x0 + 1, round((right + margin_x) * scale_x)))
         y1 = min(height, max(y0 + 1, round((bottom + margin_y) * scale_y)))
         return Location(box=CropBox(x=x0, y=y0, width=x1 - x0, height=y1 - y0), object_found=True)
+
+
+class MeteredLocator:
+    """Times each call to the AI and counts the ones that fail, then passes the outcome on."""
+
+    def __init__(self, locator: ObjectLocator, metrics: ServiceMetrics) -> None:
+        self._locator = locator
+        self._metrics = metrics
+
+    def locate(self, image: Image.Image) -> Location:
+        started = time.perf_counter()
+        try:
+            location = self._locator.locate(image)
+        except Exception as exc:
+            transient = isinstance(exc, ObjectLocatorError) and exc.transient
+            self._metrics.ai_call(time.perf_counter() - started, failure="transient" if transient else "permanent")
+            raise
+        self._metrics.ai_call(time.perf_counter() - started)
+        return location
 
 
 def centred_box(width: int, height: int) -> CropBox:

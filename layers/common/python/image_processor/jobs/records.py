@@ -8,16 +8,17 @@ cannot overwrite a success. The write that is refused says so (False / None) ins
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from ..aws.dynamo import marshal as _marshal
 from ..aws.dynamo import unmarshal as _unmarshal
-from ..errors import DependencyUnavailable
+from ..aws.errors import condition_failed, translate
 from ..models import CropBox, JobStatus
 from ..observability import SERVICE_NAME
 from ..storage import keys as storage
@@ -31,6 +32,7 @@ _UNFINISHED = "#status IN (:pending, :processing)"
 _REASON_MAX_CHARS = 500
 TIMED_OUT = "timed out before it finished"
 DELETED = "deleted"
+_UNAVAILABLE = "The job store is temporarily unavailable; retry shortly."
 logger = Logger(service=SERVICE_NAME, child=True)
 
 
@@ -56,6 +58,8 @@ class Job:
     checks: dict[str, Any] | None = None
     webhook_attempts: int = 0
     webhook_status: str | None = None
+    # Presets whose renditions the worker makes before the job succeeds.
+    renditions: tuple[str, ...] = ()
 
     @property
     def result_key(self) -> str:
@@ -115,34 +119,36 @@ class DynamoDBJobStore:
                 "updated_at": _number(now),
                 "attempts": job.attempts,
                 "expires_at": int(now) + self._ttl,
+                **({"renditions": list(job.renditions)} if job.renditions else {}),
             }
             | ({"callback_url": job.callback_url} if job.callback_url else {})
             | ({"checks_profile": job.checks_profile} if job.checks_profile else {})
         )
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(image_id)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            # A retried write whose first attempt landed (e.g. after a read timeout) finds its own item.
-            if not _condition_failed(exc):
-                raise _unavailable() from exc
-            existing = _unmarshal(exc.response.get("Item") or {})  # type: ignore[arg-type]
+        taken: ClientError | None = None
+        with self._translate("PutItem"):
+            try:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(image_id)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as exc:
+                if not condition_failed(exc):
+                    raise
+                taken = exc
+        # A retried write whose first attempt landed (e.g. after a read timeout) finds its own item; another
+        # job under the same id is a bug, not an outage.
+        if taken is not None:
+            existing = _unmarshal(taken.response.get("Item") or {})  # type: ignore[arg-type]
             if existing.get("created_at") != _number(job.created_at):
-                raise
-        except BotoCoreError as exc:
-            raise _unavailable() from exc
+                raise taken
 
     def get(self, image_id: str) -> Job | None:
-        try:
+        with self._translate("GetItem"):
             item = self._client.get_item(TableName=self._table, Key=self._key(image_id), ConsistentRead=True).get(
                 "Item"
             )
-        except (BotoCoreError, ClientError) as exc:
-            raise _unavailable() from exc
         return _job_from_item(item) if item else None
 
     def start_attempt(self, image_id: str, *, owner: str) -> Job | None:
@@ -200,25 +206,23 @@ class DynamoDBJobStore:
 
     def record_delivery(self, image_id: str, *, attempts: int, status: str) -> None:
         """The webhook's attempts so far and how the latest went (any state: it is sent once the job ended)."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=self._key(image_id),
-                UpdateExpression="SET webhook_attempts = :attempts, webhook_status = :status",
-                ConditionExpression="attribute_exists(image_id)",
-                ExpressionAttributeValues=_marshal({":attempts": attempts, ":status": status[:_REASON_MAX_CHARS]}),
-            )
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise _unavailable() from exc
-        except BotoCoreError as exc:
-            raise _unavailable() from exc
+        with self._translate("UpdateItem"):
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=self._key(image_id),
+                    UpdateExpression="SET webhook_attempts = :attempts, webhook_status = :status",
+                    ConditionExpression="attribute_exists(image_id)",
+                    ExpressionAttributeValues=_marshal({":attempts": attempts, ":status": status[:_REASON_MAX_CHARS]}),
+                )
+            except ClientError as exc:
+                # The job was deleted meanwhile: there is nothing left to record on.
+                if not condition_failed(exc):
+                    raise
 
     def delete(self, image_id: str) -> None:
-        try:
+        with self._translate("DeleteItem"):
             self._client.delete_item(TableName=self._table, Key=self._key(image_id))
-        except (BotoCoreError, ClientError) as exc:
-            raise _unavailable() from exc
 
     def _ended(self, attributes: "Mapping[str, Any] | None") -> bool:
         """Tell the hooks (catalog, webhook) about a job this call finished; a hook's failure is only logged,
@@ -246,27 +250,31 @@ class DynamoDBJobStore:
         condition = f"attribute_exists(image_id) AND {_UNFINISHED}"
         if extra_condition:
             condition += f" AND {extra_condition}"
-        try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key=self._key(image_id),
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=_names_used(update, {"#status": "status", "#error": "error", **(names or {})}),
-                ExpressionAttributeValues=_marshal({":pending": "pending", ":processing": "processing", **values}),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if _condition_failed(exc):
-                return None
-            raise _unavailable() from exc
-        except BotoCoreError as exc:
-            raise _unavailable() from exc
+        with self._translate("UpdateItem"):
+            try:
+                response = self._client.update_item(
+                    TableName=self._table,
+                    Key=self._key(image_id),
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=_names_used(
+                        update, {"#status": "status", "#error": "error", **(names or {})}
+                    ),
+                    ExpressionAttributeValues=_marshal({":pending": "pending", ":processing": "processing", **values}),
+                    ReturnValues="ALL_NEW",
+                )
+            except ClientError as exc:
+                if condition_failed(exc):
+                    return None
+                raise
         return response["Attributes"]
 
     @staticmethod
     def _key(image_id: str) -> "dict[str, AttributeValueTypeDef]":
         return _marshal({"image_id": image_id})
+
+    def _translate(self, operation: str) -> AbstractContextManager[None]:
+        return translate(operation, self._table, message=_UNAVAILABLE)
 
 
 def _names_used(update: str, names: Mapping[str, str]) -> dict[str, str]:
@@ -274,14 +282,6 @@ def _names_used(update: str, names: Mapping[str, str]) -> dict[str, str]:
     return {
         placeholder: name for placeholder, name in names.items() if placeholder == "#status" or placeholder in update
     }
-
-
-def _unavailable() -> DependencyUnavailable:
-    return DependencyUnavailable("The job store is temporarily unavailable; retry shortly.")
-
-
-def _condition_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 def _number(value: float) -> Decimal:
@@ -308,4 +308,5 @@ def _job_from_item(item: "Mapping[str, Any]") -> Job:
         checks=json.loads(values["checks_json"]) if values.get("checks_json") else None,
         webhook_attempts=int(values.get("webhook_attempts", 0)),
         webhook_status=values.get("webhook_status"),
+        renditions=tuple(values.get("renditions", ())),
     )

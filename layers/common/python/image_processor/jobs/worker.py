@@ -1,6 +1,7 @@
 """The smart-crop worker: one job from staged upload to stored JPEG. Shared by Lambda and uvicorn."""
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,10 +15,20 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from .. import imaging
-from ..errors import CropOutOfBounds, ImageTooLarge, JobInProgress, JobRetryLater, ObjectLocatorError, UnsupportedImage
+from ..errors import (
+    CropOutOfBounds,
+    ImageTooComplex,
+    ImageTooLarge,
+    JobInProgress,
+    JobRetryLater,
+    ObjectLocatorError,
+    UnsupportedImage,
+)
 from ..imaging.checks import Profile, run_checks
+from ..metrics import JobOutcome, ServiceMetrics, discarding
 from ..models import CropBox
-from ..observability import SERVICE_NAME
+from ..observability import SERVICE_NAME, annotate_trace
+from ..renditions import RenditionMaker
 from ..storage.keys import ImageStore
 from . import ownership
 from .locator import Location, ObjectLocator
@@ -26,7 +37,7 @@ from .records import TIMED_OUT, Job, JobStore
 logger = Logger(service=SERVICE_NAME, child=True)
 
 JobProcessor = Callable[..., dict[str, Any]]
-_PERMANENT_IMAGE_ERRORS = (UnsupportedImage, ImageTooLarge, CropOutOfBounds)
+_PERMANENT_IMAGE_ERRORS = (UnsupportedImage, ImageTooLarge, ImageTooComplex, CropOutOfBounds)
 
 
 # Powertools keys its records `<prefix>#<hash of the image id>`: a fixed prefix lets a restart release one.
@@ -47,6 +58,11 @@ class SmartCropWorker:
     owner: str = field(default_factory=lambda: str(ownership.current()))
     # Check profiles a job may name (`profile` in the request): its result is checked once stored.
     profiles: Mapping[str, Profile] = field(default_factory=dict)
+    # Makes the renditions a job asked for, before it succeeds; None: such jobs get none made.
+    renditions: RenditionMaker | None = None
+    metrics: ServiceMetrics = field(default_factory=discarding)
+    # The wall clock the API stamps `created_at` with: a job's duration runs from its acceptance.
+    clock: Callable[[], float] = time.time
 
     def process(self, image_id: str) -> dict[str, Any]:
         logger.thread_safe_append_keys(image_id=image_id)
@@ -77,6 +93,8 @@ class SmartCropWorker:
                 data, location.box, max_pixels=self.max_pixels, quality=self.jpeg_quality, budget=self.budget
             )
             self.store.save(job.result_key, result)
+            if job.renditions and self.renditions is not None:
+                self.renditions.make_all(result, job.product_id, job.image_id, job.renditions)
             checks = self._checks(job, result)
         except _PERMANENT_IMAGE_ERRORS as exc:
             if exc.details:
@@ -123,30 +141,50 @@ class SmartCropWorker:
             size_bytes=size_bytes,
             checks=checks,
         ):
+            self._ended(job, "succeeded")
             self.store.discard_staged(job.image_id)
             logger.info(
                 "smart-crop job succeeded",
                 extra={"image_id": job.image_id, "crop_box": location.box.model_dump(), "found": location.object_found},
             )
             return {"image_id": job.image_id, "status": "succeeded"}
-        self.jobs.fail(job.image_id, TIMED_OUT)  # refused for its deadline: record why, unless already failed
+        if self.jobs.fail(job.image_id, TIMED_OUT):  # refused for its deadline: record why, unless already failed
+            self._ended(job, "failed")
         logger.warning("late smart-crop result discarded", extra={"image_id": job.image_id})
         return self._finished(self.jobs.get(job.image_id) or job)
 
     def _finished(self, job: Job) -> dict[str, Any]:
         """A job that has already ended: drop its staged upload, and the image of one that did not succeed."""
         if job.status == "failed":
-            self.store.delete(job.result_key)
+            self._discard_result(job)
         self.store.discard_staged(job.image_id)
         return {"image_id": job.image_id, "status": job.status}
 
     def _fail(self, job: Job, reason: str) -> dict[str, Any]:
         if not self.jobs.fail(job.image_id, reason):
             return self._finished(self.jobs.get(job.image_id) or job)
-        self.store.delete(job.result_key)
+        self._ended(job, "failed")
+        self._discard_result(job)
         self.store.discard_staged(job.image_id)
         logger.warning("smart-crop job failed", extra={"image_id": job.image_id, "reason": reason})
         return {"image_id": job.image_id, "status": "failed", "error": reason}
+
+    def _discard_result(self, job: Job) -> None:
+        """The image of a job that did not succeed goes, with every rendition of it: those the job asked for,
+        and any a request made while the image was briefly there."""
+        self.store.delete(job.result_key)
+        if self.renditions is not None:
+            self.renditions.discard(job.product_id, job.image_id, self.renditions.catalogue)
+
+    def give_up(self, image_id: str, reason: str) -> None:
+        """Fail a job whose deliveries have all failed (the local pool's last resort)."""
+        job = self.jobs.get(image_id)
+        if job is not None and self.jobs.fail(image_id, reason):
+            self._ended(job, "failed")
+
+    def _ended(self, job: Job, outcome: JobOutcome) -> None:
+        """Counted by whoever made the final transition, so each job once."""
+        self.metrics.job_finished(outcome, self.clock() - job.created_at)
 
 
 def scale_box(box: CropBox, preview: tuple[int, int], full: tuple[int, int]) -> CropBox:
@@ -175,11 +213,14 @@ def idempotent_processor(
     )
 
     def process_once(job: dict[str, Any]) -> dict[str, Any]:
+        annotate_trace(image_id=str(job["image_id"]))
         # The idempotency layer's exception stays here: callers (the dispatcher, Lambda) see a domain one.
         try:
-            return claimed(job=job)
+            outcome = claimed(job=job)
         except IdempotencyAlreadyInProgressError as exc:
             raise JobInProgress(str(exc)) from exc
+        annotate_trace(job_status=str(outcome["status"]))
+        return outcome
 
     return process_once
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from ..aws.readiness import directory_probe
 from .keys import (
+    UPLOAD_MARKERS,
+    UPLOADS_PREFIX,
     StoredImage,
     StoredObject,
     UploadTooLarge,
@@ -17,6 +19,7 @@ from .keys import (
     servable_key,
     staged_id,
     staged_key,
+    upload_id_of,
     upload_key,
 )
 
@@ -53,7 +56,13 @@ class FileSystemImageStore:
             return 0
         cutoff = time.time() - older_than_seconds
         removed = 0
-        folders = [self.root, *(entry for entry in self.root.iterdir() if entry.is_dir() and not entry.is_symlink())]
+        products = [entry for entry in self.root.iterdir() if _is_folder(entry)]
+        # Results sit in product folders, renditions one level below (see keys.py).
+        folders = [
+            self.root,
+            *products,
+            *(entry for folder in products for entry in folder.iterdir() if _is_folder(entry)),
+        ]
         for folder in folders:
             for candidate in folder.glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
                 with contextlib.suppress(FileNotFoundError):
@@ -63,11 +72,29 @@ class FileSystemImageStore:
         return removed
 
     def save(self, key: str, data: bytes) -> None:
+        _write_atomically(self._target(key), data)
+
+    def create(self, key: str, data: bytes, *, content_type: str) -> StoredObject | None:
+        # A hard link fails if the name exists, where a rename would replace it: of racing writers (in any
+        # process sharing the root) the first one's file stays, and the others' are discarded.
+        target = self._target(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        written = _write_temporary(target.parent, data)
+        try:
+            os.link(written, target)
+        except FileExistsError:
+            return None
+        finally:
+            written.unlink(missing_ok=True)
+        _fsync_directory(target.parent)
+        return StoredObject(key=key, size=len(data), etag=_etag(target.stat()))
+
+    def _target(self, key: str) -> Path:
         target = self.root.joinpath(*checked_key(key).split("/"))
         # A folder inside the root may be a symlink to somewhere else: never write through it.
         if not target.parent.resolve().is_relative_to(self.root.resolve()):
             raise ValueError(f"unsafe storage path {key!r}: it leads outside the root")
-        _write_atomically(target, data)
+        return target
 
     def delete(self, key: str) -> None:
         self.root.joinpath(*checked_key(key).split("/")).unlink(missing_ok=True)
@@ -94,7 +121,7 @@ class FileSystemImageStore:
             stat = path.stat()
         except OSError:
             return None
-        return StoredObject(key=requested_path, size=stat.st_size, etag=f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"')
+        return StoredObject(key=requested_path, size=stat.st_size, etag=_etag(stat))
 
     def fetch(self, requested_path: str) -> StoredImage | None:
         path = self._resolve_servable(requested_path)
@@ -106,8 +133,7 @@ class FileSystemImageStore:
                 content = handle.read()
         except OSError:
             return None
-        etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
-        return StoredImage(StoredObject(key=requested_path, size=len(content), etag=etag), content)
+        return StoredImage(StoredObject(key=requested_path, size=len(content), etag=_etag(stat)), content)
 
     def presigned_url(self, key: str, ttl_seconds: int) -> str | None:
         return None
@@ -130,12 +156,17 @@ class FileSystemImageStore:
         names = (f".staging/{path.name}" for path in self.staging.iterdir() if path.is_file())
         return sorted(image_id for image_id in map(staged_id, names) if image_id is not None)
 
-    def put_upload(self, upload_id: str, data: bytes) -> None:
+    def put_upload(self, upload_id: str, data: bytes) -> bool:
+        if not _create_marker(self._path(upload_key(upload_id) + ".received")):
+            return False
         _write_atomically(self._path(upload_key(upload_id)), data)
+        return True
 
     def take_upload(self, upload_id: str, max_bytes: int) -> bytes | None:
-        # The rename is the claim: of two concurrent takers only one finds the file to move.
+        # The marker is the claim: of all takers, ever, only the one that creates it may read the upload.
         source = self._path(upload_key(upload_id))
+        if not source.exists() or not _create_marker(source.with_name(f"{upload_id}.claim")):
+            return None
         claimed = source.with_name(f"{_TEMP_PREFIX}{upload_id}.{uuid.uuid4().hex}{_TEMP_SUFFIX}")
         try:
             source.rename(claimed)
@@ -149,6 +180,17 @@ class FileSystemImageStore:
                 return handle.read()
         finally:
             claimed.unlink(missing_ok=True)
+
+    def upload_ids(self) -> list[str]:
+        if not self.uploads.is_dir():
+            return []
+        found = (upload_id_of(UPLOADS_PREFIX + path.name) for path in self.uploads.iterdir())
+        return sorted({upload_id for upload_id in found if upload_id is not None})
+
+    def remove_upload(self, upload_id: str) -> None:
+        key = upload_key(upload_id)
+        for suffix in ("", *UPLOAD_MARKERS):
+            self._path(key + suffix).unlink(missing_ok=True)
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*key.split("/"))
@@ -167,20 +209,44 @@ class FileSystemImageStore:
         return resolved
 
 
+def _is_folder(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
 def _write_atomically(target: Path, data: bytes) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp_name = tempfile.mkstemp(dir=target.parent, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
+    written = _write_temporary(target.parent, data)
+    try:
+        written.replace(target)
+    except BaseException:
+        written.unlink(missing_ok=True)
+        raise
+    _fsync_directory(target.parent)
+    return target
+
+
+def _write_temporary(folder: Path, data: bytes) -> Path:
+    """`data` in a new, fsynced dot file in `folder` (never served; swept if its writer dies)."""
+    descriptor, temp_name = tempfile.mkstemp(dir=folder, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        Path(temp_name).replace(target)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
-    _fsync_directory(target.parent)
-    return target
+    return Path(temp_name)
+
+
+def _create_marker(path: Path) -> bool:
+    """Create an empty file at `path`; False if it exists (O_EXCL: of racing creators exactly one wins)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return False
+    return True
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -189,3 +255,8 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _etag(stat: os.stat_result) -> str:
+    """Size and modification time: a new write (a new file, renamed into place) changes it."""
+    return f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'

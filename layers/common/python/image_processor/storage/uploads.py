@@ -6,7 +6,7 @@ upload lands at `.uploads/<upload_id>` and a crop request consumes it once.
 
 The id carries its expiry (`<expires_at>-<random>`): the signed policy binds the exact key, so an
 id cannot be stretched, and an expired one is told apart from an unknown one without a lookup.
-An upload may be sent until `expires_at` and used until `expires_at + ttl`.
+An upload may be sent until `expires_at`, once, and used until `expires_at + ttl`; `sweep` removes it after.
 """
 
 import hashlib
@@ -15,16 +15,18 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..errors import Gone, InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+from ..errors import AlreadyReceived, Gone, InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from .keys import ImageStore, UploadTooLarge
 from .spool import SpooledUpload
 
 _UPLOAD_ID_RE = re.compile(r"(?P<expires_at>[0-9]{10})-[0-9a-f]{32}")
 IMAGE_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp")
 FIELD = "source_upload_id"
+_MAX_BYTES_RE = re.compile(r"[0-9]{1,12}")
+_SIGNATURE_RE = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,8 @@ class UploadTicket:
     upload_id: str
     expires_at: int
     fields: dict[str, str]
-    url: str | None  # None: the service's own upload endpoint (the API builds its URL)
+    url: str | None  # None: the service's own upload endpoint (the API builds its URL, with `query`)
+    query: dict[str, str] = field(default_factory=dict)
 
 
 class TicketIssuer(Protocol):
@@ -57,26 +60,35 @@ class PresignedPostIssuer:
 
 
 class SignedFormIssuer:
-    """The file-system backend's equivalent of a presigned POST: fields signed with an HMAC."""
+    """The file-system backend's equivalent of a presigned POST: the size cap and an HMAC in the URL's
+    query, so that the service checks them before it reads a byte of the body."""
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
 
     def issue(self, upload_id: str, expires_at: int, max_bytes: int) -> UploadTicket:
-        fields = {"Content-Type": IMAGE_CONTENT_TYPES[0], "max_bytes": str(max_bytes)}
-        fields["signature"] = self.signature(upload_id, fields["max_bytes"])
-        return UploadTicket(upload_id=upload_id, expires_at=expires_at, fields=fields, url=None)
+        query = {"max_bytes": str(max_bytes), "signature": self.signature(upload_id, str(max_bytes))}
+        fields = {"Content-Type": IMAGE_CONTENT_TYPES[0]}
+        return UploadTicket(upload_id=upload_id, expires_at=expires_at, fields=fields, url=None, query=query)
 
     def signature(self, upload_id: str, max_bytes: str) -> str:
         message = f"{upload_id}\n{max_bytes}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
-    def verify(self, upload_id: str, fields: Mapping[str, str]) -> int:
-        """The size cap the signed fields allow; InvalidRequest if they were not signed by us."""
-        max_bytes = fields.get("max_bytes", "")
-        expected = self.signature(upload_id, max_bytes)
-        if not max_bytes.isdigit() or not hmac.compare_digest(expected, fields.get("signature", "")):
-            raise InvalidRequest("The upload form's signature does not match; request a new one.", field="signature")
+    def verify(self, upload_id: str, max_bytes: str | None, signature: str | None) -> int:
+        """The size cap the signed query allows; InvalidRequest if it was not signed by us. Any text is
+        judged, never raised on: only ASCII digits and hex are ever compared."""
+        if (
+            max_bytes is None
+            or signature is None
+            or not _MAX_BYTES_RE.fullmatch(max_bytes)
+            or not _SIGNATURE_RE.fullmatch(signature)
+            or not hmac.compare_digest(self.signature(upload_id, max_bytes).encode(), signature.encode())
+        ):
+            raise InvalidRequest(
+                "The upload URL's signature does not match; request a new one from POST /uploads.",
+                field="signature",
+            )
         return int(max_bytes)
 
 
@@ -96,29 +108,31 @@ class UploadService:
         self._ttl = ttl_seconds
         self._clock = clock
 
-    @property
-    def issuer(self) -> TicketIssuer:
-        return self._issuer
-
     def create(self) -> UploadTicket:
         expires_at = int(self._clock()) + self._ttl
         return self._issuer.issue(f"{expires_at}-{secrets.token_hex(16)}", expires_at, self._max_bytes)
 
-    def receive(self, upload_id: str, fields: Mapping[str, str], file: SpooledUpload) -> None:
-        """The file-system backend's upload endpoint: check the signed form as S3 checks its policy."""
+    def admit(self, upload_id: str, max_bytes: str | None, signature: str | None) -> int:
+        """Before the body is read (the file-system backend's endpoint): the signed URL is ours and live, as S3
+        checks its policy. The size cap it allows."""
         if not isinstance(self._issuer, SignedFormIssuer):
             raise NotFound("Uploads go to the URL POST /uploads returned.")
         expires_at = self._expiry(upload_id)
-        max_bytes = self._issuer.verify(upload_id, fields)
+        allowed = self._issuer.verify(upload_id, max_bytes, signature)
         if self._clock() > expires_at:
             raise Gone("This upload form has expired; request a new one from POST /uploads.", field="upload_id")
+        return allowed
+
+    def receive(self, upload_id: str, max_bytes: int, fields: Mapping[str, str], file: SpooledUpload) -> None:
+        """Keep a probed upload, once: a second receive for the same id is refused."""
         if not fields.get("Content-Type", "").startswith("image/"):
             raise UnsupportedMediaType("Content-Type must be an image type.", field="Content-Type")
         if not 0 < file.size <= max_bytes:
-            raise PayloadTooLarge(
-                f"file is larger than the {max_bytes} bytes allowed (MAX_UPLOAD_BYTES).", field="file"
+            raise PayloadTooLarge.for_limit(max_bytes, field="file")
+        if not self._store.put_upload(upload_id, file.read()):
+            raise AlreadyReceived(
+                "This upload has been received already; request a new one from POST /uploads.", field="upload_id"
             )
-        self._store.put_upload(upload_id, file.read())
 
     def consume(self, upload_id: str) -> bytes:
         """The upload's bytes, deleted from storage so that it is used once."""
@@ -134,6 +148,19 @@ class UploadService:
         if data is None:
             raise NotFound("No upload has this id, or it has been used already.", field=FIELD)
         return data
+
+    def sweep(self) -> int:
+        """Remove every upload (and its markers) past its use-by time, `expires_at + UPLOAD_TTL_SECONDS`,
+        whichever process signed it. The number removed."""
+        now = self._clock()
+        expired = [
+            upload_id
+            for upload_id in self._store.upload_ids()
+            if (match := _UPLOAD_ID_RE.fullmatch(upload_id)) and now > int(match["expires_at"]) + self._ttl
+        ]
+        for upload_id in expired:
+            self._store.remove_upload(upload_id)
+        return len(expired)
 
     def _expiry(self, upload_id: str) -> int:
         match = _UPLOAD_ID_RE.fullmatch(upload_id)

@@ -2,7 +2,7 @@
 
 A multipart POST is a CORS "simple" request: a browser sends it cross-site without asking first,
 so CORS headers alone cannot stop it. Browsers put the page's origin in `Origin`; a POST from a page
-that is neither the service's own nor allowed (CORS_ALLOWED_ORIGINS) is refused here, before any
+that is neither the service's own (PUBLIC_BASE_URL) nor allowed (CORS_ALLOWED_ORIGINS) is refused here, before any
 dependency reads the body or spends a quota slot. Requests without `Origin` (curl, servers) pass.
 """
 
@@ -15,16 +15,24 @@ from ...admission.client_ip import is_trusted_proxy
 from ...errors import OriginNotAllowed
 from ...settings import IPNetwork
 from ...urls import normalise_origin
-from ..errors import error_response
+from ..errors import error_response, status_and_code
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class OriginGuardMiddleware:
-    def __init__(self, app: ASGIApp, *, allowed_origins: Sequence[str], trusted_proxies: Sequence[IPNetwork]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        allowed_origins: Sequence[str],
+        trusted_proxies: Sequence[IPNetwork],
+        public_origin: str | None = None,
+    ) -> None:
         self.app = app
         self.allowed = frozenset(allowed_origins)
         self.trusted_proxies = list(trusted_proxies)
+        self.public_origin = public_origin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in _SAFE_METHODS:
@@ -40,14 +48,17 @@ class OriginGuardMiddleware:
             await self.app(scope, receive, send)
             return
         response = error_response(
-            403,
-            OriginNotAllowed.code,
+            *status_and_code(OriginNotAllowed),
             "Requests from web pages of this origin are not allowed; the operator can add it to CORS_ALLOWED_ORIGINS.",
         )
         await response(scope, receive, send)
 
     def _own_origin(self, scope: Scope, headers: Headers) -> str | None:
-        """The scheme and host the browser used to reach the service (a trusted proxy may have ended TLS)."""
+        """PUBLIC_BASE_URL when it is set, and then never the Host header. Unset, the scheme and host the browser
+        used (a trusted proxy may have ended TLS): the host guard has already refused a Host outside
+        ALLOWED_HOSTS, and API Gateway delivers only requests for its own domains."""
+        if self.public_origin is not None:
+            return self.public_origin
         host = headers.get("host")
         if not host:
             return None

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ...observability import SERVICE_NAME
 from ..errors import NO_STORE, SAFETY_HEADERS, error_code
+from ..gateway import gateway_context
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
@@ -52,7 +53,7 @@ class RequestContextMiddleware:
             line: dict[str, Any] = {
                 "request_id": request_id,
                 "method": scope["method"],
-                "path": scope["path"],
+                "path": redacted_path(scope["path"]),
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "client_ip": scope.get("state", {}).get("client_ip") or _peer(scope),
@@ -88,9 +89,16 @@ class ResponseHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+_UPLOAD_PATH_RE = re.compile(r"/uploads/[^/]+")
+
+
+def redacted_path(path: str) -> str:
+    """The path without a direct upload's id: the id and its signed URL are what lets anyone send that upload."""
+    return _UPLOAD_PATH_RE.sub("/uploads/{upload_id}", path)
+
+
 def _request_id(scope: Scope) -> str:
-    event: dict[str, Any] = scope.get("aws.event") or {}
-    lambda_request_id = (event.get("requestContext") or {}).get("requestId")
+    lambda_request_id = gateway_context(scope).get("requestId")
     if isinstance(lambda_request_id, str) and _REQUEST_ID_RE.fullmatch(lambda_request_id):
         return lambda_request_id
     return uuid.uuid4().hex

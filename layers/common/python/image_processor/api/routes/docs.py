@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
+from ..page_policy import docs_policy
+
 SWAGGER_UI_VERSION = "5.35.0"
 
 router = APIRouter(include_in_schema=False)
@@ -17,7 +19,7 @@ router = APIRouter(include_in_schema=False)
 async def read_docs(request: Request) -> HTMLResponse:
     root = str(request.scope.get("root_path", "")).rstrip("/")
     assets = f"{root}/static/swagger-ui"
-    return get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url=f"{root}/openapi.json",
         title="Product Image Processor - API docs",
         swagger_js_url=f"{assets}/swagger-ui-bundle.js?v={SWAGGER_UI_VERSION}",
@@ -26,3 +28,5 @@ async def read_docs(request: Request) -> HTMLResponse:
         # Swagger UI would otherwise send the schema's URL to validator.swagger.io for its badge.
         swagger_ui_parameters={"validatorUrl": None},
     )
+    page.headers["Content-Security-Policy"] = docs_policy(bytes(page.body).decode())
+    return page

@@ -8,6 +8,7 @@ send well-formed parts and /docs shows the fields the service checks.
 from typing import Any
 
 from ...models import CropBox, ProductInfo
+from ...presets import PRESET_NAME_PATTERN
 
 _SOURCE_IMAGE = {
     "type": "string",
@@ -36,7 +37,15 @@ _CROP_BOX = _json_part(
     "JSON object of integers x, y >= 0 and width, height > 0, inside the image as displayed",
     {"x": 10, "y": 10, "width": 200, "height": 200},
 )
+_RENDITIONS = {
+    "type": "array",
+    "items": {"type": "string", "pattern": f"^{PRESET_NAME_PATTERN}$"},
+    "description": "Optional JSON list of preset names whose renditions are made before the image is reported "
+    "ready (the built-in presets are thumbnail, listing and zoom); an unknown name is a 422",
+    "example": ["thumbnail", "listing"],
+}
 _JSON = {"contentType": "application/json"}
+_OPTIONAL = frozenset({"source_upload_id", "renditions"})
 
 
 def multipart_body(*, with_crop_box: bool) -> dict[str, Any]:
@@ -51,7 +60,7 @@ def multipart_body(*, with_crop_box: bool) -> dict[str, Any]:
         "description": "A check profile (`marketplace`): the result is checked against its rules, in the answer "
         "(manual crop) or the job (smart crop)",
     }
-    optional = {"source_upload_id", "profile"}
+    optional = set(_OPTIONAL) | {"profile"}
     if with_crop_box:
         properties["crop_box"] = _CROP_BOX
         encoding["crop_box"] = _JSON
@@ -63,6 +72,8 @@ def multipart_body(*, with_crop_box: bool) -> dict[str, Any]:
             "of WEBHOOK_URL_PREFIXES (422 when webhooks are off)",
         }
         optional.add("callback_url")
+    properties["renditions"] = _RENDITIONS
+    encoding["renditions"] = _JSON
     return {
         "requestBody": {
             "required": True,

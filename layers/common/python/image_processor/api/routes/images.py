@@ -7,10 +7,11 @@ from starlette.convertors import Convertor, register_url_convertor
 from ...errors import NotFound
 from ...storage.spool import ImageSource
 from ..admission import ManualCropAdmissionDep, SmartCropAdmissionDep
+from ..caching import IMMUTABLE, etag_matches
 from ..deps import ServicesDep
 from ..errors import error_responses
-from ..forms import Upload, parse_crop_box, parse_product_info, read_upload
-from ..links import image_url, job_url
+from ..forms import Upload, parse_crop_box, parse_product_info, parse_rendition_names, read_upload
+from ..links import image_url, job_url, rendition_urls
 from ..openapi import ETAG, LOCATION, RATE_LIMIT
 from ..schemas import ImageCreated, SmartCropAccepted
 from .form_schemas import multipart_body
@@ -33,8 +34,6 @@ class _ImagePathConvertor(Convertor[str]):
 register_url_convertor("image_path", _ImagePathConvertor())
 router = APIRouter(prefix="/images", tags=["images"])
 
-_IMMUTABLE = "public, max-age=31536000, immutable"
-
 
 @router.post(
     "/manual-crop",
@@ -46,27 +45,39 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 async def create_manual_crop(
     request: Request, services: ServicesDep, admission: ManualCropAdmissionDep
 ) -> ImageCreated:
-    """Crop the upload to `crop_box` now and store it as a JPEG."""
+    """Crop the upload to `crop_box` now and store it as a JPEG, with the renditions named in `renditions`."""
     upload = await read_upload(
         request,
         max_upload_bytes=services.settings.max_upload_bytes,
         text_fields=("product_info", "crop_box"),
-        optional_fields=("profile",),
+        optional_fields=("renditions", "profile"),
         spool_dir=services.settings.upload_spool_dir,
     )
     try:
         product, box = parse_product_info(upload), parse_crop_box(upload)
+        eager = parse_rendition_names(upload, services.renditions.catalogue)
         profile = upload.fields.get("profile")
         if profile is not None:
             services.product_images.profile(profile)
-        await admission.admit(upload)
-        created = await services.images.crop_and_store(await _source(upload, services), product.product_id, box)
+
+        async def crop() -> ImageCreated:
+            await admission.spend()
+            created = await services.images.crop_and_store(await _source(upload, services), product.product_id, box)
+            await services.renditions.make_eagerly(product.product_id, created.image_id, eager)
+            checks = None
+            if profile is not None:
+                report = await services.product_images.checks(product.product_id, created.image_id, profile)
+                checks = checks_view(report)
+            return ImageCreated(
+                image_id=created.image_id,
+                retrieval_url=image_url(request, created.key),
+                renditions=rendition_urls(request, product.product_id, created.image_id, services.renditions.catalogue),
+                checks=checks,
+            )
+
+        return await admission.once(upload, crop, ImageCreated)
     finally:
         upload.close()
-    checks = None
-    if profile is not None:
-        checks = checks_view(await services.product_images.checks(product.product_id, created.image_id, profile))
-    return ImageCreated(image_id=created.image_id, retrieval_url=image_url(request, created.key), checks=checks)
 
 
 @router.post(
@@ -86,31 +97,39 @@ async def create_smart_crop(
         request,
         max_upload_bytes=services.settings.max_upload_bytes,
         text_fields=("product_info",),
-        optional_fields=("callback_url", "profile"),
+        optional_fields=("renditions", "callback_url", "profile"),
         spool_dir=services.settings.upload_spool_dir,
     )
     try:
         product = parse_product_info(upload)
+        eager = parse_rendition_names(upload, services.renditions.catalogue)
         callback_url, profile = upload.fields.get("callback_url"), upload.fields.get("profile")
         if callback_url is not None:
             services.smart_crop.check_callback(callback_url)
         if profile is not None:
             services.product_images.profile(profile)
-        await admission.claim(upload)
-        job = await services.smart_crop.accept(
-            await _source(upload, services),
-            product.product_id,
-            admit=admission.spend,
-            callback_url=callback_url,
-            checks_profile=profile,
-        )
+
+        async def accept() -> SmartCropAccepted:
+            job = await services.smart_crop.accept(
+                await _source(upload, services),
+                product.product_id,
+                admit=admission.spend,
+                renditions=eager,
+                callback_url=callback_url,
+                checks_profile=profile,
+            )
+            status_url = job_url(request, job.image_id)
+            response.headers["Location"] = status_url
+            return SmartCropAccepted(
+                image_id=job.image_id,
+                retrieval_url=image_url(request, job.result_key),
+                renditions=rendition_urls(request, job.product_id, job.image_id, services.renditions.catalogue),
+                status_url=status_url,
+            )
+
+        return await admission.once(upload, accept, SmartCropAccepted)
     finally:
         upload.close()
-    status_url = job_url(request, job.image_id)
-    response.headers["Location"] = status_url
-    return SmartCropAccepted(
-        image_id=job.image_id, retrieval_url=image_url(request, job.result_key), status_url=status_url
-    )
 
 
 async def _source(upload: Upload, services: ServicesDep) -> ImageSource:
@@ -141,8 +160,8 @@ async def read_image(image_path: str, request: Request, services: ServicesDep) -
     found = (stored.object if stored else None) if inline else await services.images.stat(image_path)
     if found is None:
         raise NotFound("No processed image exists at this path.")
-    headers = {"ETag": found.etag, "Cache-Control": _IMMUTABLE}
-    if _matches(found.etag, request.headers.get("if-none-match")):
+    headers = {"ETag": found.etag, "Cache-Control": IMMUTABLE}
+    if etag_matches(found.etag, request.headers.get("if-none-match")):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     if request.method == "GET" and not inline:
         url = await services.images.presigned_url(found.key, services.settings.presigned_url_ttl_seconds)
@@ -152,11 +171,3 @@ async def read_image(image_path: str, request: Request, services: ServicesDep) -
         )
     headers["Content-Length"] = str(found.size)
     return Response(content=stored.content if stored else b"", media_type="image/jpeg", headers=headers)
-
-
-def _matches(etag: str, if_none_match: str | None) -> bool:
-    """Weak comparison, as RFC 9110 asks for If-None-Match; `*` matches any existing image."""
-    if not if_none_match:
-        return False
-    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return etag in tags or "*" in tags

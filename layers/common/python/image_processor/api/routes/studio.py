@@ -12,8 +12,11 @@ from starlette.responses import Response
 from starlette.staticfiles import NotModifiedResponse, PathLike, StaticFiles
 from starlette.types import Scope
 
+from ..page_policy import storage_origins, studio_policy
+
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 _INDEX = STATIC_DIR / "studio" / "index.html"
+_TRAILING_SLASH = STATIC_DIR / "studio" / "trailing-slash.js"
 
 router = APIRouter(include_in_schema=False)
 
@@ -52,10 +55,23 @@ def _content_etag(path: str, size: int, mtime_ns: int, ctime_ns: int) -> str:
 
 @router.api_route("/", methods=["GET", "HEAD"])
 async def read_studio(request: Request) -> Response:
-    response = revalidated_file(_INDEX, _INDEX.stat())
+    """The page, or (`?trailing-slash`) the script it loads first: at `/v1` without the final "/", every
+    relative URL would lose the stage, and that URL is the one that reaches this route from either."""
+    page = _TRAILING_SLASH if "trailing-slash" in request.query_params else _INDEX
+    response = revalidated_file(page, page.stat())
+    response.headers["Content-Security-Policy"] = _studio_policy(request)
     if request.headers.get("if-none-match", "").strip() == response.headers["ETag"]:
         return NotModifiedResponse(response.headers)
     return response
+
+
+def _studio_policy(request: Request) -> str:
+    state = request.app.state
+    if not hasattr(state, "studio_policy"):
+        services = state.services
+        state.studio_policy = studio_policy(storage_origins(services.store, services.settings.public_image_base_url))
+    policy: str = state.studio_policy
+    return policy
 
 
 def mount_static(app: FastAPI) -> None:

@@ -10,6 +10,7 @@ from ...errors import DependencyUnavailable, JobRetryLater, ServerBusy
 from ...observability import SERVICE_NAME
 
 logger = Logger(service=SERVICE_NAME, child=True)
+ABANDONED_JOB_ERROR = "The smart crop could not be completed after repeated attempts; submit the image again."
 
 
 class LocalWorkerPool:
@@ -55,10 +56,6 @@ class LocalWorkerPool:
         self._stop_grace = stop_grace_seconds
         self._limiter = anyio.CapacityLimiter(concurrency)
 
-    @property
-    def held(self) -> int:
-        return len(self._held)
-
     async def start(self) -> None:
         self._stopping = False
         self._tasks = [asyncio.create_task(self._run()) for _ in range(self._concurrency)]
@@ -88,12 +85,6 @@ class LocalWorkerPool:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-
-    async def join(self) -> None:
-        """Wait until every held job has been handled, retries included (used by tests and benchmarks)."""
-        while self._held:
-            await self._queue.join()
-            await asyncio.sleep(0.01)
 
     def _enqueue(self, image_id: str) -> None:
         self._held.setdefault(image_id, 0)
@@ -126,15 +117,16 @@ class LocalWorkerPool:
         if deliveries >= self._max_deliveries:
             self._held.pop(image_id, None)
             logger.error("smart-crop job abandoned", extra={"image_id": image_id, "reason": reason})
-            await anyio.to_thread.run_sync(self._try_give_up, image_id, reason)
+            await anyio.to_thread.run_sync(self._try_give_up, image_id)
             return
         delay = min(self._retry_delay * 2 ** (deliveries - 1), self._max_retry_delay)
         logger.warning("smart-crop job will be retried", extra={"image_id": image_id, "reason": reason, "delay": delay})
         asyncio.get_running_loop().call_later(delay, self._queue.put_nowait, image_id)
 
-    def _try_give_up(self, image_id: str, reason: str) -> None:
+    def _try_give_up(self, image_id: str) -> None:
+        # The job's public error is a fixed sentence; the exception (`reason`) was logged above.
         try:
-            self._give_up(image_id, f"could not be processed: {reason}"[:300])
+            self._give_up(image_id, ABANDONED_JOB_ERROR)
         except DependencyUnavailable:
             logger.error("could not mark an abandoned job failed; its deadline will", extra={"image_id": image_id})
 
