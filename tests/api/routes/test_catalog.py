@@ -159,6 +159,33 @@ def test_a_recorded_rendition_is_listed_with_its_url(client: TestClient) -> None
     assert entry["renditions"] == [{"preset": "listing", "url": f"/images/{key}"}]
 
 
+def test_a_rendition_made_on_its_first_request_is_listed(client: TestClient) -> None:
+    created = crop(client)
+
+    made = client.get(created["renditions"]["listing"] + ".webp")
+
+    assert made.status_code == 200, made.text
+    (entry,) = listing(client)["images"]
+    key = f"{PRODUCT}/{created['image_id']}/listing.webp"
+    assert entry["renditions"] == [{"preset": "listing", "url": f"/images/{key}"}]
+
+
+def test_the_renditions_a_smart_crop_asks_for_are_listed_once_the_worker_made_them(client: TestClient) -> None:
+    response = client.post(
+        "/images/smart-crop",
+        files={"source_image": ("photo.jpg", images.solid_jpeg(64, 48), "image/jpeg")},
+        data={"product_info": f'{{"product_id": "{PRODUCT}"}}', "renditions": '["thumbnail"]'},
+        headers=AUTH,
+    )
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    wait_for(lambda: client.get(accepted["status_url"]).json()["status"] == "succeeded", "the job succeeded")
+
+    (entry,) = listing(client)["images"]
+    assert [item["preset"] for item in entry["renditions"]] == ["thumbnail"]
+    assert entry["renditions"][0]["url"].startswith(f"/images/{PRODUCT}/{accepted['image_id']}/thumbnail.")
+
+
 def test_a_smart_crop_is_listed_pending_at_its_202_and_updated_when_the_job_ends(client: TestClient) -> None:
     accepted = smart_crop(client)
 
