@@ -92,11 +92,11 @@ data "aws_iam_policy_document" "api" {
     resources = ["${aws_dynamodb_table.this["catalog"].arn}/index/newest_first"]
   }
 
-  # DELETE /images/{product_id}/{image_id}: the image and its renditions (listed under their folder).
+  # DELETE /images/{product_id}/{image_id}: the image and its renditions (listed under their folder):
+  # everything in that folder, renditions of any format, including presets removed since.
   statement {
     sid       = "DeleteImages"
     actions   = ["s3:DeleteObject"]
-    # Everything in an image's folder: renditions of any format, including presets removed since.
     resources = [local.results_objects, "${local.images_bucket_arn}/*/*/*"]
   }
 

@@ -42,9 +42,6 @@ FAILURE_PATHS = {
         "an answer kept for an Idempotency-Key is released when the request fails, so that a retry can run"
     ),
     ("api", "RateLimitState", "dynamodb:PutItem"): "the limiter prunes a client's expired window with a PutItem",
-    ("worker", "StoreEagerRenditions", "s3:DeleteObject"): (
-        "the renditions a job asked for are removed when the job fails after they were made"
-    ),
     ("worker", "IdempotencyRecords", "dynamodb:GetItem"): (
         "Powertools reads the existing record when a conditional put fails without returning it"
     ),
