@@ -43,6 +43,7 @@ class LocalAws:
                 "rate_limit_table": self.tables["rate_limit"],
                 "jobs_table": self.tables["jobs"],
                 "idempotency_table": self.tables["idempotency"],
+                "catalog_table": self.tables["catalog"],
                 **overrides,
             }
         )
@@ -64,7 +65,7 @@ def local_aws() -> Iterator[LocalAws]:
             aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
         suffix = uuid.uuid4().hex[:8]
-        tables = {role: f"bench-{role}-{suffix}" for role in ("rate_limit", "jobs", "idempotency")}
+        tables = {role: f"bench-{role}-{suffix}" for role in ("rate_limit", "jobs", "idempotency", "catalog")}
         create_tables(client, tables)
         yield LocalAws(endpoint=endpoint, tables=tables)
 
@@ -78,6 +79,7 @@ def service(local: LocalAws, work_dir: Path, name: str, env: Mapping[str, str]) 
         "RATE_LIMIT_TABLE": local.tables["rate_limit"],
         "JOBS_TABLE": local.tables["jobs"],
         "IDEMPOTENCY_TABLE": local.tables["idempotency"],
+        "CATALOG_TABLE": local.tables["catalog"],
         "PROCESSED_IMAGES_DIR": str(work_dir / name),
         "RATE_LIMIT_REQUESTS": UNLIMITED_RATE,
         "LOG_LEVEL": "WARNING",

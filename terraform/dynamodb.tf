@@ -6,16 +6,31 @@ locals {
       name          = "${var.name_prefix}-rate-limits"
       hash_key      = "ip_address"
       ttl_attribute = "expires_at"
+      range_key     = null
+      time_index    = null
     }
     jobs = {
       name          = "${var.name_prefix}-jobs"
       hash_key      = "image_id"
       ttl_attribute = "expires_at"
+      range_key     = null
+      time_index    = null
     }
     idempotency = {
       name          = "${var.name_prefix}-idempotency"
       hash_key      = "id"
       ttl_attribute = "expiration"
+      range_key     = null
+      time_index    = null
+    }
+    # A product's images: read and deleted by (product, image), listed newest first through the index.
+    # Only a failed smart crop's entry sets expires_at (it goes with its job record).
+    catalog = {
+      name          = "${var.name_prefix}-catalog"
+      hash_key      = "product_id"
+      ttl_attribute = "expires_at"
+      range_key     = "image_id"
+      time_index    = { name = "newest_first", sort_key = "created_at" }
     }
   }
 }
@@ -28,10 +43,36 @@ resource "aws_dynamodb_table" "this" {
   name         = each.value.name
   billing_mode = "PAY_PER_REQUEST"
   hash_key     = each.value.hash_key
+  range_key    = each.value.range_key
 
   attribute {
     name = each.value.hash_key
     type = "S"
+  }
+
+  dynamic "attribute" {
+    for_each = each.value.range_key == null ? [] : [each.value.range_key]
+    content {
+      name = attribute.value
+      type = "S"
+    }
+  }
+
+  dynamic "attribute" {
+    for_each = each.value.time_index == null ? [] : [each.value.time_index.sort_key]
+    content {
+      name = attribute.value
+      type = "N"
+    }
+  }
+
+  dynamic "local_secondary_index" {
+    for_each = each.value.time_index == null ? [] : [each.value.time_index]
+    content {
+      name            = local_secondary_index.value.name
+      range_key       = local_secondary_index.value.sort_key
+      projection_type = "ALL"
+    }
   }
 
   ttl {

@@ -70,11 +70,55 @@ data "aws_iam_policy_document" "api" {
     resources = [aws_dynamodb_table.this["idempotency"].arn]
   }
 
-  # jobs: create (PutItem), status (GetItem), fail on a dispatch error or past the deadline (UpdateItem).
+  # jobs: create (PutItem), status (GetItem), fail on a dispatch error, past the deadline or when its image
+  # is deleted (UpdateItem); a finished job's record goes with its image (DeleteItem).
   statement {
     sid       = "JobRecords"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
     resources = [aws_dynamodb_table.this["jobs"].arn]
+  }
+
+  # catalog (image_processor.catalog.records): entries written at each crop (PutItem), updated when a
+  # job ends (UpdateItem), read and removed by DELETE (GetItem, DeleteItem), listed through its index (Query).
+  statement {
+    sid       = "CatalogEntries"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    resources = [aws_dynamodb_table.this["catalog"].arn]
+  }
+
+  statement {
+    sid       = "ListCatalog"
+    actions   = ["dynamodb:Query"]
+    resources = ["${aws_dynamodb_table.this["catalog"].arn}/index/newest_first"]
+  }
+
+  # DELETE /images/{product_id}/{image_id}: the image and its renditions (listed under their folder):
+  # everything in that folder, renditions of any format, including presets removed since.
+  statement {
+    sid       = "DeleteImages"
+    actions   = ["s3:DeleteObject"]
+    resources = [local.results_objects, "${local.images_bucket_arn}/*/*/*"]
+  }
+
+  statement {
+    sid       = "ListRenditionsOfDeletedImages"
+    actions   = ["s3:ListBucket"]
+    resources = [local.images_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["*/*/"]
+    }
+  }
+
+  # A DELETE invalidates the image's paths in the CDN, when the deployment has one.
+  dynamic "statement" {
+    for_each = local.cdn_distribution_ids
+    content {
+      sid       = "InvalidateDeletedImages"
+      actions   = ["cloudfront:CreateInvalidation"]
+      resources = ["arn:aws:cloudfront::${data.aws_caller_identity.current[0].account_id}:distribution/${statement.value}"]
+    }
   }
 
   statement {
@@ -148,6 +192,13 @@ data "aws_iam_policy_document" "worker" {
     sid       = "JobRecords"
     actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.this["jobs"].arn]
+  }
+
+  # catalog: the job's outcome on its entry (UpdateItem).
+  statement {
+    sid       = "CatalogEntries"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.this["catalog"].arn]
   }
 
   # Powertools idempotency: its DynamoDB persistence layer uses all four.

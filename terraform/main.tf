@@ -18,6 +18,7 @@ locals {
     RATE_LIMIT_TABLE        = aws_dynamodb_table.this["rate_limit"].name
     JOBS_TABLE              = aws_dynamodb_table.this["jobs"].name
     IDEMPOTENCY_TABLE       = aws_dynamodb_table.this["idempotency"].name
+    CATALOG_TABLE           = aws_dynamodb_table.this["catalog"].name
     WORKER_FUNCTION_NAME    = local.worker_function_name
     JOB_DEADLINE_SECONDS    = tostring(var.job_deadline_seconds)
     IDEMPOTENCY_TTL_SECONDS = tostring(var.idempotency_ttl_seconds)
@@ -43,7 +44,10 @@ locals {
     MANUAL_CROP_RATE_LIMIT_WINDOW_SECONDS = tostring(var.manual_crop_rate_limit_window_seconds)
     # Origins whose pages may POST to the API; "*" opens the bucket's CORS only, as the API takes exact origins.
     CORS_ALLOWED_ORIGINS = join(",", [for origin in var.cors_allowed_origins : origin if origin != "*"])
-  }, local.cdn_environment)
+  }, local.cdn_environment, length(local.cdn_distribution_ids) == 0 ? {} : { CDN_DISTRIBUTION_ID = local.cdn_distribution_ids[0] })
+
+  # The distribution a DELETE invalidates: the one named by cdn_distribution_id, else this deployment's own (cdn.tf).
+  cdn_distribution_ids = var.cdn_distribution_id != "" ? [var.cdn_distribution_id] : aws_cloudfront_distribution.images[*].id
 
   # With the CDN, image links point at it (cdn.tf), so views never pass through this function again.
   cdn_environment = {

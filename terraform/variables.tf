@@ -332,6 +332,12 @@ variable "manual_crop_rate_limit_window_seconds" {
   }
 }
 
+variable "cdn_distribution_id" {
+  description = "A CloudFront distribution in front of the images made outside this configuration (CDN_DISTRIBUTION_ID): a DELETE invalidates the image's paths there. Empty: the deployment's own CDN (enable_cdn), if any."
+  type        = string
+  default     = ""
+}
+
 variable "enable_cdn" {
   description = "Put CloudFront in front of the images (cdn.tf). Null: on in the `aws` workspace, off elsewhere (LocalStack's free tier and moto have no CloudFront)."
   type        = bool

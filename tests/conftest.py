@@ -61,7 +61,7 @@ def dynamodb(aws_endpoint: str) -> object:
 def table_names(dynamodb: object) -> dict[str, str]:
     """Fresh tables for each test, so rate-limit and job state never leak between tests."""
     suffix = uuid.uuid4().hex[:8]
-    names = {role: f"test-{role}-{suffix}" for role in ("rate_limit", "jobs", "idempotency")}
+    names = {role: f"test-{role}-{suffix}" for role in ("rate_limit", "jobs", "idempotency", "catalog")}
     create_tables(dynamodb, names)
     return names
 
@@ -98,6 +98,7 @@ def settings(
         rate_limit_table=table_names["rate_limit"],
         jobs_table=table_names["jobs"],
         idempotency_table=table_names["idempotency"],
+        catalog_table=table_names["catalog"],
         mock_ai_latency_seconds=0,
         image_concurrency=2,
     )

@@ -1,7 +1,8 @@
 """`python -m tools.create_tables`: create the service's DynamoDB tables at AWS_ENDPOINT_URL unless they exist.
 
 docker compose runs it once before the API starts (its `tables` service). The names are the settings the
-API reads (RATE_LIMIT_TABLE, JOBS_TABLE, IDEMPOTENCY_TABLE); the schemas are those of tools/local_tables.py.
+API reads (RATE_LIMIT_TABLE, JOBS_TABLE, IDEMPOTENCY_TABLE,
+CATALOG_TABLE); the schemas are those of tools/local_tables.py.
 """
 
 from image_processor.aws import clients as aws

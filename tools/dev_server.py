@@ -9,6 +9,7 @@ with boto3 from the same schema when Terraform is not installed.
 import argparse
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -134,6 +135,16 @@ def provision_bucket(endpoint: str) -> str | None:
     return settings.s3_bucket
 
 
+def development_api_key() -> str | None:
+    """Without API_KEYS (or API_KEYS_FILE), generate a key and turn keys on with it, so that DELETE (which
+    always needs one) works locally; returns it to be printed. With keys set already, None."""
+    if os.environ.get("API_KEYS") or os.environ.get("API_KEYS_FILE"):
+        return None
+    key = secrets.token_urlsafe(24)  # 32 characters
+    os.environ["API_KEYS"] = key
+    return key
+
+
 def exit_on_sigterm(signum: int, frame: object) -> None:
     """SIGTERM ends the program like Ctrl-C does: by unwinding, so the emulator started here is stopped.
 
@@ -170,6 +181,8 @@ def main() -> None:
         print(f"Tables ready (provisioned with {how})", file=sys.stderr)
         if bucket := provision_bucket(args.aws_endpoint):
             print(f"Storing images in the bucket {bucket} at {args.aws_endpoint}", file=sys.stderr)
+        if key := development_api_key():
+            print(f"Development API key (send it as X-API-Key, or paste it into the studio): {key}", file=sys.stderr)
         os.environ["HOST"], os.environ["PORT"] = args.host, str(args.port)
         from local_server import main as serve
 

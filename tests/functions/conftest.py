@@ -140,6 +140,7 @@ def lambda_settings(
         "RATE_LIMIT_TABLE": table_names["rate_limit"],
         "JOBS_TABLE": table_names["jobs"],
         "IDEMPOTENCY_TABLE": table_names["idempotency"],
+        "CATALOG_TABLE": table_names["catalog"],
         "PROCESSED_IMAGES_DIR": str(tmp_path / "processed_images"),
         "AWS_ENDPOINT_URL": aws_endpoint,
         "MOCK_AI_LATENCY_SECONDS": "0",

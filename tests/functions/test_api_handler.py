@@ -283,3 +283,26 @@ def test_links_keep_the_base_path_of_a_custom_domain_mapping(
 def _text(response: dict[str, Any]) -> str:
     body = response["body"]
     return (base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()).decode()
+
+
+def test_a_product_is_listed_checked_and_deleted_through_api_gateway_events(lambda_settings: Settings) -> None:
+    """DELETE needs a key: with no API_KEYS, the one API Gateway checked (enable_api_keys) is accepted."""
+    created = json_body(invoke(load_event("manual_crop")))
+    image_id = created["image_id"]
+    listing = invoke(with_path(load_event("get_image"), "/products/ABC-123/images"))
+    checks = invoke(with_path(load_event("get_image"), f"/images/ABC-123/{image_id}/checks"))
+    delete = with_path(load_event("get_image", httpMethod="DELETE"), f"/images/ABC-123/{image_id}")
+    refused = invoke(delete)
+    keyed = copy.deepcopy(delete)
+    keyed["requestContext"]["identity"]["apiKeyId"] = "a1b2c3"
+
+    deleted, again = invoke(keyed), invoke(keyed)
+
+    assert listing["statusCode"] == 200
+    assert [entry["image_id"] for entry in json_body(listing)["images"]] == [image_id]
+    assert json_body(listing)["images"][0]["retrieval_url"] == created["retrieval_url"]
+    assert checks["statusCode"] == 200 and json_body(checks)["profile"] == "marketplace"
+    assert refused["statusCode"] == 403 and json_body(refused)["error"]["code"] == "forbidden"
+    assert (deleted["statusCode"], again["statusCode"]) == (204, 404)
+    gone = invoke(with_path(load_event("get_image"), "/products/ABC-123/images"))
+    assert json_body(gone)["images"] == []

@@ -1,16 +1,19 @@
 """functions/smart_crop_worker with a Lambda context, on the job the API function queued."""
 
+import base64
 import json
 from typing import Any
 
 import boto3
 import pytest
+from standardwebhooks import Webhook
 
 from functions.api.app import handler as api_handler
 from functions.smart_crop_worker.app import handler as worker_handler
 from image_processor.settings import Settings
-from tests.functions.conftest import RecordedInvoke, lambda_context, load_event
+from tests.functions.conftest import RecordedInvoke, _clear_caches, lambda_context, load_event
 from tests.support import images
+from tests.support.receiver import running_receiver
 
 
 @pytest.fixture
@@ -61,3 +64,30 @@ def test_a_second_delivery_of_the_same_event_is_not_processed_again(
     records = dynamodb.scan(TableName=lambda_settings.idempotency_table)["Items"]
     assert [record["status"]["S"] for record in records] == ["COMPLETED"]
     assert int(records[0]["expiration"]["N"]) > 0
+
+
+def test_on_lambda_the_worker_delivers_the_webhook_within_its_invocation(
+    lambda_settings: Settings, queued_event: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DISPATCHER=lambda: the first attempt and a retry 1 s later run inside the invocation that ended the job."""
+    secret = "whsec_" + base64.b64encode(b"lambda-webhook-secret-0123456789").decode()
+    image_id = queued_event["image_id"]
+    with running_receiver([503]) as receiver:
+        monkeypatch.setenv("WEBHOOK_URL_PREFIXES", receiver.url)
+        monkeypatch.setenv("WEBHOOK_SECRET", secret)
+        _clear_caches()
+        dynamodb = boto3.client("dynamodb", endpoint_url=lambda_settings.aws_endpoint_url, region_name="us-east-1")
+        dynamodb.update_item(
+            TableName=lambda_settings.jobs_table,
+            Key={"image_id": {"S": image_id}},
+            UpdateExpression="SET callback_url = :url",
+            ExpressionAttributeValues={":url": {"S": receiver.url}},
+        )
+
+        result = worker_handler(queued_event, lambda_context())
+
+    assert result["status"] == "succeeded"
+    assert len(receiver.received) == 2  # both before the handler returned
+    assert Webhook(secret).verify(receiver.received[-1].body, receiver.received[-1].headers)["status"] == "succeeded"
+    item = job_item(lambda_settings, image_id)
+    assert (item["webhook_attempts"]["N"], item["webhook_status"]["S"]) == ("2", "HTTP 204")

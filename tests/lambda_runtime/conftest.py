@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.lambda_runtime.deployment import Deployment, build_artifacts, deploy
 from tests.support.lambda_runtime.gateway import Gateway
-from tests.support.lambda_runtime.journey import Journey, run_journey
+from tests.support.lambda_runtime.journey import API_KEY, Journey, run_journey
 from tests.support.lambda_runtime.sandbox import ExecutionEnvironment, execution_environment
 from tests.support.lambda_runtime.xray import XRayDaemon, xray_daemon
 from tests.support.terraform import TERRAFORM, initialised
@@ -45,9 +45,9 @@ def api(
     deployment: Deployment, tmp_path_factory: pytest.TempPathFactory, api_traces: XRayDaemon
 ) -> Iterator[ExecutionEnvironment]:
     root = tmp_path_factory.mktemp("api")
-    with execution_environment(
-        deployment.api, root, endpoint=deployment.endpoint, xray_daemon=api_traces.address
-    ) as env:
+    # The operator sets API_KEYS on the function (DELETE always needs a key); every journey request sends it.
+    function = dataclasses.replace(deployment.api, environment={**deployment.api.environment, "API_KEYS": API_KEY})
+    with execution_environment(function, root, endpoint=deployment.endpoint, xray_daemon=api_traces.address) as env:
         yield env
 
 

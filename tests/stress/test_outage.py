@@ -49,7 +49,7 @@ def wait_for_job(client: TestClient, status_url: str) -> dict[str, Any]:
 def test_smart_crop_fails_closed_while_dynamodb_is_down_and_recovers(settings: Settings, tmp_path: Any) -> None:
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    names = {role: f"outage-{role}" for role in ("rate_limit", "jobs", "idempotency")}
+    names = {role: f"outage-{role}" for role in ("rate_limit", "jobs", "idempotency", "catalog")}
     outage = settings.model_copy(
         update={
             "aws_endpoint_url": endpoint,
@@ -57,6 +57,7 @@ def test_smart_crop_fails_closed_while_dynamodb_is_down_and_recovers(settings: S
             "rate_limit_table": names["rate_limit"],
             "jobs_table": names["jobs"],
             "idempotency_table": names["idempotency"],
+            "catalog_table": names["catalog"],
         }
     )
 

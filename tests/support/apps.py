@@ -20,7 +20,7 @@ def fresh_settings(base_dir: Path, aws_endpoint: str, **overrides: Any) -> Setti
     """Settings like the `settings` fixture's: an empty storage root and new DynamoDB tables."""
     dynamodb = boto3.client("dynamodb", endpoint_url=aws_endpoint, region_name="us-east-1")
     suffix = uuid.uuid4().hex[:8]
-    names = {role: f"test-{role}-{suffix}" for role in ("rate_limit", "jobs", "idempotency")}
+    names = {role: f"test-{role}-{suffix}" for role in ("rate_limit", "jobs", "idempotency", "catalog")}
     create_tables(dynamodb, names)
     fields: dict[str, Any] = {
         "processed_images_dir": base_dir / "processed_images",
@@ -28,6 +28,7 @@ def fresh_settings(base_dir: Path, aws_endpoint: str, **overrides: Any) -> Setti
         "rate_limit_table": names["rate_limit"],
         "jobs_table": names["jobs"],
         "idempotency_table": names["idempotency"],
+        "catalog_table": names["catalog"],
         "mock_ai_latency_seconds": 0,
         "image_concurrency": 2,
     }

@@ -17,7 +17,7 @@ import pytest
 from image_processor.settings import Settings
 from tests.support.terraform import TERRAFORM, TERRAFORM_DIR, Terraform, client, initialised
 from tools.build_lambda import package_function
-from tools.local_tables import TABLE_SCHEMAS
+from tools.local_tables import TABLE_SCHEMAS, key_schema
 from tools.processes import running_emulator
 
 pytestmark = pytest.mark.skipif(TERRAFORM is None, reason="Terraform is not installed, so terraform/ cannot be checked")
@@ -79,6 +79,7 @@ def test_table_names_are_the_service_defaults() -> None:
         ("rate_limit_table", "rate-limits"),
         ("jobs_table", "jobs"),
         ("idempotency_table", "idempotency"),
+        ("catalog_table", "catalog"),
     ):
         assert defaults[setting] == f"product-image-processor-{suffix}"
         assert f'"${{var.name_prefix}}-{suffix}"' in dynamodb_tf
@@ -132,8 +133,13 @@ def assert_tables(endpoint: str, names: dict[str, str]) -> None:
     for role, name in names.items():
         schema = TABLE_SCHEMAS[role]
         table = dynamodb.describe_table(TableName=name)["Table"]
-        assert table["KeySchema"] == [{"AttributeName": schema["key"], "KeyType": "HASH"}]
-        assert table["AttributeDefinitions"] == [{"AttributeName": schema["key"], "AttributeType": "S"}]
+        expected = key_schema(schema)
+        assert table["KeySchema"] == expected["KeySchema"]
+        assert sorted(table["AttributeDefinitions"], key=str) == sorted(expected["AttributeDefinitions"], key=str)
+        indexes = [(index["IndexName"], index["KeySchema"]) for index in table.get("LocalSecondaryIndexes", [])]
+        assert indexes == [
+            (index["IndexName"], index["KeySchema"]) for index in expected.get("LocalSecondaryIndexes", [])
+        ]
         assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
         assert table.get("SSEDescription", {}).get("SSEType") != "KMS"
         ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
@@ -154,6 +160,7 @@ def test_tables_only_then_the_whole_stack_apply_and_destroy(
         terraform.run("apply", "-auto-approve", "-input=false", *(f"-var={v}" for v in tables_only))
         managed = [line for line in terraform.run("state", "list").stdout.split() if not line.startswith("data.")]
         assert sorted(managed) == [
+            'aws_dynamodb_table.this["catalog"]',
             'aws_dynamodb_table.this["idempotency"]',
             'aws_dynamodb_table.this["jobs"]',
             'aws_dynamodb_table.this["rate_limit"]',
@@ -238,6 +245,7 @@ def assert_functions(endpoint: str, outputs: dict[str, Any]) -> None:
         assert environment["RATE_LIMIT_TABLE"] == tables["rate_limit"]
         assert environment["JOBS_TABLE"] == tables["jobs"]
         assert environment["IDEMPOTENCY_TABLE"] == tables["idempotency"]
+        assert environment["CATALOG_TABLE"] == tables["catalog"]
         assert environment["JOB_DEADLINE_SECONDS"] == "900"
         assert environment["LOG_LEVEL"] == "INFO"
         assert "PROCESSED_IMAGES_DIR" not in environment
@@ -458,7 +466,17 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
             ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             [tables["idempotency"]],
         ),
-        "JobRecords": (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [tables["jobs"]]),
+        "JobRecords": (
+            ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            [tables["jobs"]],
+        ),
+        "CatalogEntries": (
+            ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            [tables["catalog"]],
+        ),
+        "ListCatalog": (["dynamodb:Query"], [f"{tables['catalog']}/index/newest_first"]),
+        "DeleteImages": (["s3:DeleteObject"], sorted([f"{bucket}/*/*.jpg", f"{bucket}/*/*/*"])),
+        "ListRenditionsOfDeletedImages": (["s3:ListBucket"], [bucket]),
         "QueueSmartCropJobs": (["lambda:InvokeFunction"], [worker_arn]),
         # A poll past the deadline removes the result (issue 19: no role could delete a result image).
         "StoreAndLinkResults": (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
@@ -472,6 +490,7 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_groups['worker']}:*"]),
         "WriteTraces": traces,
         "JobRecords": (["dynamodb:GetItem", "dynamodb:UpdateItem"], [tables["jobs"]]),
+        "CatalogEntries": (["dynamodb:UpdateItem"], [tables["catalog"]]),
         "IdempotencyRecords": (
             ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             [tables["idempotency"]],

@@ -17,7 +17,7 @@ COMPOSE: dict[str, Any] = YAML(typ="safe", pure=True).load(COMPOSE_FILE)
 SERVICES: dict[str, Any] = COMPOSE["services"]
 APP = SERVICES["app"]
 LOCALSTACK = SERVICES["localstack"]
-TABLE_SETTINGS = ("RATE_LIMIT_TABLE", "JOBS_TABLE", "IDEMPOTENCY_TABLE")
+TABLE_SETTINGS = ("RATE_LIMIT_TABLE", "JOBS_TABLE", "IDEMPOTENCY_TABLE", "CATALOG_TABLE")
 
 
 def _check_jsonschema() -> str | None:
@@ -165,7 +165,12 @@ def test_the_app_and_its_tables_one_shot_read_the_same_settings_from_the_environ
 
 def test_the_compose_tables_do_not_clash_with_the_ones_make_deploy_creates() -> None:
     defaults = Settings()  # Terraform's table names are the settings' defaults.
-    terraform_names = {defaults.rate_limit_table, defaults.jobs_table, defaults.idempotency_table}
+    terraform_names = {
+        defaults.rate_limit_table,
+        defaults.jobs_table,
+        defaults.idempotency_table,
+        defaults.catalog_table,
+    }
 
     assert not terraform_names & {APP["environment"][name] for name in TABLE_SETTINGS}
 

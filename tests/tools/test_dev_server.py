@@ -146,7 +146,12 @@ def _unset_table_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_make_run_names_its_tables_apart_from_the_deployed_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 10: `make deploy` next to `make run` failed with `Table already exists`."""
     _unset_table_settings(monkeypatch)
-    deployed = {Settings().rate_limit_table, Settings().jobs_table, Settings().idempotency_table}
+    deployed = {
+        Settings().rate_limit_table,
+        Settings().jobs_table,
+        Settings().idempotency_table,
+        Settings().catalog_table,
+    }
 
     dev_server.use_local_table_names()
 
@@ -166,3 +171,15 @@ def test_table_names_set_by_hand_are_kept(monkeypatch: pytest.MonkeyPatch) -> No
 
     assert default_table_names()["jobs"] == "my-jobs"
     assert name_prefix_of(default_table_names()) is None  # so Terraform is not asked to create other names
+
+
+def test_make_run_generates_a_development_api_key_unless_keys_are_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("API_KEYS", "API_KEYS_FILE"):  # set first, so the monkeypatch restores them (unset) after
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+
+    key = dev_server.development_api_key()
+
+    assert key is not None and len(key) >= 24
+    assert [secret.get_secret_value() for secret in Settings().api_keys] == [key]
+    assert dev_server.development_api_key() is None  # keys now set: kept as they are

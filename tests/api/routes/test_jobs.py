@@ -49,6 +49,8 @@ def test_read_job_pending(settings: Settings) -> None:
         "error": None,
         "crop_box": None,
         "object_found": None,
+        "checks": None,
+        "webhook": None,
     }
 
 

@@ -121,6 +121,8 @@ def test_smart_crop_is_accepted_at_once_and_later_serves_the_objects_region(sett
         "error": None,
         "crop_box": box.model_dump(),
         "object_found": True,
+        "checks": None,
+        "webhook": None,
     }
     left, top, right, bottom = scene.box
     assert box.x <= left and box.y <= top and box.right >= right and box.bottom >= bottom

@@ -132,7 +132,10 @@ def requests_of(call: dict[str, Any], arns: Arns) -> list[Request]:
             ]
         if operation in ("BatchGetItem", "BatchWriteItem"):
             return [Request(f"dynamodb:{operation}", arns.table(name), label) for name in params["RequestItems"]]
-        return [Request(f"dynamodb:{operation}", arns.table(params["TableName"]), label)]
+        table = arns.table(params["TableName"])
+        if operation in ("Query", "Scan") and "IndexName" in params:
+            return [Request(f"dynamodb:{operation}", f"{table}/index/{params['IndexName']}", label)]
+        return [Request(f"dynamodb:{operation}", table, label)]
     if service == "lambda" and operation in ("Invoke", "InvokeAsync"):
         return [Request("lambda:InvokeFunction", arns.function(params["FunctionName"]), label)]
     if service == "s3":

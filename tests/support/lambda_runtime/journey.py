@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
+import boto3
 import httpx
 from PIL import Image
 
@@ -35,6 +36,8 @@ from .gateway import ASYNC_PAYLOAD_LIMIT, Gateway, HttpResponse
 from .sandbox import ExecutionEnvironment
 
 JPEG_MAGIC = b"\xff\xd8\xff"
+# The operator's key (API_KEYS on the API function, see tests/lambda_runtime/conftest.py): every request sends it.
+API_KEY = "e2e-operator-key-0123456789abcdef"
 BOX = {"x": 10, "y": 20, "width": 120, "height": 80}
 
 
@@ -100,6 +103,7 @@ class Journey:
     def send(self, method: str, url: str, **kwargs: Any) -> tuple[str, HttpResponse]:
         """Send to `url` (relative to the stage base URL) and return the absolute URL and the response."""
         absolute = urljoin(self.gateway.base_url + "/", url.lstrip("/")) if not url.startswith("http") else url
+        kwargs["headers"] = {"X-API-Key": API_KEY, **(kwargs.get("headers") or {})}
         response = self.gateway.request(method, absolute, **kwargs)
         self.replay_async_invocations()
         return absolute, response
@@ -158,8 +162,12 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes, str]]) 
     return {"Content-Type": f"multipart/form-data; boundary={boundary}"}, body
 
 
-def crop_form(product_id: str, *, box: dict[str, int] | None, source: dict[str, Any]) -> tuple[dict[str, str], bytes]:
+def crop_form(
+    product_id: str, *, box: dict[str, int] | None, source: dict[str, Any], profile: str | None = None
+) -> tuple[dict[str, str], bytes]:
     fields = {"product_info": json.dumps({"product_id": product_id})}
+    if profile is not None:
+        fields["profile"] = profile
     if box is not None:
         fields["crop_box"] = json.dumps(box)
     files: dict[str, tuple[str, bytes, str]] = {}
@@ -257,6 +265,43 @@ def phone_photo(journey: Journey) -> None:
     assert response.status == 202, f"POST {url}: {response.describe()}"
     status_url, status = journey.follow(url, response.json()["status_url"])
     assert status.json()["status"] == "succeeded", f"GET {status_url}: {status.describe()}"
+
+
+def catalog(journey: Journey) -> None:
+    """A product's images listed, checked and deleted: a manual crop (checked eagerly) and a smart crop."""
+    headers, body = crop_form(
+        "E2E-CATALOG", box=BOX, source={"bytes": images.solid_jpeg(400, 300)}, profile="marketplace"
+    )
+    url, response = journey.send("POST", "/images/manual-crop", headers=headers, body=body)
+    assert response.status == 200, f"POST {url}: {response.describe()}"
+    manual = response.json()
+    assert manual["checks"]["profile"] == "marketplace", manual
+    headers, body = crop_form("E2E-CATALOG", box=None, source={"bytes": images.solid_jpeg(800, 600)})
+    url, response = journey.send("POST", "/images/smart-crop", headers=headers, body=body)
+    assert response.status == 202, f"POST {url}: {response.describe()}"
+    smart = response.json()
+    url, listing = journey.send("GET", "/products/E2E-CATALOG/images?limit=1")
+    assert listing.status == 200, f"GET {url}: {listing.describe()}"
+    first = listing.json()
+    assert [entry["image_id"] for entry in first["images"]] == [smart["image_id"]]
+    assert first["images"][0]["status"] == "succeeded", first
+    url, listing = journey.send("GET", f"/products/E2E-CATALOG/images?limit=1&next={first['next']}")
+    assert [entry["image_id"] for entry in listing.json()["images"]] == [manual["image_id"]], listing.describe()
+    url, checks = journey.send("GET", f"/images/E2E-CATALOG/{smart['image_id']}/checks?profile=marketplace")
+    assert checks.status == 200 and checks.json()["checks"], f"GET {url}: {checks.describe()}"
+    # A rendition beside the manual crop, where renditions are stored: the DELETE removes it too.
+    s3 = boto3.client("s3", endpoint_url=journey.deployment.endpoint, region_name="us-east-1")
+    bucket = journey.deployment.outputs["images_bucket"]
+    rendition = f"E2E-CATALOG/{manual['image_id']}/listing.jpg"
+    s3.put_object(Bucket=bucket, Key=rendition, Body=images.solid_jpeg(40, 30))
+    for created in (manual, smart):
+        url, deleted = journey.send("DELETE", f"/images/E2E-CATALOG/{created['image_id']}")
+        assert deleted.status == 204, f"DELETE {url}: {deleted.describe()}"
+        url, again = journey.send("DELETE", f"/images/E2E-CATALOG/{created['image_id']}")
+        assert again.status == 404, f"DELETE {url} again: {again.describe()}"
+    url, listing = journey.send("GET", "/products/E2E-CATALOG/images")
+    assert listing.json()["images"] == [], listing.describe()
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=f"E2E-CATALOG/{manual['image_id']}/")["KeyCount"] == 0
 
 
 def s3_writes(journey: Journey, function: str, since: int) -> list[str]:
@@ -441,6 +486,7 @@ SCENARIOS: dict[str, Callable[[Journey], None]] = {
     "upload then crop": upload_then_crop,
     "smart crop": smart_crop,
     "phone photo": phone_photo,
+    "catalog": catalog,
     "renditions": renditions,
     "docs": docs,
     "AI never answers": ai_never_answers,

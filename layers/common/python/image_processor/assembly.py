@@ -13,17 +13,23 @@ from . import imaging
 from .admission.idempotency import IdempotentRequests
 from .admission.rate_limit import DynamoDBRateLimiter
 from .aws import clients as aws
+from .aws.cdn import CloudFrontInvalidator
 from .aws.readiness import Probe, Readiness, dynamodb_table_probe
+from .catalog.records import DynamoDBCatalog
 from .images import ImageService
+from .imaging.checks import load_profiles
 from .jobs.acceptance import SmartCropService
 from .jobs.dispatch import Dispatcher, LambdaDispatcher
 from .jobs.local.pool import LocalWorkerPool
 from .jobs.local.recovery import StagedUploads
+from .jobs.local.timers import TimerScheduler
 from .jobs.locator import MeteredLocator, MockObjectLocator, ObjectLocator
-from .jobs.records import DynamoDBJobStore
+from .jobs.notify import DeliveryRecorder, InlineScheduler, Scheduler, WebhookNotifier
+from .jobs.records import DynamoDBJobStore, Job, JobEndedHook
 from .jobs.worker import JobProcessor, SmartCropWorker, claim_releaser, idempotent_processor
 from .metrics import ServiceMetrics
 from .presets import Preset, RenditionFormat, load_catalogue
+from .product_images import ProductImages
 from .renditions import Renderer, RenditionMaker, RenditionService
 from .services import Services
 from .settings import Settings
@@ -31,6 +37,7 @@ from .storage.filesystem import FileSystemImageStore
 from .storage.keys import ImageStore
 from .storage.s3 import S3ImageStore
 from .storage.uploads import PresignedPostIssuer, SignedFormIssuer, TicketIssuer, UploadService
+from .webhooks.targets import WebhookPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -98,27 +105,86 @@ class WorkerRuntime:
     release_claim: Callable[[str], None]
 
 
+def build_catalog(
+    settings: Settings, dynamodb: "DynamoDBClient", *, clock: Callable[[], float] = time.time
+) -> DynamoDBCatalog:
+    return DynamoDBCatalog(dynamodb, settings.catalog_table, failed_ttl_seconds=settings.job_ttl_seconds, clock=clock)
+
+
 def build_job_store(
     settings: Settings, dynamodb: "DynamoDBClient", *, clock: Callable[[], float] = time.time
 ) -> DynamoDBJobStore:
-    return DynamoDBJobStore(
+    """Job records; a job's end is written to its catalog entry and sent to its callback_url."""
+    catalog = build_catalog(settings, dynamodb, clock=clock)
+    hooks: list[JobEndedHook] = []
+
+    def record_in_catalog(job: Job) -> None:
+        catalog.job_ended(
+            job.product_id,
+            job.image_id,
+            status=job.status,
+            crop_box=job.crop_box,
+            object_found=job.object_found,
+            size_bytes=job.size_bytes,
+        )
+
+    store = DynamoDBJobStore(
         dynamodb,
         settings.jobs_table,
         ttl_seconds=settings.job_ttl_seconds,
         deadline_seconds=settings.job_deadline_seconds,
         clock=clock,
+        on_end=hooks,
     )
+    hooks.append(record_in_catalog)
+    if settings.webhook_secret is not None and settings.webhook_url_prefixes:
+        hooks.append(build_notifier(settings, store))
+    return store
+
+
+def build_webhook_policy(settings: Settings) -> WebhookPolicy:
+    return WebhookPolicy(settings.webhook_url_prefixes)
+
+
+# On Lambda a webhook's retries wait inside the invocation, for this long at most (docs/webhooks.md).
+LAMBDA_WEBHOOK_BUDGET_SECONDS = 10.0
+
+
+def build_notifier(settings: Settings, recorder: DeliveryRecorder) -> WebhookNotifier:
+    assert settings.webhook_secret is not None
+    # Imported here: httpx and standardwebhooks cost a cold start that only webhooks need.
+    from .webhooks.sender import WebhookSender
+
+    sender = WebhookSender(
+        settings.webhook_secret.get_secret_value(),
+        build_webhook_policy(settings),
+        timeout_seconds=settings.webhook_timeout_seconds,
+    )
+    scheduler: Scheduler = (
+        TimerScheduler() if settings.dispatcher == "local" else InlineScheduler(LAMBDA_WEBHOOK_BUDGET_SECONDS)
+    )
+    return WebhookNotifier(sender, recorder, scheduler)
 
 
 def build_rendition_maker(
-    settings: Settings, store: ImageStore, budget: imaging.MemoryBudget, renderer: Renderer | None = None
+    settings: Settings,
+    store: ImageStore,
+    budget: imaging.MemoryBudget,
+    renderer: Renderer | None = None,
+    catalog: DynamoDBCatalog | None = None,
 ) -> RenditionMaker:
-    """`renderer` replaces libvips's (tests count generations with it)."""
+    """`renderer` replaces libvips's (tests count generations with it); each rendition made is noted in
+    `catalog`, so a product's listing shows it."""
 
     def render(data: bytes, preset: Preset, fmt: RenditionFormat) -> bytes:
         return imaging.render(data, preset, fmt, max_pixels=settings.max_image_pixels, budget=budget)
 
-    return RenditionMaker(store, load_catalogue(settings.renditions_file), renderer or render)
+    return RenditionMaker(
+        store,
+        load_catalogue(settings.renditions_file),
+        renderer or render,
+        on_made=catalog.record_rendition if catalog is not None else None,
+    )
 
 
 def build_worker_runtime(
@@ -145,9 +211,12 @@ def build_worker_runtime(
         jpeg_quality=settings.jpeg_quality,
         max_attempts=settings.job_max_attempts,
         budget=budget,
-        renditions=build_rendition_maker(settings, store, budget, renderer),
+        renditions=build_rendition_maker(
+            settings, store, budget, renderer, catalog=build_catalog(settings, dynamodb, clock=clock)
+        ),
         metrics=metrics,
         clock=clock,
+        profiles=load_profiles(settings.check_profiles_file),
     )
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
     config = IdempotencyConfig(event_key_jmespath="image_id", expires_after_seconds=settings.idempotency_ttl_seconds)
@@ -195,12 +264,14 @@ def build_services(
     budget = build_imaging(settings)
     dynamodb = aws.client("dynamodb", settings)
     store = build_store(settings)
+    catalog = build_catalog(settings, dynamodb, clock=clock)
     images = ImageService(
         store,
         max_pixels=settings.max_image_pixels,
         jpeg_quality=settings.jpeg_quality,
         concurrency=settings.image_concurrency,
         budget=budget,
+        catalog=catalog,
     )
     jobs = build_job_store(settings, dynamodb, clock=clock)
     metrics = build_metrics(settings)
@@ -208,19 +279,30 @@ def build_services(
         dispatcher = _build_dispatcher(
             settings, dynamodb, store, locator, clock, retry_delay_seconds, budget, renderer, metrics.metrics
         )
+    smart_crop = SmartCropService(
+        images,
+        store,
+        jobs,
+        dispatcher,
+        deadline_seconds=settings.job_deadline_seconds,
+        clock=clock,
+        catalog=catalog,
+        webhooks=build_webhook_policy(settings),
+        metrics=metrics.metrics,
+    )
+    cdn = (
+        CloudFrontInvalidator(aws.client("cloudfront", settings), settings.cdn_distribution_id)
+        if settings.cdn_distribution_id
+        else None
+    )
     return Services(
         settings=settings,
         store=store,
         images=images,
         uploads=build_uploads(settings, store),
-        smart_crop=SmartCropService(
-            images,
-            store,
-            jobs,
-            dispatcher,
-            deadline_seconds=settings.job_deadline_seconds,
-            clock=clock,
-            metrics=metrics.metrics,
+        smart_crop=smart_crop,
+        product_images=ProductImages(
+            catalog, store, jobs, smart_crop, cdn=cdn, profiles=load_profiles(settings.check_profiles_file)
         ),
         rate_limiter=DynamoDBRateLimiter(
             dynamodb,
@@ -232,7 +314,7 @@ def build_services(
         dispatcher=dispatcher,
         readiness=build_readiness(settings, dynamodb, store),
         renditions=RenditionService(
-            store, images, build_rendition_maker(settings, store, budget, renderer), metrics.metrics
+            store, images, build_rendition_maker(settings, store, budget, renderer, catalog=catalog), metrics.metrics
         ),
         manual_crop_rate_limiter=_build_optional_limiter(
             settings,
@@ -289,7 +371,7 @@ def _build_optional_limiter(
 
 
 def build_readiness(settings: Settings, dynamodb: "DynamoDBClient", store: ImageStore) -> Readiness:
-    """The API's dependencies: its three tables (the idempotency one holds Idempotency-Key answers) and storage."""
+    """The API's dependencies: its four tables (the idempotency one holds Idempotency-Key answers) and storage."""
     tables = {
         "rate_limit": (settings.rate_limit_table, "ip_address"),
         "jobs": (settings.jobs_table, "image_id"),
@@ -298,6 +380,7 @@ def build_readiness(settings: Settings, dynamodb: "DynamoDBClient", store: Image
     probes: dict[str, Probe] = {
         f"dynamodb:{role}": dynamodb_table_probe(dynamodb, table, key) for role, (table, key) in tables.items()
     }
+    probes["dynamodb:catalog"] = dynamodb_table_probe(dynamodb, settings.catalog_table, "product_id", "image_id")
     probes["storage"] = store.check_ready
     return Readiness(probes)
 

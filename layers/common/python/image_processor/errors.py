@@ -110,6 +110,10 @@ class InvalidHost(ServiceError):
     """The Host header names a host the service does not answer for."""
 
 
+class Forbidden(ServiceError):
+    """The request may not do this here (a DELETE to a service without API keys)."""
+
+
 class OriginNotAllowed(ServiceError):
     """A web page of an origin that is not allowed sent the request."""
 

@@ -1,17 +1,22 @@
 """Synchronous crops and reads, run in worker threads with a bound on how many run at once."""
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
+from aws_lambda_powertools import Logger
 
 from . import imaging
-from .errors import ImageTooLarge
+from .catalog.records import CatalogEntry, DynamoDBCatalog
+from .errors import DependencyUnavailable, ImageTooLarge
 from .ids import new_image_id
 from .models import CropBox
-from .observability import annotate_trace
+from .observability import SERVICE_NAME, annotate_trace
 from .storage.keys import ImageStore, StoredImage, StoredObject, result_key
 from .storage.spool import ImageSource, read_source
+
+logger = Logger(service=SERVICE_NAME, child=True)
 
 
 @dataclass(frozen=True)
@@ -29,8 +34,10 @@ class ImageService:
         jpeg_quality: int,
         concurrency: int,
         budget: imaging.MemoryBudget,
+        catalog: DynamoDBCatalog | None = None,
     ) -> None:
         self._store = store
+        self._catalog = catalog
         self._max_pixels = max_pixels
         self._quality = jpeg_quality
         # Threads that crop at once (CPU); the budget bounds the memory their decodes hold.
@@ -43,8 +50,28 @@ class ImageService:
         image_id = new_image_id()
         key = result_key(product_id, image_id)
         annotate_trace(image_id=image_id)
-        await anyio.to_thread.run_sync(self._crop_and_store, source, box, key, limiter=self._limiter)
+        size = await anyio.to_thread.run_sync(self._crop_and_store, source, box, key, limiter=self._limiter)
+        if self._catalog is not None:
+            entry = CatalogEntry(
+                product_id=product_id,
+                image_id=image_id,
+                created_at=time.time(),
+                source="manual",
+                size_bytes=size,
+                width=box.width,
+                height=box.height,
+            )
+            await anyio.to_thread.run_sync(self._catalogue, entry)
         return CroppedImage(image_id=image_id, key=key)
+
+    def _catalogue(self, entry: CatalogEntry) -> None:
+        """A manual crop keeps working while DynamoDB is out (docs/design.md): its image is stored and
+        served; only its catalog entry is missing, which the log says."""
+        assert self._catalog is not None
+        try:
+            self._catalog.add(entry)
+        except DependencyUnavailable:
+            logger.error("manual crop stored but not catalogued", extra={"image_id": entry.image_id})
 
     async def run_limited[T](self, work: Callable[[], T]) -> T:
         """`work` (CPU-bound image work) in a worker thread, in one of the IMAGE_CONCURRENCY slots crops use."""
@@ -74,9 +101,10 @@ class ImageService:
     def _probe(self, source: ImageSource) -> imaging.ImageInfo:
         return imaging.probe(read_source(source), max_pixels=self._max_pixels)
 
-    def _crop_and_store(self, source: ImageSource, box: CropBox, key: str) -> None:
+    def _crop_and_store(self, source: ImageSource, box: CropBox, key: str) -> int:
         # Read here, in the crop's own slot: uploads waiting for one stay spooled, out of memory.
         jpeg = imaging.crop_to_jpeg(
             read_source(source), box, max_pixels=self._max_pixels, quality=self._quality, budget=self._budget
         )
         self._store.save(key, jpeg)
+        return len(jpeg)

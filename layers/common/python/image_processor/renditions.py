@@ -11,19 +11,24 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import anyio
+from aws_lambda_powertools import Logger
 
 from . import imaging
-from .errors import NotFound
+from .errors import DependencyUnavailable, NotFound
 from .images import ImageService
 from .metrics import ServiceMetrics, discarding
+from .observability import SERVICE_NAME
 from .presets import MEDIA_TYPES, Preset, PresetCatalogue, RenditionFormat
 from .storage.keys import ImageStore, StoredImage, StoredObject, rendition_key, result_key
 
 NO_IMAGE = "No processed image exists at this path."
+logger = Logger(service=SERVICE_NAME, child=True)
 
 
 # (the stored image, the preset, the format) -> the rendition's bytes
 Renderer = Callable[[bytes, Preset, RenditionFormat], bytes]
+# (product_id, image_id, preset, key) of a rendition now stored: the product's catalog notes it.
+RenditionRecorder = Callable[[str, str, str, str], None]
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class RenditionMaker:
     catalogue: PresetCatalogue
     render: Renderer
     formats: frozenset[RenditionFormat] = field(default_factory=imaging.encodable_formats)
+    on_made: RenditionRecorder | None = None
 
     def formats_of(self, preset: Preset) -> list[RenditionFormat]:
         """The formats a preset is made in: those it allows that this service can encode."""
@@ -45,6 +51,7 @@ class RenditionMaker:
         data = self.render(source, self.catalogue[name], fmt)
         created = self.store.create(key, data, content_type=MEDIA_TYPES[fmt])
         if created is not None:
+            self._made(product_id, image_id, name, key)
             return StoredImage(created, data)
         stored = self.store.fetch(key)
         if stored is None:  # deleted since it was made: its image's job failed, and the image went with it
@@ -58,13 +65,24 @@ class RenditionMaker:
             for fmt in self.formats_of(preset):
                 key = rendition_key(product_id, image_id, name, fmt)
                 # None: already made (by a request, or an earlier attempt of this job); it stays.
-                self.store.create(key, self.render(source, preset, fmt), content_type=MEDIA_TYPES[fmt])
+                stored = self.store.create(key, self.render(source, preset, fmt), content_type=MEDIA_TYPES[fmt])
+                if stored is not None:
+                    self._made(product_id, image_id, name, key)
 
     def discard(self, product_id: str, image_id: str, names: Iterable[str]) -> None:
         """Delete the named presets' renditions (of a job that did not succeed after all)."""
         for name in self._known(names):
             for fmt in self.formats_of(self.catalogue[name]):
                 self.store.delete(rendition_key(product_id, image_id, name, fmt))
+
+    def _made(self, product_id: str, image_id: str, name: str, key: str) -> None:
+        """The rendition is stored and served either way; a catalog outage only leaves it unlisted."""
+        if self.on_made is None:
+            return
+        try:
+            self.on_made(product_id, image_id, name, key)
+        except DependencyUnavailable:
+            logger.error("rendition stored but not catalogued", extra={"image_id": image_id, "key": key})
 
     def _known(self, names: Iterable[str]) -> list[str]:
         # A job recorded before the operator removed a preset still runs; that preset is skipped.

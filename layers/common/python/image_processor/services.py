@@ -10,6 +10,7 @@ from .images import ImageService
 from .jobs.acceptance import SmartCropService
 from .jobs.dispatch import Dispatcher
 from .metrics import ServiceMetrics, discarding
+from .product_images import ProductImages
 from .renditions import RenditionService
 from .settings import Settings
 from .storage.keys import ImageStore
@@ -26,6 +27,7 @@ class Services:
     rate_limiter: RateLimiter
     dispatcher: Dispatcher
     readiness: Readiness
+    product_images: ProductImages
     renditions: RenditionService
     # None: manual crop is not limited (MANUAL_CROP_RATE_LIMIT_REQUESTS=0).
     manual_crop_rate_limiter: RateLimiter | None = None

@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     rate_limit_table: str = "product-image-processor-rate-limits"
     jobs_table: str = "product-image-processor-jobs"
     idempotency_table: str = "product-image-processor-idempotency"
+    catalog_table: str = "product-image-processor-catalog"
 
     rate_limit_requests: int = Field(default=20, ge=1)
     rate_limit_window_seconds: int = Field(default=3600, ge=1)
@@ -120,6 +121,18 @@ class Settings(BaseSettings):
     ai_max_attempts: int = Field(default=3, ge=1)
     mock_ai_latency_seconds: float = Field(default=2.0, ge=0)
 
+    # JSON file of check profiles ({"name": {thresholds}}) besides the built-in `marketplace` (imaging.checks).
+    check_profiles_file: Path | None = None
+
+    # CloudFront distribution in front of the images: a DELETE invalidates the image's paths there.
+    cdn_distribution_id: str | None = None
+
+    # URL prefixes a smart crop's callback_url may start with; empty turns webhooks off. WEBHOOK_SECRET
+    # (whsec_ and base64) signs each POST as Standard Webhooks says.
+    webhook_url_prefixes: Annotated[list[str], NoDecode] = []
+    webhook_secret: SecretStr | None = None
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+
     log_level: str = "INFO"
     # prometheus: counters and timings at GET /metrics (uvicorn, the container); emf: CloudWatch embedded
     # metric format lines in the log (Lambda; namespace from POWERTOOLS_METRICS_NAMESPACE).
@@ -160,6 +173,20 @@ class Settings(BaseSettings):
     def _keys_are_long(cls, keys: list[SecretStr]) -> list[SecretStr]:
         _check_key_lengths(key.get_secret_value() for key in keys)
         return keys
+
+    @field_validator("webhook_url_prefixes", mode="before")
+    @classmethod
+    def _split_prefixes(cls, value: object) -> object:
+        return _split(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _webhooks_need_a_secret(self) -> "Settings":
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        if self.webhook_url_prefixes and not secret:
+            raise ValueError("WEBHOOK_URL_PREFIXES needs WEBHOOK_SECRET (whsec_ followed by base64) to sign with")
+        if secret and not secret.startswith("whsec_"):
+            raise ValueError("WEBHOOK_SECRET must start with whsec_ (then the key in base64)")
+        return self
 
     @field_validator("cors_allowed_origins", mode="before")
     @classmethod

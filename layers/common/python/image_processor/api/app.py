@@ -15,7 +15,7 @@ from .middleware.origin_guard import OriginGuardMiddleware
 from .middleware.request_context import RequestContextMiddleware, ResponseHeadersMiddleware
 from .middleware.stage_prefix import StagePrefixMiddleware
 from .openapi import route_name, with_common_headers
-from .routes import docs, health, images, jobs, metrics, renditions, studio, uploads
+from .routes import docs, health, images, jobs, metrics, products, renditions, studio, uploads
 from .upload_sweep import MAX_SWEEP_INTERVAL_SECONDS, sweep_uploads_periodically
 
 
@@ -49,6 +49,8 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
+    # Before renditions and images: /images/{product}/{image}/checks is neither a rendition nor an image path.
+    app.include_router(products.router)
     # Before images: its `/images/{image_path}` would also match a rendition's three segments.
     app.include_router(renditions.router)
     app.include_router(images.router)
@@ -96,7 +98,7 @@ def _add_origin_checks(app: FastAPI, services: Services) -> None:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_allowed_origins,
-            allow_methods=["GET", "HEAD", "POST"],
+            allow_methods=["GET", "HEAD", "POST", "DELETE"],
             allow_headers=["Content-Type", "X-API-Key", "Idempotency-Key", "X-Request-ID"],
             expose_headers=[
                 "Location",

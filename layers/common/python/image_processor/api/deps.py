@@ -8,7 +8,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
 
 from ..admission.client_ip import client_address, rate_limit_key
-from ..errors import Unauthorized
+from ..errors import Forbidden, Unauthorized
 from ..observability import SERVICE_NAME
 from ..services import Services
 from ..settings import Settings
@@ -63,13 +63,34 @@ def get_client_identity(
         if api_key is None or not _is_known(api_key, keys):
             raise Unauthorized("Send a valid API key in the X-API-Key header.")
         return "key:" + _key_identity(api_key, services.settings)
-    gateway_key_id = (gateway_context(request.scope).get("identity") or {}).get("apiKeyId")
-    if isinstance(gateway_key_id, str) and gateway_key_id:
+    gateway_key_id = _api_gateway_key_id(request)
+    if gateway_key_id:
         return f"key-id:{gateway_key_id}"
     return f"ip:{rate_limit_key(get_client_address(request, services), services.settings.ipv6_client_prefix)}"
 
 
 ClientIdentityDep = Annotated[str, Depends(get_client_identity)]
+
+
+def require_api_key(
+    request: Request, services: ServicesDep, api_key: Annotated[str | None, Security(_api_key_header)]
+) -> None:
+    """For what cannot be undone (DELETE): a known key always, and so API keys must be on. Either the
+    service's own (API_KEYS), or, behind API Gateway with enable_api_keys, the key the gateway checked."""
+    keys = services.settings.api_keys
+    if not keys and _api_gateway_key_id(request):
+        return
+    if not keys:
+        raise Forbidden(
+            "Deleting needs an API key, and this service has none: set API_KEYS (or API_KEYS_FILE) and send one "
+            "in X-API-Key (on AWS, or deploy with enable_api_keys). `make run` generates a development key and "
+            "prints it."
+        )
+    if api_key is None or not _is_known(api_key, keys):
+        raise Unauthorized("Send a valid API key in the X-API-Key header.")
+
+
+ApiKeyRequiredDep = Depends(require_api_key)
 
 
 def _key_identity(api_key: str, settings: Settings) -> str:
@@ -92,3 +113,9 @@ def _is_known(candidate: str, keys: list[SecretStr]) -> bool:
     for key in keys:
         found |= hmac.compare_digest(digest, hashlib.sha256(key.get_secret_value().encode()).digest())
     return found
+
+
+def _api_gateway_key_id(request: Request) -> str | None:
+    """The id of the API key API Gateway checked for its usage plan (enable_api_keys); None elsewhere."""
+    key_id = (gateway_context(request.scope).get("identity") or {}).get("apiKeyId")
+    return key_id if isinstance(key_id, str) and key_id else None

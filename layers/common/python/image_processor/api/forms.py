@@ -168,6 +168,9 @@ async def read_upload(
             if not isinstance(value, str):
                 raise InvalidRequest(f"{name} must be a text field holding JSON, not a file.", field=name)
             fields[name] = value
+        for name in optional_fields:
+            if name in form:
+                fields[name] = read_text(form, name)
         source = _take(image) if image is not None else None
         return Upload(source=source, upload_id=upload_id, fields=fields)
     finally:

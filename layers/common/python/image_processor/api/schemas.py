@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ..models import CropBox, JobStatus
+from .catalog_schemas import ChecksView
 
 _RENDITIONS = Field(
     description="Every preset's rendition of the image, by preset name, at its negotiated URL (the format follows "
@@ -17,9 +18,13 @@ class ImageCreated(BaseModel):
     image_id: str
     retrieval_url: str
     renditions: dict[str, str] = _RENDITIONS
+    checks: ChecksView | None = Field(default=None, description="With `profile` in a manual crop: its checks")
 
 
-class SmartCropAccepted(ImageCreated):
+class SmartCropAccepted(BaseModel):
+    image_id: str
+    retrieval_url: str
+    renditions: dict[str, str] = _RENDITIONS
     status_url: str
 
 
@@ -33,6 +38,16 @@ class JobView(BaseModel):
     object_found: bool | None = Field(
         default=None,
         description="True if the locator found an object; false if it fell back to a centred box; null until done",
+    )
+    checks: ChecksView | None = Field(default=None, description="With `profile` in the request, once succeeded")
+    webhook: "WebhookView | None" = Field(default=None, description="The callback_url's deliveries, if one was given")
+
+
+class WebhookView(BaseModel):
+    url: str
+    attempts: int = Field(description="POSTs made so far")
+    last_status: str | None = Field(
+        description="`HTTP 204`, `error: ConnectTimeout`, `refused: ...`; `; gave up` at the end"
     )
 
 

@@ -39,12 +39,15 @@ class Readiness:
         return failed
 
 
-def dynamodb_table_probe(client: "DynamoDBClient", table: str, key_attribute: str) -> Probe:
+def dynamodb_table_probe(
+    client: "DynamoDBClient", table: str, key_attribute: str, sort_attribute: str | None = None
+) -> Probe:
     """A read of a key that never exists: proves the table answers with the permissions the service has."""
+    key_attributes = [key_attribute, *([sort_attribute] if sort_attribute else [])]
 
     def probe() -> None:
         try:
-            client.get_item(TableName=table, Key={key_attribute: {"S": "readiness-probe"}})
+            client.get_item(TableName=table, Key={name: {"S": "readiness-probe"} for name in key_attributes})
         except (BotoCoreError, ClientError) as exc:
             raise RuntimeError(f"DynamoDB table {table} did not answer") from exc
 

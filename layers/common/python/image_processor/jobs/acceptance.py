@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 from aws_lambda_powertools import Logger
 
+from ..catalog.records import CatalogEntry, DynamoDBCatalog
 from ..errors import DependencyUnavailable, ServerBusy
 from ..ids import new_image_id
 from ..images import ImageService
@@ -14,6 +15,7 @@ from ..metrics import ServiceMetrics, discarding
 from ..observability import SERVICE_NAME, annotate_trace
 from ..storage.keys import ImageStore
 from ..storage.spool import ImageSource, read_source
+from ..webhooks.targets import WebhookPolicy
 from .dispatch import Dispatcher
 from .records import TIMED_OUT, Job, JobStore
 
@@ -30,8 +32,12 @@ class SmartCropService:
         *,
         deadline_seconds: int,
         clock: Callable[[], float] = time.time,
+        catalog: DynamoDBCatalog | None = None,
+        webhooks: WebhookPolicy | None = None,
         metrics: ServiceMetrics | None = None,
     ) -> None:
+        self._catalog = catalog
+        self._webhooks = webhooks or WebhookPolicy([])
         self._images = images
         self._store = store
         self._jobs = jobs
@@ -40,12 +46,18 @@ class SmartCropService:
         self._clock = clock
         self._metrics = metrics or discarding()
 
+    def check_callback(self, url: str) -> str:
+        """A callback_url the service may POST to; InvalidRequest (422) saying why not, or that webhooks are off."""
+        return self._webhooks.check(url)
+
     async def accept(
         self,
         source: ImageSource,
         product_id: str,
         *,
         admit: Callable[[], Awaitable[None]] | None = None,
+        callback_url: str | None = None,
+        checks_profile: str | None = None,
         renditions: tuple[str, ...] = (),
     ) -> Job:
         """Check the upload is an image, stage it, record the job and queue it. The crop happens later.
@@ -61,13 +73,17 @@ class SmartCropService:
             product_id=product_id,
             status="pending",
             created_at=self._clock(),
+            callback_url=callback_url,
+            checks_profile=checks_profile,
             renditions=renditions,
         )
         await self._stage_and_record(job, source)
         try:
+            # Before the dispatch, so the worker always finds the entry it updates when the job ends.
+            await anyio.to_thread.run_sync(self._catalogue, job)
             await self._dispatcher.dispatch(job.image_id)
         except (DependencyUnavailable, ServerBusy):
-            await anyio.to_thread.run_sync(self._abandon, job.image_id)
+            await anyio.to_thread.run_sync(self._abandon, job)
             raise
         logger.info("smart-crop job accepted", extra={"image_id": job.image_id, "product_id": product_id})
         annotate_trace(image_id=job.image_id, job_status=job.status)
@@ -118,6 +134,13 @@ class SmartCropService:
     def _stage(self, image_id: str, source: ImageSource) -> None:
         self._store.stage(image_id, read_source(source))
 
-    def _abandon(self, image_id: str) -> None:
-        self._store.discard_staged(image_id)
-        self._jobs.fail(image_id, "could not be queued")
+    def _catalogue(self, job: Job) -> None:
+        if self._catalog is not None:
+            entry = CatalogEntry(job.product_id, job.image_id, job.created_at, source="smart", status=job.status)
+            self._catalog.add(entry)
+
+    def _abandon(self, job: Job) -> None:
+        self._store.discard_staged(job.image_id)
+        self._jobs.fail(job.image_id, "could not be queued")
+        if self._catalog is not None:
+            self._catalog.delete(job.product_id, job.image_id)

@@ -5,19 +5,22 @@ a worker that answers after the deadline cannot turn a `failed` job into `succee
 cannot overwrite a success. The write that is refused says so (False / None) instead of raising.
 """
 
+import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from ..aws.dynamo import marshal as _marshal
 from ..aws.dynamo import unmarshal as _unmarshal
 from ..aws.errors import condition_failed, translate
 from ..models import CropBox, JobStatus
+from ..observability import SERVICE_NAME
 from ..storage import keys as storage
 
 if TYPE_CHECKING:
@@ -28,7 +31,9 @@ TERMINAL_STATUSES: frozenset[JobStatus] = frozenset({"succeeded", "failed"})
 _UNFINISHED = "#status IN (:pending, :processing)"
 _REASON_MAX_CHARS = 500
 TIMED_OUT = "timed out before it finished"
+DELETED = "deleted"
 _UNAVAILABLE = "The job store is temporarily unavailable; retry shortly."
+logger = Logger(service=SERVICE_NAME, child=True)
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,15 @@ class Job:
     object_found: bool | None = None
     # The process that started the latest attempt (see worker_identity); lets a restart release its claim.
     owner: str | None = None
+    # The stored JPEG's size, once succeeded.
+    size_bytes: int | None = None
+    # Where to POST the job when it ends (an allow-listed URL), and how that delivery went.
+    callback_url: str | None = None
+    # The check profile the request named, and the report of the stored result (JSON), once succeeded.
+    checks_profile: str | None = None
+    checks: dict[str, Any] | None = None
+    webhook_attempts: int = 0
+    webhook_status: str | None = None
     # Presets whose renditions the worker makes before the job succeeds.
     renditions: tuple[str, ...] = ()
 
@@ -60,8 +74,20 @@ class JobStore(Protocol):
     def create(self, job: Job) -> None: ...
     def get(self, image_id: str) -> Job | None: ...
     def start_attempt(self, image_id: str, *, owner: str) -> Job | None: ...
-    def succeed(self, image_id: str, *, crop_box: CropBox, object_found: bool) -> bool: ...
+    def succeed(
+        self,
+        image_id: str,
+        *,
+        crop_box: CropBox,
+        object_found: bool,
+        size_bytes: int | None = None,
+        checks: dict[str, Any] | None = None,
+    ) -> bool: ...
     def fail(self, image_id: str, reason: str) -> bool: ...
+    def delete(self, image_id: str) -> None: ...
+
+
+JobEndedHook = Callable[[Job], None]
 
 
 class DynamoDBJobStore:
@@ -73,7 +99,9 @@ class DynamoDBJobStore:
         ttl_seconds: int,
         deadline_seconds: int | None = None,
         clock: Callable[[], float] = time.time,
+        on_end: Sequence[JobEndedHook] = (),
     ) -> None:
+        self._on_end = on_end  # read at each end: hooks may be added once the store exists
         self._client = client
         self._table = table_name
         self._ttl = ttl_seconds
@@ -93,6 +121,8 @@ class DynamoDBJobStore:
                 "expires_at": int(now) + self._ttl,
                 **({"renditions": list(job.renditions)} if job.renditions else {}),
             }
+            | ({"callback_url": job.callback_url} if job.callback_url else {})
+            | ({"checks_profile": job.checks_profile} if job.checks_profile else {})
         )
         taken: ClientError | None = None
         with self._translate("PutItem"):
@@ -131,7 +161,15 @@ class DynamoDBJobStore:
         )
         return _job_from_item(attributes) if attributes is not None else None
 
-    def succeed(self, image_id: str, *, crop_box: CropBox, object_found: bool) -> bool:
+    def succeed(
+        self,
+        image_id: str,
+        *,
+        crop_box: CropBox,
+        object_found: bool,
+        size_bytes: int | None = None,
+        checks: dict[str, Any] | None = None,
+    ) -> bool:
         """pending|processing -> succeeded, unless the job has outlived its deadline: False if refused."""
         now = self._clock()
         values: dict[str, Any] = {
@@ -139,6 +177,9 @@ class DynamoDBJobStore:
             ":now": _number(now),
             ":box": crop_box.model_dump(),
             ":found": object_found,
+            ":size": size_bytes,
+            # JSON: DynamoDB takes no floats, and the report is only ever read whole.
+            ":checks": json.dumps(checks) if checks is not None else None,
         }
         condition = None
         if self._deadline is not None:
@@ -146,11 +187,13 @@ class DynamoDBJobStore:
             values[":oldest"] = _number(now - self._deadline)
         attributes = self._transition(
             image_id,
-            "SET #status = :succeeded, updated_at = :now, crop_box = :box, object_found = :found REMOVE #error",
+            "SET #status = :succeeded, updated_at = :now, crop_box = :box, object_found = :found, size_bytes = :size,"
+            " checks_json = :checks"
+            " REMOVE #error",
             values,
             extra_condition=condition,
         )
-        return attributes is not None
+        return self._ended(attributes)
 
     def fail(self, image_id: str, reason: str) -> bool:
         """pending|processing -> failed with the reason: False if the job had already finished."""
@@ -159,7 +202,40 @@ class DynamoDBJobStore:
             "SET #status = :failed, updated_at = :now, #error = :error",
             {":failed": "failed", ":now": _number(self._clock()), ":error": reason[:_REASON_MAX_CHARS]},
         )
-        return attributes is not None
+        return self._ended(attributes)
+
+    def record_delivery(self, image_id: str, *, attempts: int, status: str) -> None:
+        """The webhook's attempts so far and how the latest went (any state: it is sent once the job ended)."""
+        with self._translate("UpdateItem"):
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=self._key(image_id),
+                    UpdateExpression="SET webhook_attempts = :attempts, webhook_status = :status",
+                    ConditionExpression="attribute_exists(image_id)",
+                    ExpressionAttributeValues=_marshal({":attempts": attempts, ":status": status[:_REASON_MAX_CHARS]}),
+                )
+            except ClientError as exc:
+                # The job was deleted meanwhile: there is nothing left to record on.
+                if not condition_failed(exc):
+                    raise
+
+    def delete(self, image_id: str) -> None:
+        with self._translate("DeleteItem"):
+            self._client.delete_item(TableName=self._table, Key=self._key(image_id))
+
+    def _ended(self, attributes: "Mapping[str, Any] | None") -> bool:
+        """Tell the hooks (catalog, webhook) about a job this call finished; a hook's failure is only logged,
+        the transition has happened."""
+        if attributes is None:
+            return False
+        job = _job_from_item(attributes)
+        for hook in self._on_end:
+            try:
+                hook(job)
+            except Exception:  # one hook's outage must not undo or hide the job's end
+                logger.exception("job-ended hook failed", extra={"image_id": job.image_id})
+        return True
 
     def _transition(
         self,
@@ -226,5 +302,11 @@ def _job_from_item(item: "Mapping[str, Any]") -> Job:
         crop_box=CropBox(**{key: int(value) for key, value in box.items()}) if box else None,
         object_found=values.get("object_found"),
         owner=values.get("owner"),
+        size_bytes=int(values["size_bytes"]) if values.get("size_bytes") is not None else None,
+        callback_url=values.get("callback_url"),
+        checks_profile=values.get("checks_profile"),
+        checks=json.loads(values["checks_json"]) if values.get("checks_json") else None,
+        webhook_attempts=int(values.get("webhook_attempts", 0)),
+        webhook_status=values.get("webhook_status"),
         renditions=tuple(values.get("renditions", ())),
     )

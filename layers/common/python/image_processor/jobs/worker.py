@@ -2,7 +2,7 @@
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from ..errors import (
     ObjectLocatorError,
     UnsupportedImage,
 )
+from ..imaging.checks import Profile, run_checks
 from ..metrics import JobOutcome, ServiceMetrics, discarding
 from ..models import CropBox
 from ..observability import SERVICE_NAME, annotate_trace
@@ -55,6 +56,8 @@ class SmartCropWorker:
     # The longest side of the image the AI sees; its box is scaled back to the full image.
     preview_size: int = 1024
     owner: str = field(default_factory=lambda: str(ownership.current()))
+    # Check profiles a job may name (`profile` in the request): its result is checked once stored.
+    profiles: Mapping[str, Profile] = field(default_factory=dict)
     # Makes the renditions a job asked for, before it succeeds; None: such jobs get none made.
     renditions: RenditionMaker | None = None
     metrics: ServiceMetrics = field(default_factory=discarding)
@@ -92,6 +95,7 @@ class SmartCropWorker:
             self.store.save(job.result_key, result)
             if job.renditions and self.renditions is not None:
                 self.renditions.make_all(result, job.product_id, job.image_id, job.renditions)
+            checks = self._checks(job, result)
         except _PERMANENT_IMAGE_ERRORS as exc:
             if exc.details:
                 logger.info("image refused", extra={"image_id": image_id, **exc.details})
@@ -114,15 +118,29 @@ class SmartCropWorker:
                 raise JobRetryLater(str(exc)) from exc
             logger.exception("smart-crop job failed", extra={"image_id": image_id})
             return self._fail(job, "internal error while processing the image")
-        return self._publish(job, location)
+        return self._publish(job, location, len(result), checks)
 
-    def _publish(self, job: Job, location: Location) -> dict[str, Any]:
+    def _checks(self, job: Job, result: bytes) -> dict[str, Any] | None:
+        profile = self.profiles.get(job.checks_profile) if job.checks_profile else None
+        if profile is None or job.checks_profile is None:
+            return None
+        return run_checks(result, job.checks_profile, profile).as_dict()
+
+    def _publish(
+        self, job: Job, location: Location, size_bytes: int, checks: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """The image is already written; the job becomes `succeeded` only if it still can (unfinished,
         within its deadline). If that is refused, the image is removed again, so a failed job never
         leaves a result behind. Writing first means that a crash between the two steps leaves a job
         still `processing` whose redelivery writes the same image again, or whose deadline fails it
         and removes the image; never a `succeeded` job without its image."""
-        if self.jobs.succeed(job.image_id, crop_box=location.box, object_found=location.object_found):
+        if self.jobs.succeed(
+            job.image_id,
+            crop_box=location.box,
+            object_found=location.object_found,
+            size_bytes=size_bytes,
+            checks=checks,
+        ):
             self._ended(job, "succeeded")
             self.store.discard_staged(job.image_id)
             logger.info(

@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -97,6 +98,17 @@ class FileSystemImageStore:
 
     def delete(self, key: str) -> None:
         self.root.joinpath(*checked_key(key).split("/")).unlink(missing_ok=True)
+
+    def delete_folder(self, prefix: str) -> int:
+        folder = self.root.joinpath(*checked_key(prefix.rstrip("/")).split("/"))
+        # Never through a symlink: only a real folder inside the root is removed.
+        if folder.is_symlink() or not folder.is_dir():
+            return 0
+        if not folder.resolve().is_relative_to(self.root.resolve()):
+            raise ValueError(f"unsafe storage path {prefix!r}: it leads outside the root")
+        count = sum(1 for path in folder.rglob("*") if path.is_file())
+        shutil.rmtree(folder, ignore_errors=True)
+        return count
 
     def check_ready(self) -> None:
         directory_probe(self.root)()

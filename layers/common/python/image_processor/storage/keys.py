@@ -49,6 +49,9 @@ class ImageStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove a stored result (one whose job did not succeed); nothing if it is not there."""
 
+    def delete_folder(self, prefix: str) -> int:
+        """Remove every object under `prefix` (`<product_id>/<image_id>/`, an image's renditions); how many."""
+
     def check_ready(self) -> None:
         """Returns if the store answers with the permissions the service has; raises if not."""
 
@@ -85,6 +88,11 @@ class ImageStore(Protocol):
 
 def result_key(product_id: str, image_id: str) -> str:
     return checked_key(f"{product_id}/{image_id}.jpg")
+
+
+def image_folder(product_id: str, image_id: str) -> str:
+    """The folder beside an image that holds its renditions (`<product_id>/<image_id>/<preset>.<ext>`)."""
+    return checked_key(f"{product_id}/{image_id}") + "/"
 
 
 def rendition_path(product_id: str, image_id: str, preset: str) -> str:

@@ -36,6 +36,7 @@ from .keys import (
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _CLAIM_TAKEN = frozenset({"412", "PreconditionFailed", "409", "ConditionalRequestConflict"})
@@ -67,6 +68,21 @@ class S3ImageStore:
 
     def delete(self, key: str) -> None:
         self._call(self._client.delete_object, Bucket=self._bucket, Key=checked_key(key))
+
+    def delete_folder(self, prefix: str) -> int:
+        """ListObjectsV2 under the prefix (s3:ListBucket, granted for such prefixes only), then DeleteObjects."""
+        checked_key(prefix.rstrip("/"))
+        paginator = self._client.get_paginator("list_objects_v2")
+        removed = 0
+        with translate("DeleteObjects", self._bucket, message=_UNAVAILABLE):
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+                keys: list[ObjectIdentifierTypeDef] = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    answer = self._client.delete_objects(Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})
+                    if answer.get("Errors"):
+                        raise DependencyUnavailable(_UNAVAILABLE)
+                    removed += len(keys)
+        return removed
 
     def check_ready(self) -> None:
         """A GET of a key that never exists: NoSuchKey proves that the bucket answers and that the role may

@@ -55,9 +55,23 @@ def multipart_body(*, with_crop_box: bool) -> dict[str, Any]:
         "product_info": _PRODUCT_INFO,
     }
     encoding: dict[str, Any] = {"product_info": _JSON}
+    properties["profile"] = {
+        "type": "string",
+        "description": "A check profile (`marketplace`): the result is checked against its rules, in the answer "
+        "(manual crop) or the job (smart crop)",
+    }
+    optional = set(_OPTIONAL) | {"profile"}
     if with_crop_box:
         properties["crop_box"] = _CROP_BOX
         encoding["crop_box"] = _JSON
+    else:
+        properties["callback_url"] = {
+            "type": "string",
+            "format": "uri",
+            "description": "POSTed the job's JSON when it ends, signed per Standard Webhooks; must start with one "
+            "of WEBHOOK_URL_PREFIXES (422 when webhooks are off)",
+        }
+        optional.add("callback_url")
     properties["renditions"] = _RENDITIONS
     encoding["renditions"] = _JSON
     return {
@@ -67,7 +81,7 @@ def multipart_body(*, with_crop_box: bool) -> dict[str, Any]:
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
-                        "required": [name for name in properties if name not in _OPTIONAL],
+                        "required": [name for name in properties if name not in optional],
                         "properties": properties,
                     },
                     "encoding": encoding,

@@ -15,6 +15,7 @@ from ..links import image_url, job_url, rendition_urls
 from ..openapi import ETAG, LOCATION, RATE_LIMIT
 from ..schemas import ImageCreated, SmartCropAccepted
 from .form_schemas import multipart_body
+from .products import checks_view
 
 
 class _ImagePathConvertor(Convertor[str]):
@@ -36,6 +37,8 @@ router = APIRouter(prefix="/images", tags=["images"])
 
 @router.post(
     "/manual-crop",
+    # The contract's body is {"image_id", "retrieval_url"}; `checks` only when a profile was asked for.
+    response_model_exclude_none=True,
     responses=error_responses(400, 401, 403, 404, 408, 409, 410, 413, 415, 422, 429, 503),
     openapi_extra=multipart_body(with_crop_box=True),
 )
@@ -47,21 +50,29 @@ async def create_manual_crop(
         request,
         max_upload_bytes=services.settings.max_upload_bytes,
         text_fields=("product_info", "crop_box"),
-        optional_fields=("renditions",),
+        optional_fields=("renditions", "profile"),
         spool_dir=services.settings.upload_spool_dir,
     )
     try:
         product, box = parse_product_info(upload), parse_crop_box(upload)
         eager = parse_rendition_names(upload, services.renditions.catalogue)
+        profile = upload.fields.get("profile")
+        if profile is not None:
+            services.product_images.profile(profile)
 
         async def crop() -> ImageCreated:
             await admission.spend()
             created = await services.images.crop_and_store(await _source(upload, services), product.product_id, box)
             await services.renditions.make_eagerly(product.product_id, created.image_id, eager)
+            checks = None
+            if profile is not None:
+                report = await services.product_images.checks(product.product_id, created.image_id, profile)
+                checks = checks_view(report)
             return ImageCreated(
                 image_id=created.image_id,
                 retrieval_url=image_url(request, created.key),
                 renditions=rendition_urls(request, product.product_id, created.image_id, services.renditions.catalogue),
+                checks=checks,
             )
 
         return await admission.once(upload, crop, ImageCreated)
@@ -86,16 +97,26 @@ async def create_smart_crop(
         request,
         max_upload_bytes=services.settings.max_upload_bytes,
         text_fields=("product_info",),
-        optional_fields=("renditions",),
+        optional_fields=("renditions", "callback_url", "profile"),
         spool_dir=services.settings.upload_spool_dir,
     )
     try:
         product = parse_product_info(upload)
         eager = parse_rendition_names(upload, services.renditions.catalogue)
+        callback_url, profile = upload.fields.get("callback_url"), upload.fields.get("profile")
+        if callback_url is not None:
+            services.smart_crop.check_callback(callback_url)
+        if profile is not None:
+            services.product_images.profile(profile)
 
         async def accept() -> SmartCropAccepted:
             job = await services.smart_crop.accept(
-                await _source(upload, services), product.product_id, admit=admission.spend, renditions=eager
+                await _source(upload, services),
+                product.product_id,
+                admit=admission.spend,
+                renditions=eager,
+                callback_url=callback_url,
+                checks_profile=profile,
             )
             status_url = job_url(request, job.image_id)
             response.headers["Location"] = status_url

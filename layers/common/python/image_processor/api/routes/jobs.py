@@ -2,10 +2,11 @@ from fastapi import APIRouter, Request, Response
 
 from ...errors import NotFound
 from ...ids import is_image_id
+from ..catalog_schemas import ChecksView
 from ..deps import ServicesDep
 from ..errors import NO_STORE, error_responses
 from ..links import image_url, rendition_urls
-from ..schemas import JobView
+from ..schemas import JobView, WebhookView
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -26,4 +27,8 @@ async def read_job(image_id: str, request: Request, response: Response, services
         error=job.error,
         crop_box=job.crop_box,
         object_found=job.object_found,
+        checks=ChecksView.model_validate(job.checks) if job.checks else None,
+        webhook=WebhookView(url=job.callback_url, attempts=job.webhook_attempts, last_status=job.webhook_status)
+        if job.callback_url
+        else None,
     )

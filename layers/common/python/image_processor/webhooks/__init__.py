@@ -1,0 +1,1 @@
+"""Telling a client a smart crop has ended: allow-listed targets, Standard Webhooks signatures, delivery."""
