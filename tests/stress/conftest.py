@@ -15,6 +15,7 @@ def service_env(tmp_path: Path, aws_endpoint: str, table_names: dict[str, str]) 
         "RATE_LIMIT_TABLE": table_names["rate_limit"],
         "JOBS_TABLE": table_names["jobs"],
         "IDEMPOTENCY_TABLE": table_names["idempotency"],
+        "CATALOG_TABLE": table_names["catalog"],
         "MOCK_AI_LATENCY_SECONDS": "0",
         "LOG_LEVEL": "WARNING",
     }
