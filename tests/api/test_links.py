@@ -1,36 +1,23 @@
 """Image links point at PUBLIC_IMAGE_BASE_URL (a CDN) when it is set, and at the service's own paths otherwise."""
 
-import json
-
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from starlette.requests import Request
 
 from image_processor.api import create_app
-from image_processor.api.links import public_image_url
+from image_processor.api.links import image_url
 from image_processor.assembly import build_services
 from image_processor.settings import Settings
 from tests.conftest import CLIENT_IP
 from tests.support import images
-from tests.support.uploads import manual_crop
+from tests.support.uploads import accepted_smart_crop, manual_crop
 
 CDN = "https://d111111abcdef8.cloudfront.net"
 
 
 def client_for(settings: Settings, *, root_path: str = "") -> TestClient:
     return TestClient(create_app(build_services(settings)), client=(CLIENT_IP, 50000), root_path=root_path)
-
-
-def smart_crop(client: TestClient) -> dict[str, str]:
-    response = client.post(
-        "/images/smart-crop",
-        files={"source_image": ("photo.jpg", images.solid_jpeg(64, 48), "image/jpeg")},
-        data={"product_info": json.dumps({"product_id": "ABC-123"})},
-    )
-    assert response.status_code == 202, response.text
-    body: dict[str, str] = response.json()
-    return body
 
 
 def test_without_a_public_base_url_image_links_are_the_services_own_paths(settings: Settings) -> None:
@@ -59,7 +46,7 @@ def test_with_a_public_base_url_a_smart_crop_links_its_result_on_the_cdn_and_its
     settings: Settings,
 ) -> None:
     with client_for(settings.model_copy(update={"public_image_base_url": f"{CDN}/shop"})) as client:
-        body = smart_crop(client)
+        body = accepted_smart_crop(client, images.solid_jpeg(64, 48))
         assert body["retrieval_url"] == f"{CDN}/shop/images/ABC-123/{body['image_id']}.jpg"
         assert body["status_url"] == f"/jobs/{body['image_id']}"
         assert client.get(body["status_url"]).status_code == 200
@@ -108,4 +95,4 @@ def test_rendition_links_are_built_like_results(
     """The renditions' links go through the same builder, so they follow PUBLIC_IMAGE_BASE_URL too."""
     app = create_app(build_services(settings.model_copy(update={"public_image_base_url": base})))
     request = Request({"type": "http", "app": app, "root_path": root_path, "path": "/", "headers": []})
-    assert public_image_url(request, "ABC-123/abc/listing") == expected
+    assert image_url(request, "ABC-123/abc/listing") == expected

@@ -25,6 +25,18 @@ def manual_crop(
     )
 
 
+def accepted_smart_crop(client: TestClient, source: bytes, *, product_id: str = "ABC-123") -> dict[str, str]:
+    """POST a smart crop and return its 202 body (failing the test on any other answer)."""
+    response = client.post(
+        "/images/smart-crop",
+        files={"source_image": ("photo.jpg", source, "image/jpeg")},
+        data={"product_info": json.dumps({"product_id": product_id})},
+    )
+    assert response.status_code == 202, response.text
+    body: dict[str, str] = response.json()
+    return body
+
+
 def assert_error(response: httpx.Response, status: int, code: str | None = None, field: str | None = None) -> None:
     """The response is the service's one error shape with the given status (and code and field)."""
     assert response.status_code == status, response.text

@@ -1,7 +1,5 @@
 """GET /jobs/{image_id}: where a smart crop stands, and no job pending forever."""
 
-import json
-
 from fastapi.testclient import TestClient
 
 from image_processor.api import create_app
@@ -10,17 +8,7 @@ from image_processor.ids import new_image_id
 from image_processor.settings import Settings
 from tests.support import images
 from tests.support.services import ManualClock, RecordingDispatcher
-
-
-def accept(client: TestClient) -> dict[str, str]:
-    response = client.post(
-        "/images/smart-crop",
-        files={"source_image": ("photo.jpg", images.solid_jpeg(64, 48), "image/jpeg")},
-        data={"product_info": json.dumps({"product_id": "ABC-123"})},
-    )
-    assert response.status_code == 202, response.text
-    body: dict[str, str] = response.json()
-    return body
+from tests.support.uploads import accepted_smart_crop
 
 
 def test_read_job_not_found(client: TestClient) -> None:
@@ -37,7 +25,7 @@ def test_read_job_with_a_malformed_id_is_not_found(client: TestClient) -> None:
 def test_read_job_pending(settings: Settings) -> None:
     services = build_services(settings, dispatcher=RecordingDispatcher())
     with TestClient(create_app(services), client=("203.0.113.10", 50000)) as client:
-        accepted = accept(client)
+        accepted = accepted_smart_crop(client, images.solid_jpeg(64, 48))
         view = client.get(accepted["status_url"]).json()
     assert view == {
         "image_id": accepted["image_id"],
@@ -58,7 +46,7 @@ def test_a_job_state_is_never_cached(settings: Settings) -> None:
     """Issue 14: a cached `pending` would hide the job's end from a client polling through a cache."""
     services = build_services(settings, dispatcher=RecordingDispatcher())
     with TestClient(create_app(services), client=("203.0.113.10", 50000)) as client:
-        response = client.get(accept(client)["status_url"])
+        response = client.get(accepted_smart_crop(client, images.solid_jpeg(64, 48))["status_url"])
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
 
@@ -68,7 +56,7 @@ def test_a_job_past_its_deadline_reports_failed(settings: Settings) -> None:
     clock = ManualClock()
     services = build_services(settings, clock=clock, dispatcher=RecordingDispatcher())
     with TestClient(create_app(services), client=("203.0.113.10", 50000)) as client:
-        accepted = accept(client)
+        accepted = accepted_smart_crop(client, images.solid_jpeg(64, 48))
         clock.advance(settings.job_deadline_seconds)
         assert client.get(accepted["status_url"]).json()["status"] == "pending"
         clock.advance(1)

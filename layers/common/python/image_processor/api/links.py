@@ -17,15 +17,11 @@ from ..storage.keys import rendition_path
 from .deps import get_services
 
 
-def public_image_url(request: Request, path: str) -> str:
+def image_url(request: Request, path: str) -> str:
     """Where clients fetch `/images/<path>` (a result `<product_id>/<image_id>.jpg`, or a rendition
     `<product_id>/<image_id>/<preset>[.<ext>]`): the CDN when one is configured, else the service."""
     base = get_services(request).settings.public_image_base_url
     return f"{base if base is not None else _root(request)}/images/{path}"
-
-
-def image_url(request: Request, key: str) -> str:
-    return public_image_url(request, key)
 
 
 def rendition_urls(request: Request, product_id: str, image_id: str, presets: Iterable[str]) -> dict[str, str]:
