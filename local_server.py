@@ -15,7 +15,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from image_processor.admission.client_ip import is_trusted_proxy
 from image_processor.api import create_app
 from image_processor.assembly import build_services
-from image_processor.observability import SERVICE_NAME, service_logger
+from image_processor.observability import SERVICE_NAME
 from image_processor.settings import IPNetwork, get_settings
 
 
@@ -114,11 +114,7 @@ def _guarded_protocol(server: ServerSettings, exempt: Sequence[IPNetwork]) -> ty
 def main() -> None:
     settings = get_settings()
     server = ServerSettings()
-    logger = service_logger(settings.log_level)
     services = build_services(settings)
-    removed = services.store.remove_abandoned_writes()
-    if removed:
-        logger.warning("removed temporary files left by an interrupted write", extra={"count": removed})
     uvicorn.run(
         create_app(services),
         host=server.host,

@@ -23,11 +23,11 @@ def _asgi_handler() -> Mangum:
     """Built on the first invocation and reused while the execution environment stays warm.
 
     The lifespan is off: Mangum would run the app's start-up and shutdown around every invocation.
-    The one start-up step that matters on Lambda (the store's) runs here, once per environment;
+    The one start-up step that matters on Lambda (storage's) runs here, once per environment;
     the Lambda dispatcher has no background tasks to start or stop.
     """
     services = build_services(get_settings())
-    services.store.ensure_ready()
+    services.storage.start()
     return Mangum(create_app(services), lifespan="off")
 
 

@@ -6,7 +6,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from image_processor.assembly import WorkerRuntime, build_store, build_worker_runtime
+from image_processor.assembly import WorkerRuntime, build_storage, build_worker_runtime
 from image_processor.aws import clients as aws
 from image_processor.observability import SERVICE_NAME, handler_metrics, service_tracer
 from image_processor.settings import get_settings
@@ -19,7 +19,7 @@ metrics = handler_metrics()
 @cache
 def _runtime() -> WorkerRuntime:
     settings = get_settings()
-    return build_worker_runtime(settings, aws.client("dynamodb", settings), build_store(settings))
+    return build_worker_runtime(settings, aws.client("dynamodb", settings), build_storage(settings))
 
 
 @logger.inject_lambda_context(correlation_id_path="image_id")

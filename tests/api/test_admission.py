@@ -233,14 +233,14 @@ def test_a_concurrent_duplicate_gets_409_while_the_first_runs(
 ) -> None:
     services = build_services(settings)
     entered, release = threading.Event(), threading.Event()
-    save = services.store.save
+    save = services.storage.results.save
 
     def gated_save(key: str, data: bytes) -> None:  # runs in a worker thread: waiting here leaves the loop free
         entered.set()
         release.wait(30)
         save(key, data)
 
-    monkeypatch.setattr(services.store, "save", gated_save)
+    monkeypatch.setattr(services.storage.results, "save", gated_save)
     with api(settings, services=services) as client, ThreadPoolExecutor(max_workers=1) as pool:
         first = pool.submit(manual_crop, client, headers={"Idempotency-Key": "busy"})
         assert entered.wait(10)

@@ -1,8 +1,10 @@
 """The app factory: no side effects at import, restarts on an existing volume, a configurable storage root."""
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,24 @@ def test_the_app_starts_twice_on_an_existing_storage_root(settings: Settings) ->
     ):
         assert second.get(url).status_code == 200
         assert third.get("/health").status_code == 200
+
+
+def test_starting_the_app_removes_what_an_interrupted_write_left_and_nothing_else(settings: Settings) -> None:
+    """A process killed mid-write leaves a temporary dot file; the next start removes it (if old enough
+    not to be another live process's write in progress) and keeps everything else."""
+    product = settings.processed_images_dir / "ABC-123"
+    product.mkdir(parents=True)
+    abandoned, in_progress, kept = product / ".tmp1a2b.tmp", product / ".tmp3c4d.tmp", product / "kept.jpg"
+    for path in (abandoned, in_progress, kept):
+        path.write_bytes(images.solid_jpeg())
+    an_hour_ago = time.time() - 3600
+    os.utime(abandoned, (an_hour_ago, an_hour_ago))
+
+    with TestClient(create_app(build_services(settings))) as client:
+        assert client.get("/images/ABC-123/kept.jpg").status_code == 200
+
+    assert not abandoned.exists()
+    assert in_progress.exists() and kept.exists()
 
 
 def test_the_storage_root_comes_from_processed_images_dir(

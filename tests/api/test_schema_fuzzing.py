@@ -41,7 +41,7 @@ def api_schema(settings: Settings) -> Any:
     services = build_services(settings.model_copy(update={"rate_limit_requests": 10_000}))
     app = create_app(services)
     schema = schemathesis.openapi.from_asgi("/openapi.json", _FromClientAddress(app))
-    services.store.ensure_ready()
+    services.storage.start()
     return schema
 
 

@@ -99,6 +99,17 @@ def test_the_library_imports_only_downwards() -> None:
     assert offenders == []
 
 
+def test_only_assembly_knows_which_storage_backend_there_is() -> None:
+    """Callers get storage's small interfaces; the concrete backends are named in one place."""
+    backends = {"storage.s3", "storage.filesystem"}
+    offenders = [
+        f"{module}: {imported}"
+        for module, imported, own in _library_imports()
+        if own and imported in backends and module != "assembly" and _part(module) != "storage"
+    ]
+    assert offenders == []
+
+
 def test_modules_outside_the_web_layer_import_neither_the_web_nor_the_idempotency_internals() -> None:
     """HTTP shapes stay in api/, and only the two wrappers use the idempotency utility."""
     offenders = [

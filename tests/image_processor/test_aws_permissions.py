@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from image_processor.api import create_app
-from image_processor.assembly import build_services, build_store
+from image_processor.assembly import build_services, build_storage
 from image_processor.errors import DependencyUnavailable
 from image_processor.settings import Settings
 
@@ -78,13 +78,13 @@ def logged_refusals(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]
 def test_an_access_denied_read_is_unavailable_not_missing(
     refused_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = build_store(refused_settings)
+    storage = build_storage(refused_settings)
 
-    for read in (store.stat, store.fetch):
+    for read in (storage.results.stat, storage.results.fetch):
         with pytest.raises(DependencyUnavailable):
             read("ABC-1/abc.jpg")
     with pytest.raises(DependencyUnavailable):
-        store.check_ready()
+        storage.check_ready()
 
     refused = logged_refusals(caplog)
     assert getattr(refused[0], "action", None) == "s3:GetObject"  # a HEAD is authorised as s3:GetObject
@@ -108,10 +108,10 @@ def test_the_api_answers_503_and_is_not_ready_when_aws_refuses(
 
 def test_a_missing_key_is_still_not_found(settings: Settings) -> None:
     """With s3:ListBucket (both roles have it), S3 answers a missing key 404, which stays "not there"."""
-    store = build_store(settings)
-    assert store.stat("ABC-1/missing.jpg") is None
-    assert store.fetch("ABC-1/missing.jpg") is None
-    store.check_ready()
+    storage = build_storage(settings)
+    assert storage.results.stat("ABC-1/missing.jpg") is None
+    assert storage.results.fetch("ABC-1/missing.jpg") is None
+    storage.check_ready()
 
 
 @pytest.fixture

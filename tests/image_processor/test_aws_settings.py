@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from image_processor.assembly import build_store
+from image_processor.assembly import build_storage
 from image_processor.aws.clients import call_budget_seconds, client
 from image_processor.errors import DependencyUnavailable
 from image_processor.settings import Settings
@@ -74,9 +74,9 @@ def test_a_hung_s3_ends_as_unavailable_within_the_call_budget(tmp_path: Path) ->
             aws_endpoint_url=f"http://127.0.0.1:{silent.getsockname()[1]}",
             AWS_TIMEOUT_SECONDS=0.2,
         )
-        store = build_store(settings)
+        storage = build_storage(settings)
         started = time.monotonic()
         with pytest.raises(DependencyUnavailable):
-            store.stat("ABC-1/abc.jpg")
+            storage.results.stat("ABC-1/abc.jpg")
         elapsed = time.monotonic() - started
     assert elapsed <= call_budget_seconds(settings) + 3  # generous: the budget is 2 x (0.2 + 5) s

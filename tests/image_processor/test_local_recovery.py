@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from image_processor.assembly import WorkerRuntime, build_store, build_worker_runtime
+from image_processor.assembly import WorkerRuntime, build_storage, build_worker_runtime
 from image_processor.aws import clients as aws
 from image_processor.errors import JobInProgress
 from image_processor.ids import new_image_id
@@ -19,22 +19,22 @@ from image_processor.jobs.local.recovery import StagedUploads
 from image_processor.jobs.records import Job
 from image_processor.observability import service_logger
 from image_processor.settings import Settings
-from image_processor.storage.keys import ImageStore
+from image_processor.storage.backend import StorageBackend
 from tests.support import scenes
 from tests.support.services import RecordingLocator
 
 
 @pytest.fixture
-def store(settings: Settings) -> ImageStore:
+def storage(settings: Settings) -> StorageBackend:
     service_logger(settings.log_level)
-    store = build_store(settings)
-    store.ensure_ready()
-    return store
+    storage = build_storage(settings)
+    storage.start()
+    return storage
 
 
-def runtime(settings: Settings, store: ImageStore, locator: RecordingLocator | None = None) -> WorkerRuntime:
+def runtime(settings: Settings, storage: StorageBackend, locator: RecordingLocator | None = None) -> WorkerRuntime:
     return build_worker_runtime(
-        settings, aws.client("dynamodb", settings), store, locator=locator or RecordingLocator()
+        settings, aws.client("dynamodb", settings), storage, locator=locator or RecordingLocator()
     )
 
 
@@ -54,12 +54,12 @@ def identity_of(process: subprocess.Popen[bytes]) -> str:
     return str(ownership.ProcessIdentity(host=me.host, boot_id=me.boot_id, pid=process.pid, started=started))
 
 
-def claimed_by(settings: Settings, store: ImageStore) -> tuple[Job, threading.Event, object]:
+def claimed_by(settings: Settings, storage: StorageBackend) -> tuple[Job, threading.Event, object]:
     """A job whose idempotency claim is held by a worker stuck in the AI call, as a crash leaves it."""
     gate = threading.Event()
-    first = runtime(settings, store, RecordingLocator(gate=gate))
+    first = runtime(settings, storage, RecordingLocator(gate=gate))
     job = Job(image_id=new_image_id(), product_id="ABC-123", status="pending", created_at=time.time())
-    store.stage(job.image_id, scenes.product_on_plain_background().jpeg)
+    storage.staging.stage(job.image_id, scenes.product_on_plain_background().jpeg)
     first.jobs.create(job)
     pool = ThreadPoolExecutor(max_workers=1)
     running = pool.submit(first.process, job={"image_id": job.image_id})
@@ -73,17 +73,17 @@ def claimed_by(settings: Settings, store: ImageStore) -> tuple[Job, threading.Ev
 
 
 def test_a_restart_releases_the_claim_of_its_own_dead_process(
-    settings: Settings, store: ImageStore, child: subprocess.Popen[bytes]
+    settings: Settings, storage: StorageBackend, child: subprocess.Popen[bytes]
 ) -> None:
-    job, gate, _ = claimed_by(settings, store)
+    job, gate, _ = claimed_by(settings, storage)
     dead_owner = identity_of(child)
     child.kill()
     child.wait()
-    restarted = runtime(settings, store)
+    restarted = runtime(settings, storage)
     assert restarted.jobs.start_attempt(job.image_id, owner=dead_owner) is not None  # the crashed worker's attempt
 
     try:
-        resumed = StagedUploads(store, restarted.jobs, restarted.release_claim).recover()
+        resumed = StagedUploads(storage.results, storage.staging, restarted.jobs, restarted.release_claim).recover()
         assert resumed == [job.image_id]
         assert restarted.process(job={"image_id": job.image_id})["status"] == "succeeded"
     finally:
@@ -99,16 +99,18 @@ def test_a_killed_process_that_nobody_has_reaped_yet_is_dead(child: subprocess.P
 
 
 def test_a_restart_releases_the_claim_of_its_own_unreaped_process(
-    settings: Settings, store: ImageStore, child: subprocess.Popen[bytes]
+    settings: Settings, storage: StorageBackend, child: subprocess.Popen[bytes]
 ) -> None:
-    job, gate, _ = claimed_by(settings, store)
+    job, gate, _ = claimed_by(settings, storage)
     dead_owner = identity_of(child)
     kill_without_reaping(child)
-    restarted = runtime(settings, store)
+    restarted = runtime(settings, storage)
     assert restarted.jobs.start_attempt(job.image_id, owner=dead_owner) is not None
 
     try:
-        assert StagedUploads(store, restarted.jobs, restarted.release_claim).recover() == [job.image_id]
+        assert StagedUploads(storage.results, storage.staging, restarted.jobs, restarted.release_claim).recover() == [
+            job.image_id
+        ]
         assert restarted.process(job={"image_id": job.image_id})["status"] == "succeeded"
     finally:
         gate.set()
@@ -129,14 +131,16 @@ def _state(pid: int) -> str:
 
 
 def test_a_restart_respects_the_claim_of_a_live_process(
-    settings: Settings, store: ImageStore, child: subprocess.Popen[bytes]
+    settings: Settings, storage: StorageBackend, child: subprocess.Popen[bytes]
 ) -> None:
-    job, gate, running = claimed_by(settings, store)
-    other = runtime(settings, store)
+    job, gate, running = claimed_by(settings, storage)
+    other = runtime(settings, storage)
     assert other.jobs.start_attempt(job.image_id, owner=identity_of(child)) is not None
 
     try:
-        assert StagedUploads(store, other.jobs, other.release_claim).recover() == [job.image_id]
+        assert StagedUploads(storage.results, storage.staging, other.jobs, other.release_claim).recover() == [
+            job.image_id
+        ]
         with pytest.raises(JobInProgress):
             other.process(job={"image_id": job.image_id})
     finally:
@@ -158,26 +162,26 @@ def test_claims_of_other_hosts_or_unknown_owners_are_never_judged_dead() -> None
 
 
 def test_finished_jobs_are_cleaned_up_and_orphaned_uploads_swept_after_a_grace_sweep(
-    settings: Settings, store: ImageStore
+    settings: Settings, storage: StorageBackend
 ) -> None:
-    worker = runtime(settings, store)
+    worker = runtime(settings, storage)
     failed = Job(image_id=new_image_id(), product_id="ABC-123", status="pending", created_at=time.time())
     worker.jobs.create(failed)
     worker.jobs.fail(failed.image_id, "timed out before it finished")
-    store.stage(failed.image_id, b"left behind")
-    store.save(failed.result_key, b"a late result")
+    storage.staging.stage(failed.image_id, b"left behind")
+    storage.results.save(failed.result_key, b"a late result")
     orphan = new_image_id()
-    store.stage(orphan, b"an upload whose job was never recorded")
-    staged = StagedUploads(store, worker.jobs, worker.release_claim)
+    storage.staging.stage(orphan, b"an upload whose job was never recorded")
+    staged = StagedUploads(storage.results, storage.staging, worker.jobs, worker.release_claim)
 
     assert staged.recover() == []
-    assert store.read_staged(failed.image_id) is None
-    assert store.stat(failed.result_key) is None
-    assert store.read_staged(orphan) is not None  # the grace: its record may still be on its way
+    assert storage.staging.read_staged(failed.image_id) is None
+    assert storage.results.stat(failed.result_key) is None
+    assert storage.staging.read_staged(orphan) is not None  # the grace: its record may still be on its way
 
     late = new_image_id()
-    store.stage(late, b"staged just now")
+    storage.staging.stage(late, b"staged just now")
     assert staged.sweep() == 1
-    assert store.staged_ids() == [late]
+    assert storage.staging.staged_ids() == [late]
     assert staged.sweep() == 1
-    assert store.staged_ids() == []
+    assert storage.staging.staged_ids() == []

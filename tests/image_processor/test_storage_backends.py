@@ -9,10 +9,10 @@ import httpx
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from image_processor.assembly import build_store
+from image_processor.assembly import build_storage
 from image_processor.errors import DependencyUnavailable
 from image_processor.settings import Settings
-from image_processor.storage.keys import ImageStore
+from image_processor.storage.backend import StorageBackend
 
 JPEG = b"\xff\xd8\xff\xe0" + b"x" * 4096 + b"\xff\xd9"
 Plant = Callable[[str, bytes], None]
@@ -24,10 +24,10 @@ def storage_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store(settings: Settings) -> ImageStore:
-    store = build_store(settings)
-    store.ensure_ready()
-    return store
+def storage(settings: Settings) -> StorageBackend:
+    storage = build_storage(settings)
+    storage.start()
+    return storage
 
 
 @pytest.fixture
@@ -45,11 +45,11 @@ def plant(settings: Settings, aws_endpoint: str) -> Plant:
     return write
 
 
-def test_a_saved_image_reads_back_whole_with_its_size_and_a_quoted_etag(store: ImageStore) -> None:
-    store.save("ABC-123/abc.jpg", JPEG)
+def test_a_saved_image_reads_back_whole_with_its_size_and_a_quoted_etag(storage: StorageBackend) -> None:
+    storage.results.save("ABC-123/abc.jpg", JPEG)
 
-    stored = store.stat("ABC-123/abc.jpg")
-    fetched = store.fetch("ABC-123/abc.jpg")
+    stored = storage.results.stat("ABC-123/abc.jpg")
+    fetched = storage.results.fetch("ABC-123/abc.jpg")
 
     assert stored is not None and fetched is not None
     assert fetched.content == JPEG
@@ -58,11 +58,11 @@ def test_a_saved_image_reads_back_whole_with_its_size_and_a_quoted_etag(store: I
     assert stored.etag.startswith('"') and stored.etag.endswith('"')
 
 
-def test_the_etag_changes_when_the_image_changes(store: ImageStore) -> None:
-    store.save("ABC-123/abc.jpg", JPEG)
-    first = store.stat("ABC-123/abc.jpg")
-    store.save("ABC-123/abc.jpg", JPEG + b"more")
-    second = store.stat("ABC-123/abc.jpg")
+def test_the_etag_changes_when_the_image_changes(storage: StorageBackend) -> None:
+    storage.results.save("ABC-123/abc.jpg", JPEG)
+    first = storage.results.stat("ABC-123/abc.jpg")
+    storage.results.save("ABC-123/abc.jpg", JPEG + b"more")
+    second = storage.results.stat("ABC-123/abc.jpg")
     assert first is not None and second is not None
     assert first.etag != second.etag
 
@@ -90,46 +90,46 @@ def test_the_etag_changes_when_the_image_changes(store: ImageStore) -> None:
     ],
 )
 def test_anything_but_a_stored_image_under_a_plain_path_is_not_there(
-    store: ImageStore, plant: Plant, requested: str
+    storage: StorageBackend, plant: Plant, requested: str
 ) -> None:
-    store.save("ABC-123/abc.jpg", JPEG)
+    storage.results.save("ABC-123/abc.jpg", JPEG)
     for key in ("ABC-123/.hidden.jpg", "ABC-123/notes.txt", ".staging/staged.jpg", ".uploads/upload.jpg"):
         plant(key, JPEG)
-    assert store.stat(requested) is None
-    assert store.fetch(requested) is None
+    assert storage.results.stat(requested) is None
+    assert storage.results.fetch(requested) is None
 
 
 @pytest.mark.parametrize("key", ["../escape.jpg", "/abs.jpg", "a\\b.jpg", ".staging/a.jpg", "a/.b.jpg", ""])
-def test_save_refuses_keys_that_are_not_plain_names(store: ImageStore, key: str) -> None:
+def test_save_refuses_keys_that_are_not_plain_names(storage: StorageBackend, key: str) -> None:
     with pytest.raises(ValueError, match="unsafe"):
-        store.save(key, JPEG)
+        storage.results.save(key, JPEG)
 
 
-def test_staged_originals_round_trip_are_listed_and_never_served(store: ImageStore) -> None:
-    store.stage("0123abcd", b"original")
-    assert store.staged_ids() == ["0123abcd"]
-    assert store.read_staged("0123abcd") == b"original"
-    assert store.fetch(".staging/0123abcd.upload") is None
-    store.discard_staged("0123abcd")
-    store.discard_staged("0123abcd")
-    assert store.read_staged("0123abcd") is None
-    assert store.staged_ids() == []
+def test_staged_originals_round_trip_are_listed_and_never_served(storage: StorageBackend) -> None:
+    storage.staging.stage("0123abcd", b"original")
+    assert storage.staging.staged_ids() == ["0123abcd"]
+    assert storage.staging.read_staged("0123abcd") == b"original"
+    assert storage.results.fetch(".staging/0123abcd.upload") is None
+    storage.staging.discard_staged("0123abcd")
+    storage.staging.discard_staged("0123abcd")
+    assert storage.staging.read_staged("0123abcd") is None
+    assert storage.staging.staged_ids() == []
 
 
-def test_an_upload_is_taken_once(store: ImageStore) -> None:
-    store.put_upload("u0123", JPEG)
-    assert store.take_upload("u0123", 1_000_000) == JPEG
-    assert store.take_upload("u0123", 1_000_000) is None
-    assert store.take_upload("never-uploaded", 1_000_000) is None
+def test_an_upload_is_taken_once(storage: StorageBackend) -> None:
+    storage.inbox.put_upload("u0123", JPEG)
+    assert storage.inbox.take_upload("u0123", 1_000_000) == JPEG
+    assert storage.inbox.take_upload("u0123", 1_000_000) is None
+    assert storage.inbox.take_upload("never-uploaded", 1_000_000) is None
 
 
-def test_of_concurrent_takers_of_one_upload_exactly_one_gets_it(store: ImageStore) -> None:
+def test_of_concurrent_takers_of_one_upload_exactly_one_gets_it(storage: StorageBackend) -> None:
     for round_number in range(5):
         upload_id = f"race{round_number}"
-        store.put_upload(upload_id, JPEG)
+        storage.inbox.put_upload(upload_id, JPEG)
         results: list[bytes | None] = []
         start = threading.Barrier(4)
-        threads = [threading.Thread(target=_take, args=(store, upload_id, start, results)) for _ in range(4)]
+        threads = [threading.Thread(target=_take, args=(storage, upload_id, start, results)) for _ in range(4)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -139,32 +139,33 @@ def test_of_concurrent_takers_of_one_upload_exactly_one_gets_it(store: ImageStor
 
 
 @pytest.mark.parametrize("storage_backend", ["s3"])
-def test_a_presigned_url_serves_the_object_from_s3(store: ImageStore) -> None:
-    store.save("ABC-123/abc.jpg", JPEG)
-    url = store.presigned_url("ABC-123/abc.jpg", 60)
-    assert url is not None and "X-Amz-Signature=" in url
+def test_a_presigned_url_serves_the_object_from_s3(storage: StorageBackend) -> None:
+    storage.results.save("ABC-123/abc.jpg", JPEG)
+    assert storage.direct_links is not None
+    url = storage.direct_links.presigned_url("ABC-123/abc.jpg", 60)
+    assert "X-Amz-Signature=" in url
     response = httpx.get(url)
     assert response.status_code == 200
     assert response.content == JPEG
 
 
 @pytest.mark.parametrize("storage_backend", ["filesystem"])
-def test_the_file_system_store_has_no_presigned_urls(store: ImageStore, settings: Settings) -> None:
-    store.save("ABC-123/abc.jpg", JPEG)
-    assert store.presigned_url("ABC-123/abc.jpg", 60) is None
+def test_the_file_system_store_has_no_presigned_urls(storage: StorageBackend, settings: Settings) -> None:
+    storage.results.save("ABC-123/abc.jpg", JPEG)
+    assert storage.direct_links is None
     assert Path(settings.processed_images_dir / "ABC-123" / "abc.jpg").read_bytes() == JPEG
 
 
-def _take(store: ImageStore, upload_id: str, start: threading.Barrier, results: list[bytes | None]) -> None:
+def _take(storage: StorageBackend, upload_id: str, start: threading.Barrier, results: list[bytes | None]) -> None:
     start.wait()
-    results.append(store.take_upload(upload_id, 1_000_000))
+    results.append(storage.inbox.take_upload(upload_id, 1_000_000))
 
 
 @pytest.mark.parametrize("storage_backend", ["s3"])
-def test_an_upload_whose_read_fails_can_be_taken_on_a_retry(store: ImageStore) -> None:
+def test_an_upload_whose_read_fails_can_be_taken_on_a_retry(storage: StorageBackend) -> None:
     """The claim is released when S3 cannot be read, so an outage does not use the upload up."""
-    store.put_upload("u-outage", JPEG)
-    client = store._client  # type: ignore[attr-defined]
+    storage.inbox.put_upload("u-outage", JPEG)
+    client = storage.inbox._client  # type: ignore[attr-defined]
     failures = [EndpointConnectionError(endpoint_url="http://127.0.0.1:9")]
 
     def fail_once(**_: object) -> None:
@@ -173,5 +174,5 @@ def test_an_upload_whose_read_fails_can_be_taken_on_a_retry(store: ImageStore) -
 
     client.meta.events.register("before-call.s3.GetObject", fail_once)
     with pytest.raises(DependencyUnavailable):
-        store.take_upload("u-outage", 1_000_000)
-    assert store.take_upload("u-outage", 1_000_000) == JPEG
+        storage.inbox.take_upload("u-outage", 1_000_000)
+    assert storage.inbox.take_upload("u-outage", 1_000_000) == JPEG

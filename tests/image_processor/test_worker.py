@@ -9,7 +9,7 @@ import pytest
 import pyvips
 from PIL import Image
 
-from image_processor.assembly import WorkerRuntime, build_store, build_worker_runtime
+from image_processor.assembly import WorkerRuntime, build_storage, build_worker_runtime
 from image_processor.aws import clients as aws
 from image_processor.errors import JobInProgress, JobRetryLater, ObjectLocatorError
 from image_processor.ids import new_image_id
@@ -18,7 +18,7 @@ from image_processor.jobs.records import DynamoDBJobStore, Job
 from image_processor.jobs.worker import SmartCropWorker
 from image_processor.observability import service_logger
 from image_processor.settings import Settings
-from image_processor.storage.keys import ImageStore
+from image_processor.storage.backend import StorageBackend
 from tests.support import images, scenes
 from tests.support.services import ManualClock, RecordingLocator
 
@@ -28,7 +28,7 @@ class Assembled:
     """The production worker runtime, with the store it writes to."""
 
     runtime: WorkerRuntime
-    store: ImageStore
+    storage: StorageBackend
     clock: ManualClock
 
     def process(self, *, job: dict[str, str]) -> dict[str, Any]:
@@ -45,10 +45,10 @@ class Assembled:
 
 def assemble(settings: Settings, *, locator: ObjectLocator | None = None) -> Assembled:
     service_logger(settings.log_level)
-    store = build_store(settings)
+    storage = build_storage(settings)
     clock = ManualClock()
-    runtime = build_worker_runtime(settings, aws.client("dynamodb", settings), store, locator=locator, clock=clock)
-    return Assembled(runtime=runtime, store=store, clock=clock)
+    runtime = build_worker_runtime(settings, aws.client("dynamodb", settings), storage, locator=locator, clock=clock)
+    return Assembled(runtime=runtime, storage=storage, clock=clock)
 
 
 def accepted_job(assembled: Assembled, upload: bytes, *, renditions: tuple[str, ...] = ()) -> Job:
@@ -60,8 +60,8 @@ def accepted_job(assembled: Assembled, upload: bytes, *, renditions: tuple[str, 
         created_at=assembled.clock(),
         renditions=renditions,
     )
-    assembled.store.ensure_ready()
-    assembled.store.stage(job.image_id, upload)
+    assembled.storage.start()
+    assembled.storage.staging.stage(job.image_id, upload)
     assembled.jobs.create(job)
     return job
 
@@ -86,8 +86,8 @@ def test_a_job_crops_to_the_object_and_removes_its_staged_upload(settings: Setti
     assert assembled.process(job={"image_id": job.image_id})["status"] == "succeeded"
 
     assert status_of(assembled, job).status == "succeeded"
-    assert assembled.store.read_staged(job.image_id) is None
-    stored = assembled.store.fetch(job.result_key)
+    assert assembled.storage.staging.read_staged(job.image_id) is None
+    stored = assembled.storage.results.fetch(job.result_key)
     assert stored is not None
     assert scenes.object_share(stored.content) > 0.75
     finished = status_of(assembled, job)
@@ -145,8 +145,8 @@ def test_a_permanent_ai_failure_fails_the_job_with_a_fixed_reason(
     assert failed.status == "failed"
     assert failed.error == "the AI service could not process this image"
     assert any(getattr(record, "reason", None) == _AI_TEXT for record in caplog.records)
-    assert assembled.store.read_staged(job.image_id) is None
-    assert assembled.store.stat(job.result_key) is None
+    assert assembled.storage.staging.read_staged(job.image_id) is None
+    assert assembled.storage.results.stat(job.result_key) is None
     assert locator.calls == 1
 
 
@@ -158,7 +158,7 @@ def test_a_transient_ai_failure_is_retried_and_then_succeeds(settings: Settings)
     with pytest.raises(JobRetryLater):
         assembled.process(job={"image_id": job.image_id})
     assert status_of(assembled, job).status == "processing"
-    assert assembled.store.read_staged(job.image_id) is not None
+    assert assembled.storage.staging.read_staged(job.image_id) is not None
 
     assert assembled.process(job={"image_id": job.image_id})["status"] == "succeeded"
     assert locator.calls == 2
@@ -179,7 +179,7 @@ def test_transient_failures_give_up_after_the_last_attempt(settings: Settings) -
     failed = status_of(assembled, job)
     assert (failed.status, failed.attempts) == ("failed", 3)
     assert failed.error == "the AI service was unavailable in all 3 attempts"
-    assert assembled.store.read_staged(job.image_id) is None
+    assert assembled.storage.staging.read_staged(job.image_id) is None
 
 
 def test_an_undecodable_staged_upload_fails_the_job(settings: Settings) -> None:
@@ -192,13 +192,13 @@ def test_an_undecodable_staged_upload_fails_the_job(settings: Settings) -> None:
     failed = status_of(assembled, job)
     assert failed.status == "failed" and failed.error
     assert locator.calls == 0
-    assert assembled.store.read_staged(job.image_id) is None
+    assert assembled.storage.staging.read_staged(job.image_id) is None
 
 
 def test_a_job_whose_upload_vanished_fails(settings: Settings) -> None:
     assembled = assemble(settings)
     job = accepted_job(assembled, scenes.product_on_plain_background().jpeg)
-    assembled.store.discard_staged(job.image_id)
+    assembled.storage.staging.discard_staged(job.image_id)
 
     assert assembled.process(job={"image_id": job.image_id})["status"] == "failed"
     assert status_of(assembled, job).error == "the staged upload is missing"
@@ -212,7 +212,7 @@ def test_a_finished_job_delivered_again_only_cleans_up(settings: Settings) -> No
 
     assert assembled.worker.process(job.image_id)["status"] == "failed"
     assert locator.calls == 0
-    assert assembled.store.read_staged(job.image_id) is None
+    assert assembled.storage.staging.read_staged(job.image_id) is None
 
 
 def test_an_unknown_job_is_skipped(settings: Settings) -> None:
@@ -263,8 +263,8 @@ def test_a_late_result_of_a_job_failed_at_its_deadline_is_discarded(settings: Se
     assert running.result(timeout=30)["status"] == "failed"
     late = status_of(assembled, job)
     assert (late.status, late.error, late.crop_box) == ("failed", "timed out before it finished", None)
-    assert assembled.store.stat(job.result_key) is None
-    assert assembled.store.read_staged(job.image_id) is None
+    assert assembled.storage.results.stat(job.result_key) is None
+    assert assembled.storage.staging.read_staged(job.image_id) is None
 
 
 def test_a_result_after_the_deadline_fails_the_job_even_before_anyone_polls(settings: Settings) -> None:
@@ -279,7 +279,7 @@ def test_a_result_after_the_deadline_fails_the_job_even_before_anyone_polls(sett
 
     assert running.result(timeout=30)["status"] == "failed"
     assert status_of(assembled, job).error == "timed out before it finished"
-    assert assembled.store.stat(job.result_key) is None
+    assert assembled.storage.results.stat(job.result_key) is None
 
 
 def rendition_keys(job: Job, preset: str) -> list[str]:
@@ -293,8 +293,8 @@ def test_a_job_makes_the_renditions_it_asked_for_before_it_succeeds(settings: Se
     assert assembled.process(job={"image_id": job.image_id})["status"] == "succeeded"
 
     assert status_of(assembled, job).renditions == ("thumbnail",)
-    assert all(assembled.store.stat(key) is not None for key in rendition_keys(job, "thumbnail"))
-    assert all(assembled.store.stat(key) is None for key in rendition_keys(job, "listing"))
+    assert all(assembled.storage.results.stat(key) is not None for key in rendition_keys(job, "thumbnail"))
+    assert all(assembled.storage.results.stat(key) is None for key in rendition_keys(job, "listing"))
 
 
 def test_the_renditions_of_a_job_that_fails_at_its_deadline_go_with_its_image(settings: Settings) -> None:
@@ -303,16 +303,16 @@ def test_the_renditions_of_a_job_that_fails_at_its_deadline_go_with_its_image(se
     job = accepted_job(assembled, scenes.product_on_plain_background().jpeg, renditions=("thumbnail", "listing"))
     running = run_until_the_ai_is_called(assembled, locator, job)
     # As if a request had made one while the image was briefly stored.
-    assembled.store.create(f"ABC-123/{job.image_id}/zoom.webp", b"webp", content_type="image/webp")
+    assembled.storage.results.create(f"ABC-123/{job.image_id}/zoom.webp", b"webp", content_type="image/webp")
 
     assembled.clock.advance(settings.job_deadline_seconds + 1)
     assert locator.gate is not None
     locator.gate.set()
 
     assert running.result(timeout=30)["status"] == "failed"
-    assert assembled.store.stat(job.result_key) is None
+    assert assembled.storage.results.stat(job.result_key) is None
     keys = [*rendition_keys(job, "thumbnail"), *rendition_keys(job, "listing"), *rendition_keys(job, "zoom")]
-    assert [key for key in keys if assembled.store.stat(key) is not None] == []
+    assert [key for key in keys if assembled.storage.results.stat(key) is not None] == []
 
 
 def test_a_failed_job_is_never_started_again(settings: Settings) -> None:
@@ -338,7 +338,7 @@ def test_a_gif_with_a_comment_over_the_jpeg_limit_succeeds_at_the_first_attempt(
 
     finished = status_of(assembled, job)
     assert finished.status == "succeeded" and finished.attempts == 1
-    stored = assembled.store.fetch(job.result_key)
+    stored = assembled.storage.results.fetch(job.result_key)
     assert stored is not None
     assert b"ccc" not in stored.content
 

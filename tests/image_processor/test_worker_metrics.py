@@ -3,7 +3,7 @@ AI call with its latency and, when it failed, how."""
 
 import contextlib
 
-from image_processor.assembly import build_store, build_worker_runtime
+from image_processor.assembly import build_storage, build_worker_runtime
 from image_processor.aws import clients as aws
 from image_processor.errors import JobRetryLater, ObjectLocatorError
 from image_processor.ids import new_image_id
@@ -29,13 +29,13 @@ def run_job(settings: Settings, locator: RecordingLocator, *, deliveries: int = 
     service_logger(settings.log_level)
     sink = PrometheusSink()
     clock = ManualClock()
-    store = build_store(settings)
+    storage = build_storage(settings)
     runtime = build_worker_runtime(
-        settings, aws.client("dynamodb", settings), store, locator=locator, clock=clock, metrics=ServiceMetrics(sink)
+        settings, aws.client("dynamodb", settings), storage, locator=locator, clock=clock, metrics=ServiceMetrics(sink)
     )
     job = Job(image_id=new_image_id(), product_id="ABC-123", status="pending", created_at=clock())
-    store.ensure_ready()
-    store.stage(job.image_id, scenes.product_on_plain_background().jpeg)
+    storage.start()
+    storage.staging.stage(job.image_id, scenes.product_on_plain_background().jpeg)
     runtime.jobs.create(job)
     clock.advance(waited)
     for _ in range(deliveries):

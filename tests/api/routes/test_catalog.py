@@ -224,7 +224,7 @@ def test_delete_removes_the_image_its_renditions_and_its_entry_then_a_second_is_
     kept = crop(client)
     services: Services = client.app.state.services  # type: ignore[attr-defined]
     rendition = f"{PRODUCT}/{created['image_id']}/listing.jpg"
-    services.store.save(rendition, images.solid_jpeg(10, 10))
+    services.storage.results.save(rendition, images.solid_jpeg(10, 10))
     assert client.get(f"/images/{rendition}").status_code == 200
 
     first = delete(client, created)

@@ -87,7 +87,7 @@ def test_a_rendition_recorded_in_the_catalog_is_checked(client: TestClient) -> N
     created = manual_crop(client, WHOLE).json()
     services = client.app.state.services  # type: ignore[attr-defined]
     key = f"ABC-123/{created['image_id']}/listing.jpg"
-    services.store.save(key, product_photo((500, 400), (10, 10, 489, 389)))
+    services.storage.results.save(key, product_photo((500, 400), (10, 10, 489, 389)))
     services.product_images.catalog.record_rendition("ABC-123", created["image_id"], "listing", key)
 
     body = client.get(f"/images/ABC-123/{created['image_id']}/checks?rendition=listing").json()

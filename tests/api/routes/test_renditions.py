@@ -201,8 +201,12 @@ def test_without_an_avif_encoder_avif_is_neither_negotiated_nor_served(
     services: Services, renderer: CountingRenderer
 ) -> None:
     """A libvips built without an AV1 encoder: AVIF is refused by name, and negotiation skips it."""
-    maker = RenditionMaker(services.store, services.renditions.catalogue, renderer, formats=frozenset({"jpg", "webp"}))
-    without_avif = dataclasses.replace(services, renditions=RenditionService(services.store, services.images, maker))
+    maker = RenditionMaker(
+        services.storage.results, services.renditions.catalogue, renderer, formats=frozenset({"jpg", "webp"})
+    )
+    without_avif = dataclasses.replace(
+        services, renditions=RenditionService(services.storage.results, services.images, maker)
+    )
     with api(without_avif) as client:
         base = stored_image(client)
         refused = client.get(f"{base}/thumbnail.avif")

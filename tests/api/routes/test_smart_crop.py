@@ -169,7 +169,7 @@ def test_a_full_local_queue_answers_503_with_retry_after_and_keeps_nothing(setti
             assert refused.status_code == 503
             assert refused.json()["error"]["code"] == "server_busy"
             assert int(refused.headers["Retry-After"]) >= 1
-            assert services.store.staged_ids() == [first.json()["image_id"]]
+            assert services.storage.staging.staged_ids() == [first.json()["image_id"]]
             assert locator.gate is not None
             locator.gate.set()
             assert wait_for_job(client, first.json()["status_url"])["status"] == "succeeded"
@@ -199,7 +199,7 @@ def test_a_job_that_cannot_be_recorded_leaves_no_staged_upload(limited: Settings
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "service_unavailable"
     assert dispatcher.dispatched == []
-    assert services.store.staged_ids() == []
+    assert services.storage.staging.staged_ids() == []
 
 
 def test_an_upload_that_cannot_be_staged_leaves_its_job_failed_not_pending(
@@ -211,7 +211,7 @@ def test_an_upload_that_cannot_be_staged_leaves_its_job_failed_not_pending(
     def disk_full(image_id: str, data: bytes) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(services.store, "stage", disk_full)
+    monkeypatch.setattr(services.storage.staging, "stage", disk_full)
     app = create_app(services)
     with TestClient(app, client=(PEER, 50000), raise_server_exceptions=False) as client:
         response = client.post(

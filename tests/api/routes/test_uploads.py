@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from image_processor.assembly import build_store
+from image_processor.assembly import build_storage
 from image_processor.settings import Settings
 from tests.support import images
 from tests.support.apps import app_client
@@ -135,12 +135,12 @@ def test_an_unknown_upload_id_is_a_404(client: TestClient, upload_id: str) -> No
 
 
 def test_an_expired_upload_is_a_410_and_is_removed(client: TestClient, settings: Settings) -> None:
-    store = build_store(settings)
+    storage = build_storage(settings)
     expired = f"{int(time.time()) - 2 * settings.upload_ttl_seconds - 10}-{'a' * 32}"
-    store.put_upload(expired, images.solid_jpeg())
+    storage.inbox.put_upload(expired, images.solid_jpeg())
 
     assert_error(crop_by_id(client, expired), 410, "gone", field="source_upload_id")
-    assert store.take_upload(expired, 10**9) is None
+    assert storage.inbox.take_upload(expired, 10**9) is None
 
 
 def test_the_service_rechecks_the_size_of_what_was_uploaded(small_cap: TestClient, settings: Settings) -> None:
@@ -151,7 +151,7 @@ def test_the_service_rechecks_the_size_of_what_was_uploaded(small_cap: TestClien
     posted = send(small_cap, ticket, oversized)
     if settings.storage_backend == "filesystem":
         assert_error(posted, 413, "payload_too_large", field="file")
-        build_store(settings).put_upload(ticket["upload_id"], oversized)  # as if it had got through
+        build_storage(settings).inbox.put_upload(ticket["upload_id"], oversized)  # as if it had got through
     assert_error(crop_by_id(small_cap, ticket["upload_id"]), 413, "payload_too_large", field="source_upload_id")
     assert_error(crop_by_id(small_cap, ticket["upload_id"]), 404, "not_found")
 
@@ -218,29 +218,29 @@ def test_an_upload_is_received_once(client: TestClient) -> None:
 
 
 def test_a_used_upload_posted_again_is_not_served_again(client: TestClient, settings: Settings) -> None:
-    store = build_store(settings)
+    storage = build_storage(settings)
     upload_id = uploaded(client, images.solid_jpeg())
     assert crop_by_id(client, upload_id).status_code == 200
-    store.put_upload(upload_id, images.solid_jpeg())  # as a re-posted S3 form would
+    storage.inbox.put_upload(upload_id, images.solid_jpeg())  # as a re-posted S3 form would
     assert_error(crop_by_id(client, upload_id), 404, "not_found")
 
 
 def test_expired_uploads_are_swept_whoever_signed_them(client: TestClient, settings: Settings) -> None:
-    store = build_store(settings)
+    storage = build_storage(settings)
     now = int(time.time())
     expired = f"{now - settings.upload_ttl_seconds - 10}-{'a' * 32}"  # past expires_at + UPLOAD_TTL_SECONDS
     usable = f"{now - 10}-{'b' * 32}"  # past expires_at, still inside its use-by time
     for upload_id in (expired, usable):
-        store.put_upload(upload_id, images.solid_jpeg())
+        storage.inbox.put_upload(upload_id, images.solid_jpeg())
     taken = f"{now - settings.upload_ttl_seconds - 20}-{'c' * 32}"
-    store.put_upload(taken, images.solid_jpeg())
-    store.take_upload(taken, 10**9)
+    storage.inbox.put_upload(taken, images.solid_jpeg())
+    storage.inbox.take_upload(taken, 10**9)
 
     with app_client(settings):  # start-up sweeps, beside serving
         deadline = time.monotonic() + 30
-        while store.upload_ids() != [usable] and time.monotonic() < deadline:
+        while storage.inbox.upload_ids() != [usable] and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert store.upload_ids() == [usable]
+        assert storage.inbox.upload_ids() == [usable]
 
 
 def test_with_api_keys_both_upload_routes_need_a_key(settings: Settings) -> None:

@@ -33,10 +33,11 @@ from .product_images import ProductImages
 from .renditions import Renderer, RenditionMaker, RenditionService
 from .services import Services
 from .settings import Settings
+from .storage.backend import StorageBackend
 from .storage.filesystem import FileSystemImageStore
-from .storage.keys import ImageStore
+from .storage.interfaces import ResultStore
 from .storage.s3 import S3ImageStore
-from .storage.uploads import PresignedPostIssuer, SignedFormIssuer, TicketIssuer, UploadService
+from .storage.uploads import PresignedPostIssuer, SignedFormIssuer, UploadService
 from .webhooks.targets import WebhookPolicy
 
 if TYPE_CHECKING:
@@ -168,7 +169,7 @@ def build_notifier(settings: Settings, recorder: DeliveryRecorder) -> WebhookNot
 
 def build_rendition_maker(
     settings: Settings,
-    store: ImageStore,
+    results: ResultStore,
     budget: imaging.MemoryBudget,
     renderer: Renderer | None = None,
     catalog: DynamoDBCatalog | None = None,
@@ -180,7 +181,7 @@ def build_rendition_maker(
         return imaging.render(data, preset, fmt, max_pixels=settings.max_image_pixels, budget=budget)
 
     return RenditionMaker(
-        store,
+        results,
         load_catalogue(settings.renditions_file),
         renderer or render,
         on_made=catalog.record_rendition if catalog is not None else None,
@@ -190,7 +191,7 @@ def build_rendition_maker(
 def build_worker_runtime(
     settings: Settings,
     dynamodb: "DynamoDBClient",
-    store: ImageStore,
+    storage: StorageBackend,
     *,
     locator: ObjectLocator | None = None,
     clock: Callable[[], float] = time.time,
@@ -204,7 +205,8 @@ def build_worker_runtime(
     budget = budget or build_imaging(settings)
     metrics = metrics or build_metrics(settings).metrics
     worker = SmartCropWorker(
-        store=store,
+        results=storage.results,
+        staging=storage.staging,
         jobs=jobs,
         locator=MeteredLocator(locator or build_locator(settings), metrics),
         max_pixels=settings.max_image_pixels,
@@ -212,7 +214,7 @@ def build_worker_runtime(
         max_attempts=settings.job_max_attempts,
         budget=budget,
         renditions=build_rendition_maker(
-            settings, store, budget, renderer, catalog=build_catalog(settings, dynamodb, clock=clock)
+            settings, storage.results, budget, renderer, catalog=build_catalog(settings, dynamodb, clock=clock)
         ),
         metrics=metrics,
         clock=clock,
@@ -231,22 +233,40 @@ def build_worker_runtime(
     )
 
 
-def build_uploads(settings: Settings, store: ImageStore) -> UploadService:
-    issuer: TicketIssuer
-    if isinstance(store, S3ImageStore):
-        issuer = PresignedPostIssuer(store.presigned_post, time.time)
-    else:
-        secret = settings.upload_signing_secret
-        # Without a configured secret, forms signed by this process are valid in this process only.
-        issuer = SignedFormIssuer(secret.get_secret_value().encode() if secret else secrets.token_bytes(32))
-    return UploadService(store, issuer, max_bytes=settings.max_upload_bytes, ttl_seconds=settings.upload_ttl_seconds)
+def build_uploads(settings: Settings, storage: StorageBackend) -> UploadService:
+    return UploadService(
+        storage.inbox,
+        storage.upload_tickets,
+        max_bytes=settings.max_upload_bytes,
+        ttl_seconds=settings.upload_ttl_seconds,
+    )
 
 
-def build_store(settings: Settings) -> ImageStore:
+def build_storage(settings: Settings) -> StorageBackend:
+    """The one storage backend STORAGE_BACKEND names, every part of it."""
     if settings.storage_backend == "s3":
         assert settings.s3_bucket is not None  # Settings refuses STORAGE_BACKEND=s3 without it
-        return S3ImageStore(aws.client("s3", settings), settings.s3_bucket)
-    return FileSystemImageStore(settings.processed_images_dir)
+        bucket = S3ImageStore(aws.client("s3", settings), settings.s3_bucket)
+        return StorageBackend(
+            results=bucket,
+            staging=bucket,
+            inbox=bucket,
+            upload_tickets=PresignedPostIssuer(bucket.presigned_post, time.time),
+            check_ready=bucket.check_ready,
+            direct_links=bucket,
+            browser_origins=tuple(bucket.browser_origins()),
+        )
+    folder = FileSystemImageStore(settings.processed_images_dir)
+    secret = settings.upload_signing_secret
+    return StorageBackend(
+        results=folder,
+        staging=folder,
+        inbox=folder,
+        # Without a configured secret, forms signed by this process are valid in this process only.
+        upload_tickets=SignedFormIssuer(secret.get_secret_value().encode() if secret else secrets.token_bytes(32)),
+        check_ready=folder.check_ready,
+        prepare=folder.prepare,
+    )
 
 
 def build_services(
@@ -263,10 +283,11 @@ def build_services(
     the local pool's first retry delay, and a renderer of renditions instead of libvips's."""
     budget = build_imaging(settings)
     dynamodb = aws.client("dynamodb", settings)
-    store = build_store(settings)
+    storage = build_storage(settings)
     catalog = build_catalog(settings, dynamodb, clock=clock)
     images = ImageService(
-        store,
+        storage.results,
+        direct_links=storage.direct_links,
         max_pixels=settings.max_image_pixels,
         jpeg_quality=settings.jpeg_quality,
         concurrency=settings.image_concurrency,
@@ -277,11 +298,12 @@ def build_services(
     metrics = build_metrics(settings)
     if dispatcher is None:
         dispatcher = _build_dispatcher(
-            settings, dynamodb, store, locator, clock, retry_delay_seconds, budget, renderer, metrics.metrics
+            settings, dynamodb, storage, locator, clock, retry_delay_seconds, budget, renderer, metrics.metrics
         )
     smart_crop = SmartCropService(
         images,
-        store,
+        storage.results,
+        storage.staging,
         jobs,
         dispatcher,
         deadline_seconds=settings.job_deadline_seconds,
@@ -297,12 +319,18 @@ def build_services(
     )
     return Services(
         settings=settings,
-        store=store,
+        storage=storage,
         images=images,
-        uploads=build_uploads(settings, store),
+        uploads=build_uploads(settings, storage),
         smart_crop=smart_crop,
         product_images=ProductImages(
-            catalog, store, jobs, smart_crop, cdn=cdn, profiles=load_profiles(settings.check_profiles_file)
+            catalog,
+            storage.results,
+            storage.staging,
+            jobs,
+            smart_crop,
+            cdn=cdn,
+            profiles=load_profiles(settings.check_profiles_file),
         ),
         rate_limiter=DynamoDBRateLimiter(
             dynamodb,
@@ -312,9 +340,12 @@ def build_services(
             clock=clock,
         ),
         dispatcher=dispatcher,
-        readiness=build_readiness(settings, dynamodb, store),
+        readiness=build_readiness(settings, dynamodb, storage),
         renditions=RenditionService(
-            store, images, build_rendition_maker(settings, store, budget, renderer, catalog=catalog), metrics.metrics
+            storage.results,
+            images,
+            build_rendition_maker(settings, storage.results, budget, renderer, catalog=catalog),
+            metrics.metrics,
         ),
         manual_crop_rate_limiter=_build_optional_limiter(
             settings,
@@ -370,7 +401,7 @@ def _build_optional_limiter(
     )
 
 
-def build_readiness(settings: Settings, dynamodb: "DynamoDBClient", store: ImageStore) -> Readiness:
+def build_readiness(settings: Settings, dynamodb: "DynamoDBClient", storage: StorageBackend) -> Readiness:
     """The API's dependencies: its four tables (the idempotency one holds Idempotency-Key answers) and storage."""
     tables = {
         "rate_limit": (settings.rate_limit_table, "ip_address"),
@@ -381,14 +412,14 @@ def build_readiness(settings: Settings, dynamodb: "DynamoDBClient", store: Image
         f"dynamodb:{role}": dynamodb_table_probe(dynamodb, table, key) for role, (table, key) in tables.items()
     }
     probes["dynamodb:catalog"] = dynamodb_table_probe(dynamodb, settings.catalog_table, "product_id", "image_id")
-    probes["storage"] = store.check_ready
+    probes["storage"] = storage.check_ready
     return Readiness(probes)
 
 
 def _build_dispatcher(
     settings: Settings,
     dynamodb: "DynamoDBClient",
-    store: ImageStore,
+    storage: StorageBackend,
     locator: ObjectLocator | None,
     clock: Callable[[], float],
     retry_delay_seconds: float,
@@ -399,9 +430,9 @@ def _build_dispatcher(
     if settings.dispatcher == "lambda":
         return LambdaDispatcher(aws.client("lambda", settings), settings.worker_function_name)
     runtime = build_worker_runtime(
-        settings, dynamodb, store, locator=locator, clock=clock, budget=budget, renderer=renderer, metrics=metrics
+        settings, dynamodb, storage, locator=locator, clock=clock, budget=budget, renderer=renderer, metrics=metrics
     )
-    staged = StagedUploads(store, runtime.jobs, runtime.release_claim)
+    staged = StagedUploads(storage.results, storage.staging, runtime.jobs, runtime.release_claim)
     return LocalWorkerPool(
         lambda image_id: runtime.process(job={"image_id": image_id}),
         recover=staged.recover,

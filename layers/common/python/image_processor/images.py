@@ -13,7 +13,8 @@ from .errors import DependencyUnavailable, ImageTooLarge
 from .ids import new_image_id
 from .models import CropBox
 from .observability import SERVICE_NAME, annotate_trace
-from .storage.keys import ImageStore, StoredImage, StoredObject, result_key
+from .storage.interfaces import DirectLinks, ResultStore, StoredImage, StoredObject
+from .storage.keys import result_key
 from .storage.spool import ImageSource, read_source
 
 logger = Logger(service=SERVICE_NAME, child=True)
@@ -28,15 +29,17 @@ class CroppedImage:
 class ImageService:
     def __init__(
         self,
-        store: ImageStore,
+        results: ResultStore,
         *,
+        direct_links: DirectLinks | None = None,
         max_pixels: int,
         jpeg_quality: int,
         concurrency: int,
         budget: imaging.MemoryBudget,
         catalog: DynamoDBCatalog | None = None,
     ) -> None:
-        self._store = store
+        self._results = results
+        self._direct_links = direct_links
         self._catalog = catalog
         self._max_pixels = max_pixels
         self._quality = jpeg_quality
@@ -78,16 +81,15 @@ class ImageService:
         return await anyio.to_thread.run_sync(work, limiter=self._limiter)
 
     async def read(self, requested_path: str) -> StoredImage | None:
-        return await anyio.to_thread.run_sync(self._store.fetch, requested_path)
+        return await anyio.to_thread.run_sync(self._results.fetch, requested_path)
 
     async def stat(self, requested_path: str) -> StoredObject | None:
-        return await anyio.to_thread.run_sync(self._store.stat, requested_path)
+        return await anyio.to_thread.run_sync(self._results.stat, requested_path)
 
     async def presigned_url(self, key: str, ttl_seconds: int) -> str:
-        url = self._store.presigned_url(key, ttl_seconds)  # signed locally, no network call
-        if url is None:
-            raise RuntimeError("this image store has no presigned URLs; Settings refuses IMAGE_DELIVERY=redirect")
-        return url
+        if self._direct_links is None:
+            raise RuntimeError("this storage has no presigned URLs; Settings refuses IMAGE_DELIVERY=redirect")
+        return self._direct_links.presigned_url(key, ttl_seconds)  # signed locally, no network call
 
     async def probe(self, source: ImageSource) -> imaging.ImageInfo:
         # Only the header is decoded (no pixels), so accepting an upload never waits for a crop slot.
@@ -106,5 +108,5 @@ class ImageService:
         jpeg = imaging.crop_to_jpeg(
             read_source(source), box, max_pixels=self._max_pixels, quality=self._quality, budget=self._budget
         )
-        self._store.save(key, jpeg)
+        self._results.save(key, jpeg)
         return len(jpeg)

@@ -13,7 +13,8 @@ from .imaging.checks import BUILT_IN_PROFILE, CheckReport, Profile, profile_name
 from .jobs.acceptance import SmartCropService
 from .jobs.records import DELETED, JobStore
 from .observability import SERVICE_NAME
-from .storage.keys import ImageStore, image_folder, result_key
+from .storage.interfaces import ResultStore, StagingArea
+from .storage.keys import image_folder, result_key
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
@@ -25,7 +26,8 @@ class Invalidator(Protocol):
 @dataclass(frozen=True)
 class ProductImages:
     catalog: DynamoDBCatalog
-    store: ImageStore
+    results: ResultStore
+    staging: StagingArea
     jobs: JobStore
     smart_crop: SmartCropService
     # The CDN in front of the images (CDN_DISTRIBUTION_ID), if the deployment has one.
@@ -48,7 +50,7 @@ class ProductImages:
             if rendition not in made:
                 raise NotFound("This image has no rendition of that name.", field="rendition")
             key = made[rendition]
-        stored = await anyio.to_thread.run_sync(self.store.fetch, key)
+        stored = await anyio.to_thread.run_sync(self.results.fetch, key)
         if stored is None:
             raise NotFound("No image of this product has this id.")
         return await anyio.to_thread.run_sync(run_checks, stored.content, profile, rules)
@@ -88,12 +90,12 @@ class ProductImages:
     def _delete(self, product_id: str, image_id: str) -> None:
         key = result_key(product_id, image_id)
         entry = self.catalog.get(product_id, image_id)
-        if entry is None and self.store.stat(key) is None:
+        if entry is None and self.results.stat(key) is None:
             raise NotFound("No image of this product has this id.")
         if entry is None or entry.source == "smart":
             self._end_job(image_id)
-        self.store.delete(key)
-        self.store.delete_folder(image_folder(product_id, image_id))
+        self.results.delete(key)
+        self.results.delete_folder(image_folder(product_id, image_id))
         if self.cdn is not None:
             # The CDN serves an object at /images/<key> (and a negotiated rendition at its key without extension).
             self.cdn.invalidate([f"/images/{key}", f"/images/{image_folder(product_id, image_id)}*"])
@@ -105,6 +107,6 @@ class ProductImages:
         if job is None:
             return
         if not job.is_terminal and self.jobs.fail(image_id, DELETED):
-            self.store.discard_staged(image_id)
+            self.staging.discard_staged(image_id)
             return
         self.jobs.delete(image_id)

@@ -19,7 +19,8 @@ from .images import ImageService
 from .metrics import ServiceMetrics, discarding
 from .observability import SERVICE_NAME
 from .presets import MEDIA_TYPES, Preset, PresetCatalogue, RenditionFormat
-from .storage.keys import ImageStore, StoredImage, StoredObject, rendition_key, result_key
+from .storage.interfaces import ResultStore, StoredImage, StoredObject
+from .storage.keys import rendition_key, result_key
 
 NO_IMAGE = "No processed image exists at this path."
 logger = Logger(service=SERVICE_NAME, child=True)
@@ -35,7 +36,7 @@ RenditionRecorder = Callable[[str, str, str, str], None]
 class RenditionMaker:
     """Synchronous: renders and stores renditions (in a worker thread, or in the smart-crop worker)."""
 
-    store: ImageStore
+    results: ResultStore
     catalogue: PresetCatalogue
     render: Renderer
     formats: frozenset[RenditionFormat] = field(default_factory=imaging.encodable_formats)
@@ -49,11 +50,11 @@ class RenditionMaker:
         """Render from `source` (the stored image) and store it; the stored rendition (perhaps a racing writer's)."""
         key = rendition_key(product_id, image_id, name, fmt)
         data = self.render(source, self.catalogue[name], fmt)
-        created = self.store.create(key, data, content_type=MEDIA_TYPES[fmt])
+        created = self.results.create(key, data, content_type=MEDIA_TYPES[fmt])
         if created is not None:
             self._made(product_id, image_id, name, key)
             return StoredImage(created, data)
-        stored = self.store.fetch(key)
+        stored = self.results.fetch(key)
         if stored is None:  # deleted since it was made: its image's job failed, and the image went with it
             raise NotFound(NO_IMAGE)
         return stored
@@ -65,7 +66,7 @@ class RenditionMaker:
             for fmt in self.formats_of(preset):
                 key = rendition_key(product_id, image_id, name, fmt)
                 # None: already made (by a request, or an earlier attempt of this job); it stays.
-                stored = self.store.create(key, self.render(source, preset, fmt), content_type=MEDIA_TYPES[fmt])
+                stored = self.results.create(key, self.render(source, preset, fmt), content_type=MEDIA_TYPES[fmt])
                 if stored is not None:
                     self._made(product_id, image_id, name, key)
 
@@ -73,7 +74,7 @@ class RenditionMaker:
         """Delete the named presets' renditions (of a job that did not succeed after all)."""
         for name in self._known(names):
             for fmt in self.formats_of(self.catalogue[name]):
-                self.store.delete(rendition_key(product_id, image_id, name, fmt))
+                self.results.delete(rendition_key(product_id, image_id, name, fmt))
 
     def _made(self, product_id: str, image_id: str, name: str, key: str) -> None:
         """The rendition is stored and served either way; a catalog outage only leaves it unlisted."""
@@ -100,9 +101,9 @@ class RenditionService:
     """Renditions for the API: read from storage, or made once (coalesced) on a first request."""
 
     def __init__(
-        self, store: ImageStore, images: ImageService, maker: RenditionMaker, metrics: ServiceMetrics | None = None
+        self, results: ResultStore, images: ImageService, maker: RenditionMaker, metrics: ServiceMetrics | None = None
     ) -> None:
-        self._store = store
+        self._results = results
         self._images = images
         self._maker = maker
         self._metrics = metrics or discarding()
@@ -120,7 +121,7 @@ class RenditionService:
     ) -> StoredObject | StoredImage:
         """The stored rendition (without its bytes unless `with_content`), made first if it is not there."""
         key = rendition_key(product_id, image_id, name, fmt)
-        found = await anyio.to_thread.run_sync(self._store.fetch if with_content else self._store.stat, key)
+        found = await anyio.to_thread.run_sync(self._results.fetch if with_content else self._results.stat, key)
         self._metrics.rendition_served(hit=found is not None)
         if found is not None:
             return found
@@ -144,14 +145,14 @@ class RenditionService:
     async def _generate(self, product_id: str, image_id: str, name: str, fmt: RenditionFormat) -> StoredImage:
         key = rendition_key(product_id, image_id, name, fmt)
         # Looked for again: a request that missed it just before the previous generation stored it comes here.
-        existing = await anyio.to_thread.run_sync(self._store.fetch, key)
+        existing = await anyio.to_thread.run_sync(self._results.fetch, key)
         if existing is not None:
             return existing
         # Read before taking a crop slot: a request for an image that does not exist never waits for one.
         return await self._make_now(await self._source(product_id, image_id), product_id, image_id, name, fmt)
 
     async def _source(self, product_id: str, image_id: str) -> bytes:
-        source = await anyio.to_thread.run_sync(self._store.fetch, result_key(product_id, image_id))
+        source = await anyio.to_thread.run_sync(self._results.fetch, result_key(product_id, image_id))
         if source is None:
             raise NotFound(NO_IMAGE)
         return source.content

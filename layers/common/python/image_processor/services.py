@@ -13,14 +13,14 @@ from .metrics import ServiceMetrics, discarding
 from .product_images import ProductImages
 from .renditions import RenditionService
 from .settings import Settings
-from .storage.keys import ImageStore
+from .storage.backend import StorageBackend
 from .storage.uploads import UploadService
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    store: ImageStore
+    storage: StorageBackend
     images: ImageService
     uploads: UploadService
     smart_crop: SmartCropService

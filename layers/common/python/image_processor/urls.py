@@ -25,6 +25,12 @@ def normalise_origin(value: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port not in {None, _DEFAULT_PORTS[parts.scheme]} else "")
 
 
+def origin_of(url: str) -> str:
+    """The `scheme://host[:port]` of an absolute URL as written; "" if `url` has none."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
 def check_url(url: str, setting: str = "AI_SERVICE_URL") -> None:
     """Refuse anything but https, and plain http to a loopback address (for a service run locally)."""
     parsed = urlsplit(url)

@@ -24,7 +24,7 @@ def create_app(services: Services) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services.store.ensure_ready()
+        services.storage.start()
         services.metrics.cold_start()
         await services.dispatcher.start()
         # A quarter of the TTL: an upload is gone at most that long after its use-by time.

@@ -10,11 +10,9 @@ framed (`frame-ancestors 'none'`, and X-Frame-Options for older browsers, on eve
 import base64
 import hashlib
 import re
-from collections.abc import Iterable
-from urllib.parse import urlsplit
+from collections.abc import Iterable, Sequence
 
-from ..storage.keys import ImageStore
-from ..storage.s3 import S3ImageStore
+from ..urls import origin_of
 
 _COMMON = ("object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "form-action 'self'")
 _INLINE_SCRIPT_RE = re.compile(r"<script>(.*?)</script>", re.DOTALL)
@@ -51,18 +49,8 @@ def docs_policy(html: str) -> str:
     )
 
 
-def storage_origins(store: ImageStore, public_image_base_url: str | None = None) -> list[str]:
-    """The origins a browser reaches images and uploads at: S3's presigned URLs, and the CDN that
-    PUBLIC_IMAGE_BASE_URL names; none for the file system without a CDN."""
-    cdn = {_origin(public_image_base_url)} if public_image_base_url else set()
-    if not isinstance(store, S3ImageStore):
-        return sorted(cdn)
-    # Signed locally: no call is made.
-    image_url = store.presigned_url("probe.jpg", 60) or ""
-    upload_url, _ = store.presigned_post("probe", max_bytes=1, content_types=("image/jpeg",), ttl_seconds=60)
-    return sorted(({_origin(image_url), _origin(upload_url)} | cdn) - {""})
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+def image_origins(storage_origins: Sequence[str], public_image_base_url: str | None = None) -> list[str]:
+    """The origins a browser reaches images and uploads at: storage's own (S3's presigned URLs), and the
+    CDN that PUBLIC_IMAGE_BASE_URL names; none for the file system without a CDN."""
+    cdn = {origin_of(public_image_base_url)} if public_image_base_url else set()
+    return sorted((set(storage_origins) | cdn) - {""})

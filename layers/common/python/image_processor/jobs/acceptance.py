@@ -13,7 +13,7 @@ from ..ids import new_image_id
 from ..images import ImageService
 from ..metrics import ServiceMetrics, discarding
 from ..observability import SERVICE_NAME, annotate_trace
-from ..storage.keys import ImageStore
+from ..storage.interfaces import ResultStore, StagingArea
 from ..storage.spool import ImageSource, read_source
 from ..webhooks.targets import WebhookPolicy
 from .dispatch import Dispatcher
@@ -26,7 +26,8 @@ class SmartCropService:
     def __init__(
         self,
         images: ImageService,
-        store: ImageStore,
+        results: ResultStore,
+        staging: StagingArea,
         jobs: JobStore,
         dispatcher: Dispatcher,
         *,
@@ -39,7 +40,8 @@ class SmartCropService:
         self._catalog = catalog
         self._webhooks = webhooks or WebhookPolicy([])
         self._images = images
-        self._store = store
+        self._results = results
+        self._staging = staging
         self._jobs = jobs
         self._dispatcher = dispatcher
         self._deadline = deadline_seconds
@@ -105,7 +107,7 @@ class SmartCropService:
             writes.start_soon(attempt, "record", functools.partial(self._jobs.create, job))
         if not failures:
             return
-        await anyio.to_thread.run_sync(self._store.discard_staged, job.image_id)
+        await anyio.to_thread.run_sync(self._staging.discard_staged, job.image_id)
         if "record" not in failures:
             try:
                 await anyio.to_thread.run_sync(self._jobs.fail, job.image_id, "the upload could not be staged")
@@ -128,11 +130,11 @@ class SmartCropService:
         if await anyio.to_thread.run_sync(self._jobs.fail, image_id, TIMED_OUT):
             self._metrics.job_finished("failed", self._clock() - job.created_at)
             # A worker that wrote the image and died before it could record success leaves it behind.
-            await anyio.to_thread.run_sync(self._store.delete, job.result_key)
+            await anyio.to_thread.run_sync(self._results.delete, job.result_key)
         return await anyio.to_thread.run_sync(self._jobs.get, image_id)
 
     def _stage(self, image_id: str, source: ImageSource) -> None:
-        self._store.stage(image_id, read_source(source))
+        self._staging.stage(image_id, read_source(source))
 
     def _catalogue(self, job: Job) -> None:
         if self._catalog is not None:
@@ -140,7 +142,7 @@ class SmartCropService:
             self._catalog.add(entry)
 
     def _abandon(self, job: Job) -> None:
-        self._store.discard_staged(job.image_id)
+        self._staging.discard_staged(job.image_id)
         self._jobs.fail(job.image_id, "could not be queued")
         if self._catalog is not None:
             self._catalog.delete(job.product_id, job.image_id)

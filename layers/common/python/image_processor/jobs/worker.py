@@ -29,7 +29,7 @@ from ..metrics import JobOutcome, ServiceMetrics, discarding
 from ..models import CropBox
 from ..observability import SERVICE_NAME, annotate_trace
 from ..renditions import RenditionMaker
-from ..storage.keys import ImageStore
+from ..storage.interfaces import ResultStore, StagingArea
 from . import ownership
 from .locator import Location, ObjectLocator
 from .records import TIMED_OUT, Job, JobStore
@@ -46,7 +46,8 @@ CLAIM_KEY_PREFIX = "smart-crop-job"
 
 @dataclass(frozen=True)
 class SmartCropWorker:
-    store: ImageStore
+    results: ResultStore
+    staging: StagingArea
     jobs: JobStore
     locator: ObjectLocator
     max_pixels: int
@@ -73,7 +74,7 @@ class SmartCropWorker:
             return {"image_id": image_id, "status": "missing"}
         if job.is_terminal:
             return self._finished(job)
-        data = self.store.read_staged(image_id)
+        data = self.staging.read_staged(image_id)
         if data is None:
             return self._fail(job, "the staged upload is missing")
         started = self.jobs.start_attempt(image_id, owner=self.owner)
@@ -92,7 +93,7 @@ class SmartCropWorker:
             result = imaging.crop_to_jpeg(
                 data, location.box, max_pixels=self.max_pixels, quality=self.jpeg_quality, budget=self.budget
             )
-            self.store.save(job.result_key, result)
+            self.results.save(job.result_key, result)
             if job.renditions and self.renditions is not None:
                 self.renditions.make_all(result, job.product_id, job.image_id, job.renditions)
             checks = self._checks(job, result)
@@ -142,7 +143,7 @@ class SmartCropWorker:
             checks=checks,
         ):
             self._ended(job, "succeeded")
-            self.store.discard_staged(job.image_id)
+            self.staging.discard_staged(job.image_id)
             logger.info(
                 "smart-crop job succeeded",
                 extra={"image_id": job.image_id, "crop_box": location.box.model_dump(), "found": location.object_found},
@@ -157,7 +158,7 @@ class SmartCropWorker:
         """A job that has already ended: drop its staged upload, and the image of one that did not succeed."""
         if job.status == "failed":
             self._discard_result(job)
-        self.store.discard_staged(job.image_id)
+        self.staging.discard_staged(job.image_id)
         return {"image_id": job.image_id, "status": job.status}
 
     def _fail(self, job: Job, reason: str) -> dict[str, Any]:
@@ -165,14 +166,14 @@ class SmartCropWorker:
             return self._finished(self.jobs.get(job.image_id) or job)
         self._ended(job, "failed")
         self._discard_result(job)
-        self.store.discard_staged(job.image_id)
+        self.staging.discard_staged(job.image_id)
         logger.warning("smart-crop job failed", extra={"image_id": job.image_id, "reason": reason})
         return {"image_id": job.image_id, "status": "failed", "error": reason}
 
     def _discard_result(self, job: Job) -> None:
         """The image of a job that did not succeed goes, with every rendition of it: those the job asked for,
         and any a request made while the image was briefly there."""
-        self.store.delete(job.result_key)
+        self.results.delete(job.result_key)
         if self.renditions is not None:
             self.renditions.discard(job.product_id, job.image_id, self.renditions.catalogue)
 

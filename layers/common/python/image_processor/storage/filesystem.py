@@ -9,12 +9,10 @@ import uuid
 from pathlib import Path
 
 from ..aws.readiness import directory_probe
+from .interfaces import StoredImage, StoredObject, UploadTooLarge
 from .keys import (
     UPLOAD_MARKERS,
     UPLOADS_PREFIX,
-    StoredImage,
-    StoredObject,
-    UploadTooLarge,
     checked_key,
     servable_key,
     staged_id,
@@ -45,6 +43,11 @@ class FileSystemImageStore:
     def ensure_ready(self) -> None:
         self.staging.mkdir(parents=True, exist_ok=True)
         self.uploads.mkdir(parents=True, exist_ok=True)
+
+    def prepare(self) -> int:
+        """At start-up: the folders made, and the temporary files of writes a crash interrupted removed (how many)."""
+        self.ensure_ready()
+        return self.remove_abandoned_writes()
 
     def remove_abandoned_writes(self, older_than_seconds: float = ABANDONED_WRITE_SECONDS) -> int:
         """Delete temporary files that a crashed writer left behind; returns how many.
@@ -134,9 +137,6 @@ class FileSystemImageStore:
         except OSError:
             return None
         return StoredImage(StoredObject(key=requested_path, size=len(content), etag=_etag(stat)), content)
-
-    def presigned_url(self, key: str, ttl_seconds: int) -> str | None:
-        return None
 
     def stage(self, image_id: str, data: bytes) -> None:
         _write_atomically(self._path(staged_key(image_id)), data)

@@ -19,13 +19,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.errors import error_code, translate
 from ..errors import DependencyUnavailable
+from ..urls import origin_of
+from .interfaces import StoredImage, StoredObject, UploadTooLarge
 from .keys import (
     STAGING_PREFIX,
     UPLOAD_MARKERS,
     UPLOADS_PREFIX,
-    StoredImage,
-    StoredObject,
-    UploadTooLarge,
     checked_key,
     servable_key,
     staged_id,
@@ -48,12 +47,6 @@ class S3ImageStore:
     def __init__(self, client: "S3Client", bucket: str) -> None:
         self._client = client
         self._bucket = bucket
-
-    def ensure_ready(self) -> None:
-        """Nothing to create: the bucket belongs to the deployment, and S3 has no folders."""
-
-    def remove_abandoned_writes(self) -> int:
-        return 0  # a PutObject that dies leaves nothing behind
 
     def save(self, key: str, data: bytes) -> None:
         self._put(checked_key(key), data, content_type="image/jpeg")
@@ -114,7 +107,7 @@ class S3ImageStore:
         content = self._read_body(response)
         return StoredImage(StoredObject(key=key, size=len(content), etag=str(response["ETag"])), content)
 
-    def presigned_url(self, key: str, ttl_seconds: int) -> str | None:
+    def presigned_url(self, key: str, ttl_seconds: int) -> str:
         return self._client.generate_presigned_url(
             "get_object", Params={"Bucket": self._bucket, "Key": checked_key(key)}, ExpiresIn=ttl_seconds
         )
@@ -135,6 +128,12 @@ class S3ImageStore:
             ExpiresIn=ttl_seconds,
         )
         return str(post["url"]), {name: str(value) for name, value in post["fields"].items()}
+
+    def browser_origins(self) -> list[str]:
+        """The origins a browser reaches this bucket at, for presigned reads and uploads (signed locally)."""
+        read_url = self.presigned_url("probe.jpg", 60)
+        upload_url, _ = self.presigned_post("probe", max_bytes=1, content_types=("image/jpeg",), ttl_seconds=60)
+        return sorted({origin_of(read_url), origin_of(upload_url)} - {""})
 
     def stage(self, image_id: str, data: bytes) -> None:
         self._put(staged_key(image_id), data)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..errors import AlreadyReceived, Gone, InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
-from .keys import ImageStore, UploadTooLarge
+from .interfaces import UploadInbox, UploadTooLarge
 from .spool import SpooledUpload
 
 _UPLOAD_ID_RE = re.compile(r"(?P<expires_at>[0-9]{10})-[0-9a-f]{32}")
@@ -40,6 +40,8 @@ class UploadTicket:
 
 class TicketIssuer(Protocol):
     def issue(self, upload_id: str, expires_at: int, max_bytes: int) -> UploadTicket: ...
+    def verify(self, upload_id: str, max_bytes: str | None, signature: str | None) -> int:
+        """The size cap of a form the service was sent to receive itself; raises if the form is not one of ours."""
 
 
 class PresignedPostIssuer:
@@ -57,6 +59,9 @@ class PresignedPostIssuer:
             ttl_seconds=max(expires_at - int(self._clock()), 1),
         )
         return UploadTicket(upload_id=upload_id, expires_at=expires_at, fields=fields, url=url)
+
+    def verify(self, upload_id: str, max_bytes: str | None, signature: str | None) -> int:
+        raise NotFound("Uploads go to the URL POST /uploads returned.")
 
 
 class SignedFormIssuer:
@@ -95,14 +100,14 @@ class SignedFormIssuer:
 class UploadService:
     def __init__(
         self,
-        store: ImageStore,
+        inbox: UploadInbox,
         issuer: TicketIssuer,
         *,
         max_bytes: int,
         ttl_seconds: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._store = store
+        self._inbox = inbox
         self._issuer = issuer
         self._max_bytes = max_bytes
         self._ttl = ttl_seconds
@@ -115,8 +120,6 @@ class UploadService:
     def admit(self, upload_id: str, max_bytes: str | None, signature: str | None) -> int:
         """Before the body is read (the file-system backend's endpoint): the signed URL is ours and live, as S3
         checks its policy. The size cap it allows."""
-        if not isinstance(self._issuer, SignedFormIssuer):
-            raise NotFound("Uploads go to the URL POST /uploads returned.")
         expires_at = self._expiry(upload_id)
         allowed = self._issuer.verify(upload_id, max_bytes, signature)
         if self._clock() > expires_at:
@@ -129,7 +132,7 @@ class UploadService:
             raise UnsupportedMediaType("Content-Type must be an image type.", field="Content-Type")
         if not 0 < file.size <= max_bytes:
             raise PayloadTooLarge.for_limit(max_bytes, field="file")
-        if not self._store.put_upload(upload_id, file.read()):
+        if not self._inbox.put_upload(upload_id, file.read()):
             raise AlreadyReceived(
                 "This upload has been received already; request a new one from POST /uploads.", field="upload_id"
             )
@@ -138,7 +141,7 @@ class UploadService:
         """The upload's bytes, deleted from storage so that it is used once."""
         expires_at = self._expiry(upload_id)
         try:
-            data = self._store.take_upload(upload_id, self._max_bytes)
+            data = self._inbox.take_upload(upload_id, self._max_bytes)
         except UploadTooLarge as exc:
             raise PayloadTooLarge(
                 f"The upload is {exc.size} bytes; the limit is {self._max_bytes}.", field=FIELD
@@ -155,11 +158,11 @@ class UploadService:
         now = self._clock()
         expired = [
             upload_id
-            for upload_id in self._store.upload_ids()
+            for upload_id in self._inbox.upload_ids()
             if (match := _UPLOAD_ID_RE.fullmatch(upload_id)) and now > int(match["expires_at"]) + self._ttl
         ]
         for upload_id in expired:
-            self._store.remove_upload(upload_id)
+            self._inbox.remove_upload(upload_id)
         return len(expired)
 
     def _expiry(self, upload_id: str) -> int:

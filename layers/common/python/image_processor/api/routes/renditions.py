@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response, status
 from ...errors import NotFound
 from ...models import is_safe_product_id
 from ...presets import MEDIA_TYPES, RenditionFormat
-from ...storage.keys import StoredImage, StoredObject
+from ...storage.interfaces import StoredImage, StoredObject
 from ..caching import IMMUTABLE, etag_matches
 from ..deps import ServicesDep
 from ..errors import error_responses

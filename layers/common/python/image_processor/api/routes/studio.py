@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.staticfiles import NotModifiedResponse, PathLike, StaticFiles
 from starlette.types import Scope
 
-from ..page_policy import storage_origins, studio_policy
+from ..page_policy import image_origins, studio_policy
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 _INDEX = STATIC_DIR / "studio" / "index.html"
@@ -69,7 +69,9 @@ def _studio_policy(request: Request) -> str:
     state = request.app.state
     if not hasattr(state, "studio_policy"):
         services = state.services
-        state.studio_policy = studio_policy(storage_origins(services.store, services.settings.public_image_base_url))
+        state.studio_policy = studio_policy(
+            image_origins(services.storage.browser_origins, services.settings.public_image_base_url)
+        )
     policy: str = state.studio_policy
     return policy
 

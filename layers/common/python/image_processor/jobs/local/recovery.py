@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from aws_lambda_powertools import Logger
 
 from ...observability import SERVICE_NAME
-from ...storage.keys import ImageStore
+from ...storage.interfaces import ResultStore, StagingArea
 from .. import ownership
 from ..records import JobStore
 
@@ -24,7 +24,8 @@ logger = Logger(service=SERVICE_NAME, child=True)
 
 @dataclass
 class StagedUploads:
-    store: ImageStore
+    results: ResultStore
+    staging: StagingArea
     jobs: JobStore
     release_claim: Callable[[str], None]
     is_dead: Callable[[str | None], bool] = ownership.is_dead_here
@@ -34,15 +35,15 @@ class StagedUploads:
         """The ids to queue again at start-up (releasing the claims of dead local workers on the way)."""
         resume: list[str] = []
         released = 0
-        for image_id in self.store.staged_ids():
+        for image_id in self.staging.staged_ids():
             job = self.jobs.get(image_id)
             if job is None:
                 self._orphans.add(image_id)
                 continue
             if job.is_terminal:
                 if job.status == "failed":
-                    self.store.delete(job.result_key)
-                self.store.discard_staged(image_id)
+                    self.results.delete(job.result_key)
+                self.staging.discard_staged(image_id)
                 continue
             if job.status == "processing" and self.is_dead(job.owner):
                 self.release_claim(image_id)
@@ -56,11 +57,11 @@ class StagedUploads:
         """Remove staged uploads whose job was missing at the previous sweep and still is; returns how many."""
         suspects, self._orphans = self._orphans, set()
         removed = 0
-        for image_id in self.store.staged_ids():
+        for image_id in self.staging.staged_ids():
             if self.jobs.get(image_id) is not None:
                 continue
             if image_id in suspects:
-                self.store.discard_staged(image_id)
+                self.staging.discard_staged(image_id)
                 removed += 1
             else:
                 self._orphans.add(image_id)
