@@ -129,7 +129,7 @@ data "aws_iam_policy_document" "api" {
 
   # Manual crops store results; presigned GETs (the 307) and HEAD are signed with this role, so it
   # must be allowed to read what it links to. A poll that finds a job past its deadline removes the
-  # image a late worker may have written (DeleteObject).
+  # image a late worker may have written (DeleteObject; its renditions through DeleteImages above).
   statement {
     sid       = "StoreAndLinkResults"
     actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]

@@ -66,3 +66,22 @@ def test_a_job_past_its_deadline_reports_failed(settings: Settings) -> None:
     assert view["status"] == "failed"
     assert view["error"] == "timed out before it finished"
     assert later == view
+
+
+def test_a_job_failed_at_its_deadline_leaves_no_image_or_rendition_of_a_dead_worker(settings: Settings) -> None:
+    """A worker that stored the image and a rendition, then died before recording success: the poll that
+    fails the job removes both, so nothing of a failed job is ever served."""
+    clock = ManualClock()
+    services = build_services(settings, clock=clock, dispatcher=RecordingDispatcher())
+    with TestClient(create_app(services), client=("203.0.113.10", 50000)) as client:
+        accepted = accepted_smart_crop(client, images.solid_jpeg(64, 48))
+        result = accepted["retrieval_url"].removeprefix("/images/")
+        rendition = result.removesuffix(".jpg") + "/thumbnail.webp"
+        services.storage.results.save(result, images.solid_jpeg(32, 24))
+        services.storage.results.create(rendition, b"webp", content_type="image/webp")
+        assert client.get(f"/images/{rendition}").status_code == 200
+        clock.advance(settings.job_deadline_seconds + 1)
+
+        assert client.get(accepted["status_url"]).json()["status"] == "failed"
+        assert client.get(accepted["retrieval_url"]).status_code == 404
+        assert client.get(f"/images/{rendition}").status_code == 404

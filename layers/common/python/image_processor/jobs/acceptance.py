@@ -14,6 +14,7 @@ from ..images import ImageService
 from ..metrics import ServiceMetrics, discarding
 from ..observability import SERVICE_NAME, annotate_trace
 from ..storage.interfaces import ResultStore, StagingArea
+from ..storage.keys import image_folder
 from ..storage.spool import ImageSource, read_source
 from ..webhooks.targets import WebhookPolicy
 from .dispatch import Dispatcher
@@ -129,9 +130,14 @@ class SmartCropService:
             return job
         if await anyio.to_thread.run_sync(self._jobs.fail, image_id, TIMED_OUT):
             self._metrics.job_finished("failed", self._clock() - job.created_at)
-            # A worker that wrote the image and died before it could record success leaves it behind.
-            await anyio.to_thread.run_sync(self._results.delete, job.result_key)
+            # A worker that wrote the image (and its renditions) and died before it could record success
+            # leaves them behind.
+            await anyio.to_thread.run_sync(self._remove_outputs, job)
         return await anyio.to_thread.run_sync(self._jobs.get, image_id)
+
+    def _remove_outputs(self, job: Job) -> None:
+        self._results.delete(job.result_key)
+        self._results.delete_folder(image_folder(job.product_id, job.image_id))
 
     def _stage(self, image_id: str, source: ImageSource) -> None:
         self._staging.stage(image_id, read_source(source))
