@@ -1,5 +1,6 @@
 """Builds the collaborators from settings: the one place that picks implementations."""
 
+import functools
 import secrets
 import time
 from collections.abc import Callable
@@ -312,6 +313,7 @@ def build_services(
         webhooks=build_webhook_policy(settings),
         metrics=metrics.metrics,
     )
+    optional_limiter = functools.partial(_build_optional_limiter, settings, dynamodb, clock)
     cdn = (
         CloudFrontInvalidator(aws.client("cloudfront", settings), settings.cdn_distribution_id)
         if settings.cdn_distribution_id
@@ -347,29 +349,14 @@ def build_services(
             build_rendition_maker(settings, storage.results, budget, renderer, catalog=catalog),
             metrics.metrics,
         ),
-        manual_crop_rate_limiter=_build_optional_limiter(
-            settings,
-            dynamodb,
-            clock,
-            limit=settings.manual_crop_rate_limit_requests,
-            window_seconds=settings.manual_crop_rate_limit_window_seconds,
-            key_prefix="manual-crop:",
+        manual_crop_rate_limiter=optional_limiter(
+            settings.manual_crop_rate_limit_requests, settings.manual_crop_rate_limit_window_seconds, "manual-crop:"
         ),
-        upload_rate_limiter=_build_optional_limiter(
-            settings,
-            dynamodb,
-            clock,
-            limit=settings.upload_rate_limit_requests,
-            window_seconds=settings.upload_rate_limit_window_seconds,
-            key_prefix="upload:",
+        upload_rate_limiter=optional_limiter(
+            settings.upload_rate_limit_requests, settings.upload_rate_limit_window_seconds, "upload:"
         ),
-        ipv6_site_rate_limiter=_build_optional_limiter(
-            settings,
-            dynamodb,
-            clock,
-            limit=settings.ipv6_site_rate_limit_requests,
-            window_seconds=settings.rate_limit_window_seconds,
-            key_prefix="ipv6-site:",
+        ipv6_site_rate_limiter=optional_limiter(
+            settings.ipv6_site_rate_limit_requests, settings.rate_limit_window_seconds, "ipv6-site:"
         ),
         idempotency=IdempotentRequests(
             dynamodb, settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds
@@ -383,7 +370,6 @@ def _build_optional_limiter(
     settings: Settings,
     dynamodb: "DynamoDBClient",
     clock: Callable[[], float],
-    *,
     limit: int,
     window_seconds: int,
     key_prefix: str,
