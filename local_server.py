@@ -65,7 +65,8 @@ def main() -> None:
         guard.app(create_app(services)),
         host=server.host,
         port=server.port,
-        # The app resolves the client address itself (TRUSTED_PROXIES); uvicorn must not rewrite it.
+        # The app resolves the client address itself (TRUSTED_PROXIES); uvicorn must not rewrite it. The
+        # guard also finds each request's connection by this address and port.
         proxy_headers=False,
         server_header=False,
         # uvicorn's HTTP/1.1 protocol (its "h11" setting) behind the guard; no WebSocket upgrades, which
