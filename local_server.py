@@ -1,22 +1,18 @@
 """Serve the API with uvicorn for local development and the container image."""
 
-import asyncio
-from collections import Counter
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
-import h11
 import uvicorn
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from pydantic import Field
 from pydantic_settings import BaseSettings
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from image_processor.admission.client_ip import is_trusted_proxy
 from image_processor.api import create_app
+from image_processor.api.connection_guard import ConnectionGuard
 from image_processor.assembly import build_services
 from image_processor.observability import SERVICE_NAME
-from image_processor.settings import IPNetwork, get_settings
+from image_processor.settings import get_settings
 
 
 def _json_log_config(level: str) -> dict[str, Any]:
@@ -52,77 +48,27 @@ class ServerSettings(BaseSettings):
 _MAX_HEADER_BYTES = 16 * 1024
 
 
-class _HeaderDeadlineProtocol(H11Protocol):
-    """uvicorn's h11 protocol plus the deadline on request headers it lacks (without it, a client that
-    sends a header byte now and then holds its connection for as long as it likes), and a cap on the
-    connections one address holds, so that a few clients cannot fill LIMIT_CONCURRENCY for everyone."""
-
-    header_read_timeout_seconds: ClassVar[float] = 10.0
-    connections_per_client: ClassVar[int] = 25
-    exempt: ClassVar[tuple[IPNetwork, ...]] = ()
-    open_by_peer: ClassVar[Counter[str]] = Counter()  # each server's class gets its own (see _guarded_protocol)
-    _header_deadline: asyncio.TimerHandle | None = None
-    _counted_peer: str | None = None
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        peer = self.client[0] if self.client else None
-        if peer is not None and not is_trusted_proxy(peer, self.exempt):
-            self._counted_peer = peer
-            self.open_by_peer[peer] += 1
-            if self.open_by_peer[peer] > self.connections_per_client:
-                transport.close()
-                return
-        self._arm_header_deadline()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._arm_header_deadline()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._header_deadline is not None:
-            self._header_deadline.cancel()
-        if self._counted_peer is not None:
-            self.open_by_peer[self._counted_peer] -= 1
-            if self.open_by_peer[self._counted_peer] <= 0:
-                del self.open_by_peer[self._counted_peer]
-            self._counted_peer = None
-        super().connection_lost(exc)
-
-    def _arm_header_deadline(self) -> None:
-        if self._header_deadline is not None:
-            self._header_deadline.cancel()
-        self._header_deadline = self.loop.call_later(self.header_read_timeout_seconds, self._headers_overdue)
-
-    def _headers_overdue(self) -> None:
-        # IDLE: h11 is still waiting for (the rest of) a request's headers.
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            self.transport.close()
-
-
-def _guarded_protocol(server: ServerSettings, exempt: Sequence[IPNetwork]) -> type[H11Protocol]:
-    """The protocol class for one server: its own deadline, cap and count of connections per address."""
-    fields = {
-        "header_read_timeout_seconds": server.header_read_timeout_seconds,
-        "connections_per_client": server.connections_per_client,
-        "exempt": tuple(exempt),
-        "open_by_peer": Counter[str](),
-    }
-    return type("GuardedProtocol", (_HeaderDeadlineProtocol,), fields)
-
-
 def main() -> None:
     settings = get_settings()
     server = ServerSettings()
     services = build_services(settings)
+    guard = ConnectionGuard(
+        header_read_timeout_seconds=server.header_read_timeout_seconds,
+        connections_per_client=server.connections_per_client,
+        exempt=settings.trusted_proxies,
+    )
     uvicorn.run(
-        create_app(services),
+        guard.app(create_app(services)),
         host=server.host,
         port=server.port,
-        # The app resolves the client address itself (TRUSTED_PROXIES); uvicorn must not rewrite it.
+        # The app resolves the client address itself (TRUSTED_PROXIES); uvicorn must not rewrite it. The
+        # guard also finds each request's connection by this address and port.
         proxy_headers=False,
         server_header=False,
-        http=_guarded_protocol(server, settings.trusted_proxies),
+        # uvicorn's HTTP/1.1 protocol (its "h11" setting) behind the guard; no WebSocket upgrades, which
+        # would hand the connection to another protocol the guard does not see.
+        http=guard.protocol(H11Protocol),
+        ws="none",
         limit_concurrency=server.limit_concurrency,
         timeout_keep_alive=server.keep_alive_timeout_seconds,
         h11_max_incomplete_event_size=_MAX_HEADER_BYTES,

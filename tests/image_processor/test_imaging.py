@@ -1,17 +1,15 @@
 """The image pipeline on its own: bytes in, JPEG bytes out."""
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-from PIL import Image, ImageFile, _imaging
+from PIL import Image, ImageFile
 
 from image_processor import imaging
 from image_processor.api.errors import status_and_code
-from image_processor.assembly import build_services
 from image_processor.errors import CropOutOfBounds, ImageTooLarge, ServiceError, UnsupportedImage
 from image_processor.models import CropBox
-from image_processor.settings import Settings
 from tests.support import images
 
 MAX_PIXELS = 50_000_000
@@ -217,16 +215,3 @@ def test_jpeg_quality_is_applied() -> None:
     low = imaging.crop_to_jpeg(source, box, max_pixels=MAX_PIXELS, quality=10)
     high = imaging.crop_to_jpeg(source, box, max_pixels=MAX_PIXELS, quality=95)
     assert len(low) < len(high)
-
-
-@pytest.fixture
-def pillow_blocks_max() -> Iterator[None]:
-    before = _imaging.get_blocks_max()
-    yield
-    _imaging.set_blocks_max(before)
-
-
-@pytest.mark.usefixtures("pillow_blocks_max")
-def test_building_the_services_tells_pillow_how_many_freed_blocks_to_keep(settings: Settings) -> None:
-    build_services(settings.model_copy(update={"pillow_blocks_max": 3}))
-    assert _imaging.get_blocks_max() == 3

@@ -176,7 +176,7 @@ def test_a_progressive_jpeg_stays_within_its_estimated_decode_cost(tmp_path: obj
         import pyvips
         from image_processor import imaging
         from image_processor.models import CropBox
-        imaging.configure(max_pixels=50_000_000, pillow_blocks_max=0)
+        imaging.configure(max_pixels=50_000_000)
         noise = pyvips.Image.gaussnoise(3000, 2000)
         data = noise.bandjoin([noise, noise]).cast("uchar").copy(interpretation="srgb").jpegsave_buffer(
             interlace=True, subsample_mode="off")

@@ -14,7 +14,7 @@ _MEASURE = textwrap.dedent(
     import pyvips
     from image_processor import imaging
     from image_processor.presets import BUILT_IN_PRESETS
-    imaging.configure(max_pixels=50_000_000, pillow_blocks_max=0)
+    imaging.configure(max_pixels=50_000_000)
     # Made by the test beforehand: making it here would set a peak of its own before the measurement starts.
     data = pathlib.Path(sys.argv[2]).read_bytes()
     warm_up = pyvips.Image.black(600, 400, bands=3).jpegsave_buffer()

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dockerfile_parse import DockerfileParser
 from ruamel.yaml import YAML
 
 from image_processor.settings import Settings
-from tests.tooling.dockerfile import read_stages
 from tools.processes import REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -176,7 +176,12 @@ def test_the_compose_tables_do_not_clash_with_the_ones_make_deploy_creates() -> 
 
 
 def test_the_built_services_use_targets_the_dockerfile_defines() -> None:
-    targets = {stage.name for stage in read_stages(REPO_ROOT / "Dockerfile")}
+    parsed = DockerfileParser(str(REPO_ROOT / "Dockerfile"), env_replace=False).structure
+    targets = {
+        words[2]
+        for words in (entry["value"].split() for entry in parsed if entry["instruction"] == "FROM")
+        if len(words) == 3
+    }
 
     for name in ("app", "tables"):
         build = SERVICES[name]["build"]

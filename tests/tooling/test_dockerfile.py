@@ -3,16 +3,46 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from docker.utils.build import PatternMatcher
+from dockerfile_parse import DockerfileParser
 
-from tests.tooling.dockerfile import Instruction, Stage, effective, excluded_from_context, read_stages
 from tools.processes import REPO_ROOT, SERVER_ALLOCATOR_ENV
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
-STAGES = read_stages(DOCKERFILE)
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str
+    arguments: str  # continuation lines joined, runs of whitespace as one space
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+
+
+def _stages() -> list[Stage]:
+    """The Dockerfile's stages as dockerfile-parse reads it (ARG and ENV references left as written)."""
+    stages: list[Stage] = []
+    for entry in DockerfileParser(str(DOCKERFILE), env_replace=False).structure:
+        keyword, arguments = entry["instruction"], " ".join(entry["value"].split())
+        if keyword == "FROM":
+            base, _, name = arguments.partition(" AS ")
+            stages.append(Stage(base=base, name=name or None))
+        elif keyword != "COMMENT" and stages:
+            stages[-1].instructions.append(Instruction(keyword, arguments))
+    return stages
+
+
+STAGES = _stages()
 FINAL = STAGES[-1]
 
 
@@ -20,8 +50,23 @@ def _named(name: str) -> Stage:
     return next(stage for stage in STAGES if stage.name == name)
 
 
+def _effective(target: Stage) -> list[Instruction]:
+    """Every instruction that shapes the target's image, in order: those of the stages it is built FROM first."""
+    by_name = {stage.name: stage for stage in STAGES if stage.name}
+    lineage = [target]
+    while lineage[0].base in by_name:
+        lineage.insert(0, by_name[lineage[0].base])
+    return [instruction for stage in lineage for instruction in stage.instructions]
+
+
 def _final(keyword: str) -> list[Instruction]:
-    return [instruction for instruction in effective(STAGES, FINAL) if instruction.keyword == keyword]
+    return [instruction for instruction in _effective(FINAL) if instruction.keyword == keyword]
+
+
+def _excluded_from_context(path: str) -> bool:
+    """Whether `docker build` leaves `path` out of the context (docker-py's reading of .dockerignore)."""
+    rules = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()]
+    return bool(PatternMatcher([rule for rule in rules if rule and not rule.startswith("#")]).matches(path))
 
 
 def _hadolint() -> str | None:
@@ -72,7 +117,7 @@ def test_the_image_runs_as_a_fixed_numeric_non_root_user() -> None:
 def test_the_data_folders_belong_to_that_user_before_they_are_declared_volumes(folder: str) -> None:
     """Audit 24: a fresh named volume inherits the non-root owner, so images persist and are writable;
     issue 11: spooled uploads wait on a volume too, not in memory or the 64 MB tmpfs."""
-    instructions = effective(STAGES, FINAL)
+    instructions = _effective(FINAL)
     uid = _final("USER")[-1].arguments.partition(":")[0]
     volume_at = next(i for i, step in enumerate(instructions) if step.keyword == "VOLUME")
     created_at = next(
@@ -115,7 +160,7 @@ def test_the_runtime_environment_is_set_for_containers() -> None:
 
 
 def test_the_final_image_gets_only_the_virtualenv_from_the_builder_and_no_compiler() -> None:
-    instructions = effective(STAGES, FINAL)
+    instructions = _effective(FINAL)
     text = " ".join(step.arguments for step in instructions)
     copies_from_builder = [step.arguments for step in instructions if "--from=" in step.arguments]
 
@@ -152,7 +197,7 @@ def test_the_builder_installs_the_pinned_requirements_and_the_package_without_it
     ],
 )
 def test_dockerignore_keeps_out_what_the_image_does_not_need(path: str) -> None:
-    assert excluded_from_context(DOCKERIGNORE, path)
+    assert _excluded_from_context(path)
 
 
 def test_dockerignore_lets_in_every_copy_source() -> None:
@@ -167,5 +212,5 @@ def test_dockerignore_lets_in_every_copy_source() -> None:
     assert "local_server.py" in sources
     for source in sources:
         assert (REPO_ROOT / source).exists(), source
-        assert not excluded_from_context(DOCKERIGNORE, source), source
-    assert not excluded_from_context(DOCKERIGNORE, "layers/common/python/image_processor/api/app.py")
+        assert not _excluded_from_context(source), source
+    assert not _excluded_from_context("layers/common/python/image_processor/api/app.py")

@@ -60,7 +60,6 @@ def build_imaging(settings: Settings) -> imaging.MemoryBudget:
     """Configures libvips and Pillow for this process, and makes the decode budget its crops share."""
     imaging.configure(
         max_pixels=settings.max_image_pixels,
-        pillow_blocks_max=settings.pillow_blocks_max,
         decode_timeout_seconds=settings.image_decode_timeout_seconds,
     )
     return imaging.MemoryBudget(settings.image_memory_budget_bytes)

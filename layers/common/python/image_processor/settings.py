@@ -55,9 +55,6 @@ class Settings(BaseSettings):
     # Bytes every decode in the process may hold at once (manual crops and local smart-crop jobs), estimated
     # from each header; an image that alone needs more is refused (422 image_too_large). See imaging.budget.
     image_memory_budget_bytes: int = Field(default=384 * 1024 * 1024, ge=16 * 1024 * 1024)
-    # Freed 16 MB blocks Pillow keeps for the next image (its own PILLOW_BLOCKS_MAX); Pillow now only
-    # decodes BMP and HEVC HEIC uploads and the smart crop's analysis thumbnail.
-    pillow_blocks_max: int = Field(default=16, ge=0)
     # Rendition presets added to or replacing the built-in ones (YAML or JSON; see presets.py).
     renditions_file: Path | None = None
 

@@ -1,23 +1,20 @@
 """Reading the multipart upload both crop endpoints take, with a clear 4xx for every way it can be wrong."""
 
 import contextlib
-import io
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from starlette.datastructures import FormData, UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from ..errors import InvalidRequest, MalformedRequest, PayloadTooLarge, ServerBusy, UnsupportedMediaType
+from ..errors import InvalidRequest, PayloadTooLarge
 from ..models import CropBox, ProductInfo
 from ..storage.spool import SpooledUpload
+from .multipart import FilePart, Form, FormLimits, read_form
 
 _MAX_TEXT_FIELD_BYTES = 64 * 1024
-_NO_ROOM_RETRY_AFTER_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -33,110 +30,31 @@ class Upload:
             self.source.close()
 
 
-class _SpooledUploadFile(UploadFile):
-    """A file part, its bytes in `spooled` (owned by whoever reads the form) instead of Starlette's file."""
-
-    def __init__(self, part: UploadFile, spooled: SpooledUpload) -> None:
-        super().__init__(io.BytesIO(), size=spooled.size, filename=part.filename, headers=part.headers)
-        self.spooled = spooled
-
-
-class _SpoolingMultiPartParser(MultiPartParser):
-    """Starlette's parser, writing each file part straight into a SpooledUpload as it arrives.
-
-    Starlette writes a file part past 1 MB through the thread pool, a hop per received chunk; a
-    write into the page cache takes microseconds, so it is made here, on the event loop. The request
-    body is already capped by the body-size middleware and its bytes reserved in the upload budget.
-    """
-
-    def __init__(self, *args: Any, spool_dir: Path | None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._spool_dir = spool_dir
-        self._spooled: dict[int, SpooledUpload] = {}
-
-    def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        file = self._current_part.file
-        if file is None:
-            super().on_part_data(data, start, end)
-            return
-        spooled = self._spooled.get(id(file))
-        if spooled is None:
-            spooled = self._spooled[id(file)] = SpooledUpload(self._spool_dir)
-        spooled.write(data[start:end])
-
-    async def parse(self) -> FormData:
-        try:
-            form = await super().parse()
-        except BaseException as exc:
-            for spooled in self._spooled.values():
-                spooled.close()
-            if isinstance(exc, OSError):
-                raise ServerBusy(
-                    "The server has no room to hold this upload right now; retry shortly.",
-                    retry_after_seconds=_NO_ROOM_RETRY_AFTER_SECONDS,
-                ) from exc
-            raise
-        items: list[tuple[str, str | UploadFile]] = []
-        for name, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                value.file.close()
-                # A file part with no bytes got no on_part_data call, so no spool.
-                spooled = self._spooled.pop(id(value)) if id(value) in self._spooled else SpooledUpload(self._spool_dir)
-                value = _SpooledUploadFile(value, spooled)
-            items.append((name, value))
-        return FormData(items)
-
-
-async def parse_form(request: Request, *, max_fields: int, spool_dir: Path | None = None) -> FormData:
+async def parse_form(request: Request, *, max_fields: int, spool_dir: Path | None = None) -> Form:
     """The multipart form: at most one file (spooled, see SpooledUpload) and `max_fields` text fields.
 
     The caller owns the file: `take_file` it, and close the form, which closes any file not taken.
     """
-    content_type = request.headers.get("content-type", "")
-    if not content_type.lower().startswith("multipart/form-data"):
-        raise UnsupportedMediaType("The request body must be multipart/form-data.")
+    limits = FormLimits(max_files=1, max_fields=max_fields, max_field_bytes=_MAX_TEXT_FIELD_BYTES)
     async with contextlib.aclosing(request.stream()) as body:
-        parser = _SpoolingMultiPartParser(
-            request.headers,
-            body,
-            spool_dir=spool_dir,
-            max_files=1,
-            max_fields=max_fields,
-            max_part_size=_MAX_TEXT_FIELD_BYTES,
-        )
-        try:
-            return await parser.parse()
-        except MultiPartException as exc:
-            raise MalformedRequest(exc.message) from exc
+        return await read_form(request.headers.get("content-type", ""), body, limits=limits, spool_dir=spool_dir)
 
 
-def take_file(form: FormData, name: str, *, max_upload_bytes: int) -> SpooledUpload:
+def take_file(form: Form, name: str, *, max_upload_bytes: int) -> SpooledUpload:
     """The file part `name`, now the caller's to close (closing the form no longer does)."""
-    return _take(_check_file(form, name, max_upload_bytes=max_upload_bytes))
+    return _check_file(form, name, max_upload_bytes=max_upload_bytes).take()
 
 
-def _take(file: _SpooledUploadFile) -> SpooledUpload:
-    spooled, file.spooled = file.spooled, SpooledUpload()
-    return spooled
-
-
-def _check_file(form: FormData, name: str, *, max_upload_bytes: int) -> _SpooledUploadFile:
+def _check_file(form: Form, name: str, *, max_upload_bytes: int) -> FilePart:
     file = _single(form.getlist(name), name)
-    if not isinstance(file, _SpooledUploadFile):
+    if not isinstance(file, FilePart):
         raise InvalidRequest(f"{name} must be a file upload.", field=name)
     if file.spooled.size > max_upload_bytes:
         raise PayloadTooLarge.for_limit(max_upload_bytes, field=name)
     return file
 
 
-async def close_form(form: FormData) -> None:
-    for _, value in form.multi_items():
-        if isinstance(value, _SpooledUploadFile):
-            value.spooled.close()
-    await form.close()
-
-
-def read_text(form: FormData, name: str) -> str:
+def read_text(form: Form, name: str) -> str:
     value = _single(form.getlist(name), name)
     if not isinstance(value, str):
         raise InvalidRequest(f"{name} must be a text field, not a file.", field=name)
@@ -159,7 +77,7 @@ async def read_upload(
             raise InvalidRequest("Send either source_image or source_upload_id, not both.", field="source_upload_id")
         if not has_image and not has_upload_id:
             raise InvalidRequest("source_image (a file) or source_upload_id is required.", field="source_image")
-        # The file is checked before the text fields; until it is taken, close_form closes it.
+        # The file is checked before the text fields; until it is taken, closing the form closes it.
         image = _check_file(form, "source_image", max_upload_bytes=max_upload_bytes) if has_image else None
         upload_id = None if has_image else read_text(form, "source_upload_id")
         fields = {}
@@ -171,10 +89,10 @@ async def read_upload(
         for name in optional_fields:
             if name in form:
                 fields[name] = read_text(form, name)
-        source = _take(image) if image is not None else None
+        source = image.take() if image is not None else None
         return Upload(source=source, upload_id=upload_id, fields=fields)
     finally:
-        await close_form(form)
+        form.close()
 
 
 def parse_json_field[ModelT: BaseModel](upload: Upload, name: str, model: type[ModelT]) -> ModelT:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from ..admission import take_upload_receive_slot, take_upload_ticket_slot
 from ..deps import ServicesDep
 from ..errors import error_responses
-from ..forms import close_form, parse_form, take_file
+from ..forms import parse_form, take_file
 from ..links import upload_form_url
 from ..schemas import UploadCreated
 
@@ -54,7 +54,7 @@ async def receive_upload(
         fields = {name: value for name, value in form.multi_items() if isinstance(value, str)}
         file = take_file(form, "file", max_upload_bytes=min(max_bytes, services.settings.max_upload_bytes))
     finally:
-        await close_form(form)
+        form.close()
     try:
         await services.images.probe(file)
         await anyio.to_thread.run_sync(services.uploads.receive, upload_id, max_bytes, fields, file)
