@@ -202,6 +202,25 @@ def test_a_job_that_cannot_be_recorded_leaves_no_staged_upload(limited: Settings
     assert services.storage.staging.staged_ids() == []
 
 
+def test_a_job_that_cannot_be_catalogued_is_never_dispatched_and_leaves_nothing_pending(
+    limited: Settings, clock: ManualClock, dynamodb: Any
+) -> None:
+    """The catalog entry is written beside the staged upload and the job record; without it the worker could
+    not record the job's end in the product's listing, so the job must not run."""
+    dispatcher = RecordingDispatcher()
+    no_catalog = limited.model_copy(update={"catalog_table": "no-such-table"})
+    services = build_services(no_catalog, clock=clock, dispatcher=dispatcher)
+    with api(services) as client:
+        response = smart_crop(client)
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "service_unavailable"
+        (job_item,) = dynamodb.scan(TableName=limited.jobs_table)["Items"]
+        job = client.get(f"/jobs/{job_item['image_id']['S']}").json()
+    assert dispatcher.dispatched == []
+    assert services.storage.staging.staged_ids() == []
+    assert (job["status"], job["error"]) == ("failed", "could not be catalogued")
+
+
 def test_an_upload_that_cannot_be_staged_leaves_its_job_failed_not_pending(
     limited: Settings, clock: ManualClock, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -227,6 +246,7 @@ def test_an_upload_that_cannot_be_staged_leaves_its_job_failed_not_pending(
     assert job["status"] == "failed"
     assert job["error"] == "the upload could not be staged"
     assert dispatcher.dispatched == []
+    assert dynamodb.scan(TableName=limited.catalog_table)["Items"] == []
 
 
 # --- Rate limit ---------------------------------------------------------------------------------

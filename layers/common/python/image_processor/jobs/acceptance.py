@@ -80,10 +80,8 @@ class SmartCropService:
             checks_profile=checks_profile,
             renditions=renditions,
         )
-        await self._stage_and_record(job, source)
+        await self._write_before_dispatch(job, source)
         try:
-            # Before the dispatch, so the worker always finds the entry it updates when the job ends.
-            await anyio.to_thread.run_sync(self._catalogue, job)
             await self._dispatcher.dispatch(job.image_id)
         except (DependencyUnavailable, ServerBusy):
             await anyio.to_thread.run_sync(self._abandon, job)
@@ -92,9 +90,10 @@ class SmartCropService:
         annotate_trace(image_id=job.image_id, job_status=job.status)
         return job
 
-    async def _stage_and_record(self, job: Job, source: ImageSource) -> None:
-        """Write the staged upload and the job record at the same time: they do not depend on each other,
-        and the 202 waits for both. If either fails, neither is left behind as a job that can never run."""
+    async def _write_before_dispatch(self, job: Job, source: ImageSource) -> None:
+        """Write the staged upload, the job record and the catalog entry at the same time: they do not depend
+        on each other, and the 202 waits for all three (the worker updates the entry when the job ends, so it
+        must be there before the dispatch). If any fails, none is left behind as a job that can never run."""
         failures: dict[str, Exception] = {}
 
         async def attempt(name: str, write: Callable[[], object]) -> None:
@@ -106,16 +105,23 @@ class SmartCropService:
         async with anyio.create_task_group() as writes:
             writes.start_soon(attempt, "stage", functools.partial(self._stage, job.image_id, source))
             writes.start_soon(attempt, "record", functools.partial(self._jobs.create, job))
+            writes.start_soon(attempt, "catalogue", functools.partial(self._catalogue, job))
         if not failures:
             return
-        await anyio.to_thread.run_sync(self._staging.discard_staged, job.image_id)
-        if "record" not in failures:
-            try:
-                await anyio.to_thread.run_sync(self._jobs.fail, job.image_id, "the upload could not be staged")
-            except DependencyUnavailable:
-                logger.error("could not mark an unstaged job failed", extra={"image_id": job.image_id})
+        await anyio.to_thread.run_sync(self._undo_writes, job, frozenset(failures))
         # A DynamoDB outage is the client's 503; a staging failure is the server's own 500.
-        raise failures.get("record") or failures["stage"]
+        raise failures.get("record") or failures.get("catalogue") or failures["stage"]
+
+    def _undo_writes(self, job: Job, failed: frozenset[str]) -> None:
+        self._staging.discard_staged(job.image_id)
+        try:
+            if "record" not in failed:
+                reason = "the upload could not be staged" if "stage" in failed else "could not be catalogued"
+                self._jobs.fail(job.image_id, reason)
+            if "catalogue" not in failed and self._catalog is not None:
+                self._catalog.delete(job.product_id, job.image_id)
+        except DependencyUnavailable:
+            logger.error("could not undo the writes of a job that cannot run", extra={"image_id": job.image_id})
 
     async def status(self, image_id: str) -> Job | None:
         """The job, marked failed first if it has outlived its deadline without finishing."""
