@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     webhook_url_prefixes: Annotated[list[str], NoDecode] = []
     webhook_secret: SecretStr | None = None
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    # DISPATCHER=lambda: the SQS queue that holds webhook retries until due (Terraform sets it); unset, a
+    # failed first attempt is not retried there.
+    webhook_retry_queue_url: str | None = None
 
     log_level: str = "INFO"
     # prometheus: counters and timings at GET /metrics (uvicorn, the container); emf: CloudWatch embedded
