@@ -361,6 +361,14 @@ def build_services(
             window_seconds=settings.upload_rate_limit_window_seconds,
             key_prefix="upload:",
         ),
+        checks_rate_limiter=_build_optional_limiter(
+            settings,
+            dynamodb,
+            clock,
+            limit=settings.checks_rate_limit_requests,
+            window_seconds=settings.checks_rate_limit_window_seconds,
+            key_prefix="checks:",
+        ),
         ipv6_site_rate_limiter=_build_optional_limiter(
             settings,
             dynamodb,

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # Direct uploads per client (API key, else address): tickets and receipts each; 0 leaves them unlimited.
     upload_rate_limit_requests: int = Field(default=60, ge=0)
     upload_rate_limit_window_seconds: int = Field(default=3600, ge=1)
+    # Image checks per client (API key, else address): each decodes an image; 0 leaves them unlimited.
+    checks_rate_limit_requests: int = Field(default=300, ge=0)
+    checks_rate_limit_window_seconds: int = Field(default=3600, ge=1)
 
     # When any key is set, every POST needs one in X-API-Key. API_KEYS_FILE names a file (a mounted
     # secret) holding more, one per line or comma-separated.
