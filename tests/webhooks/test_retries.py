@@ -172,7 +172,7 @@ def test_the_retry_queue_makes_a_due_delivery_now_and_queues_a_later_one_with_it
     sqs: Any, queue_url: str
 ) -> None:
     made: list[Delivery] = []
-    queue = RetryQueue(sqs, queue_url, made.append)
+    queue = RetryQueue(lambda: sqs, queue_url, made.append)
     now = time.time()
     first = Delivery("a" * 32, 1, now, now, "ABC-123")
     assert queue.schedule(first, 0)
@@ -191,7 +191,7 @@ def test_a_message_out_before_its_time_goes_back_for_the_rest_of_its_wait(sqs: A
     """SQS delays a message 15 minutes at most: a retry due later is put back until it is due."""
     made: list[Delivery] = []
     now = 10_000.0
-    queue = RetryQueue(sqs, queue_url, made.append, clock=lambda: now)
+    queue = RetryQueue(lambda: sqs, queue_url, made.append, clock=lambda: now)
     waiting = Delivery("b" * 32, 9, now - 600, now + 2000)
     queue.receive(waiting.to_message())
     assert made == []
@@ -207,7 +207,7 @@ def test_an_sqs_event_reports_only_the_messages_that_failed(sqs: Any, queue_url:
         if delivery.image_id == "f" * 32:
             raise RuntimeError("DynamoDB is down")
 
-    queue = RetryQueue(sqs, queue_url, make)
+    queue = RetryQueue(lambda: sqs, queue_url, make)
     now = time.time()
     records = [
         {

@@ -187,7 +187,8 @@ def build_webhooks(settings: Settings, jobs: DynamoDBJobStore) -> Webhooks:
     if settings.dispatcher == "local":
         scheduler = TimerScheduler(deliver)
     elif settings.webhook_retry_queue_url:
-        scheduler = retry_queue = RetryQueue(aws.client("sqs", settings), settings.webhook_retry_queue_url, deliver)
+        queue_url = settings.webhook_retry_queue_url
+        scheduler = retry_queue = RetryQueue(lambda: aws.client("sqs", settings), queue_url, deliver)
     else:
         scheduler = NoRetries(deliver)
     notifier = WebhookNotifier(sender, jobs, scheduler)

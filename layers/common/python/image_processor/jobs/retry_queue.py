@@ -5,6 +5,7 @@ SQS holds a message back for at most 15 minutes (DelaySeconds); a retry due late
 what remains of its wait, each time it comes out early.
 """
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -30,13 +31,14 @@ class RetryQueue:
 
     def __init__(
         self,
-        client: Any,
+        client: Callable[[], Any],
         queue_url: str,
         run: Callable[[Delivery], None],
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._client = client
+        # Made on the first retry: most invocations, and every cold start, need no SQS client.
+        self._client = functools.cache(client)
         self._queue_url = queue_url
         self._run = run
         self._clock = clock
@@ -60,7 +62,7 @@ class RetryQueue:
     def _send(self, delivery: Delivery, delay_seconds: float) -> None:
         delay = min(MAX_QUEUE_DELAY_SECONDS, max(0, math.ceil(delay_seconds)))
         with translate("SendMessage", self._queue_url, message=_UNAVAILABLE):
-            self._client.send_message(QueueUrl=self._queue_url, MessageBody=delivery.to_message(), DelaySeconds=delay)
+            self._client().send_message(QueueUrl=self._queue_url, MessageBody=delivery.to_message(), DelaySeconds=delay)
 
 
 class NoRetries:
