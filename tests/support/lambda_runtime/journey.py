@@ -549,7 +549,7 @@ def webhook_retried_through_the_queue(journey: Journey) -> None:
     url, response = journey.send("POST", "/images/smart-crop", headers=headers, body=body)
     assert response.status == 202, f"POST {url}: {response.describe()}"
     accepted = response.json()
-    assert len(receiver.received) == 1, "the worker made no first attempt"
+    assert len(receiver.received) == 1, "the worker made no first attempt within its invocation"
     journey.durations["webhook retry wait (worker)"] = deliver_retries(journey)
     status = job_status(journey, url, accepted)
     assert status["webhook"] == {"url": callback, "attempts": 2, "last_status": "HTTP 204"}, status
@@ -571,7 +571,7 @@ def webhook_retried_through_the_queue(journey: Journey) -> None:
     accepted = response.json()
     journey.age_job(accepted["image_id"])
     assert job_status(journey, url, accepted)["status"] == "failed"
-    assert len(receiver.received) == 1, "the API made no first attempt"
+    assert len(receiver.received) == 1, "the API made no first attempt within its invocation"
     journey.durations["webhook retry wait (api)"] = deliver_retries(journey)
     status = job_status(journey, url, accepted)
     assert status["webhook"] == {"url": callback, "attempts": 2, "last_status": "HTTP 204"}, status

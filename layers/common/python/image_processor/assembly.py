@@ -184,11 +184,12 @@ def build_webhooks(settings: Settings, jobs: DynamoDBJobStore) -> Webhooks:
 
     retry_queue = None
     scheduler: Scheduler
-    if settings.dispatcher == "local":
-        scheduler = TimerScheduler(deliver)
-    elif settings.webhook_retry_queue_url:
+    # The queue first: the worker function runs with the default DISPATCHER (local), yet on Lambda.
+    if settings.webhook_retry_queue_url:
         queue_url = settings.webhook_retry_queue_url
         scheduler = retry_queue = RetryQueue(lambda: aws.client("sqs", settings), queue_url, deliver)
+    elif settings.dispatcher == "local":
+        scheduler = TimerScheduler(deliver)
     else:
         scheduler = NoRetries(deliver)
     notifier = WebhookNotifier(sender, jobs, scheduler)

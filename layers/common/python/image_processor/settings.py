@@ -135,8 +135,8 @@ class Settings(BaseSettings):
     webhook_url_prefixes: Annotated[list[str], NoDecode] = []
     webhook_secret: SecretStr | None = None
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
-    # DISPATCHER=lambda: the SQS queue that holds webhook retries until due (Terraform sets it); unset, a
-    # failed first attempt is not retried there.
+    # On Lambda: the SQS queue that holds webhook retries until due (Terraform sets it on both functions).
+    # Unset, retries wait on a timer thread (DISPATCHER=local) or are not made (DISPATCHER=lambda).
     webhook_retry_queue_url: str | None = None
 
     log_level: str = "INFO"
