@@ -8,6 +8,7 @@ locals {
       ttl_attribute = "expires_at"
       range_key     = null
       time_index    = null
+      sparse_index  = null
     }
     jobs = {
       name          = "${var.name_prefix}-jobs"
@@ -15,6 +16,9 @@ locals {
       ttl_attribute = "expires_at"
       range_key     = null
       time_index    = null
+      # Only a job whose webhook waits for a retry has the key: a restart of the uvicorn service lists
+      # those from this index alone (image_processor.jobs.local.recovery).
+      sparse_index = { name = "pending_webhooks", hash_key = "webhook_next_attempt_at" }
     }
     idempotency = {
       name          = "${var.name_prefix}-idempotency"
@@ -22,6 +26,7 @@ locals {
       ttl_attribute = "expiration"
       range_key     = null
       time_index    = null
+      sparse_index  = null
     }
     # A product's images: read and deleted by (product, image), listed newest first through the index.
     # Only a failed smart crop's entry sets expires_at (it goes with its job record).
@@ -31,6 +36,7 @@ locals {
       ttl_attribute = "expires_at"
       range_key     = "image_id"
       time_index    = { name = "newest_first", sort_key = "created_at" }
+      sparse_index  = null
     }
   }
 }
@@ -63,6 +69,23 @@ resource "aws_dynamodb_table" "this" {
     content {
       name = attribute.value
       type = "N"
+    }
+  }
+
+  dynamic "attribute" {
+    for_each = each.value.sparse_index == null ? [] : [each.value.sparse_index.hash_key]
+    content {
+      name = attribute.value
+      type = "N"
+    }
+  }
+
+  dynamic "global_secondary_index" {
+    for_each = each.value.sparse_index == null ? [] : [each.value.sparse_index]
+    content {
+      name            = global_secondary_index.value.name
+      hash_key        = global_secondary_index.value.hash_key
+      projection_type = "ALL"
     }
   }
 

@@ -127,6 +127,13 @@ data "aws_iam_policy_document" "api" {
     resources = [aws_lambda_function.worker[0].arn]
   }
 
+  # A job the API ends (past its deadline, or deleted) has its webhook's retries queued (webhooks.tf).
+  statement {
+    sid       = "QueueWebhookRetries"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.webhook_retries[0].arn]
+  }
+
   # Manual crops store results; presigned GETs (the 307) and HEAD are signed with this role, so it
   # must be allowed to read what it links to. A poll that finds a job past its deadline removes the
   # image a late worker may have written (DeleteObject; its renditions through DeleteImages above).
@@ -234,6 +241,20 @@ data "aws_iam_policy_document" "worker" {
     sid       = "StoreEagerRenditions"
     actions   = ["s3:PutObject", "s3:DeleteObject"]
     resources = local.rendition_objects
+  }
+
+  # Webhook retries: queued after a failed attempt, or put back when due later than SQS can delay (SendMessage).
+  statement {
+    sid       = "QueueWebhookRetries"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.webhook_retries[0].arn]
+  }
+
+  # The event source mapping reads the retries with the worker's role (webhooks.tf).
+  statement {
+    sid       = "ReceiveWebhookRetries"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+    resources = [aws_sqs_queue.webhook_retries[0].arn]
   }
 
 }

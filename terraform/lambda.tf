@@ -23,7 +23,7 @@ resource "aws_lambda_function" "api" {
   #checkov:skip=CKV_AWS_116:Invoked synchronously by API Gateway, which returns errors to the client; a dead-letter queue only applies to asynchronous invocations.
   #checkov:skip=CKV_AWS_115:Concurrency is bounded by the API Gateway stage throttling instead, so that reserving it cannot starve the account's unreserved pool.
   #checkov:skip=CKV_AWS_117:It reaches only AWS APIs (DynamoDB, S3, Lambda), which need no VPC; a VPC would need endpoints or a NAT for each.
-  #checkov:skip=CKV_AWS_173:The environment holds table, bucket and function names only, no secrets.
+  #checkov:skip=CKV_AWS_173:The environment holds names and settings, and WEBHOOK_SECRET when webhooks are on, which Lambda encrypts at rest with its own key; a customer-managed key would add KMS to every deployment.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile per account; out of scope for this service.
   count = local.functions
 
@@ -54,6 +54,10 @@ resource "aws_lambda_function" "api" {
       condition     = fileexists(local.api_package_path)
       error_message = "The API function zip is missing; build it with `make package`."
     }
+    precondition {
+      condition     = length(var.webhook_url_prefixes) == 0 || var.webhook_secret != null
+      error_message = "webhook_url_prefixes needs webhook_secret (whsec_ followed by base64) to sign with."
+    }
     # image_processor.aws.clients.call_budget_seconds: two attempts, each a connect and the longest read
     # (S3's is at least 5 s). A call that could outlast the function would end as a gateway error.
     precondition {
@@ -66,7 +70,7 @@ resource "aws_lambda_function" "api" {
 resource "aws_lambda_function" "worker" {
   #checkov:skip=CKV_AWS_116:Failed asynchronous events go to the SQS on-failure destination of aws_lambda_function_event_invoke_config.worker, which supersedes a dead-letter config.
   #checkov:skip=CKV_AWS_117:It reaches only AWS APIs (DynamoDB, S3) and the AI service, which need no VPC.
-  #checkov:skip=CKV_AWS_173:The environment holds table, bucket and function names only, no secrets.
+  #checkov:skip=CKV_AWS_173:The environment holds names and settings, and WEBHOOK_SECRET when webhooks are on, which Lambda encrypts at rest with its own key; a customer-managed key would add KMS to every deployment.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile per account; out of scope for this service.
   count = local.functions
 

@@ -30,11 +30,19 @@ locals {
     # Metrics leave as EMF lines in the log (observability.tf reads them back for alarms and the dashboard).
     METRICS_BACKEND              = "emf"
     POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
+    # Where a failed webhook attempt waits for its retry (webhooks.tf); both functions may end a job.
+    WEBHOOK_RETRY_QUEUE_URL = one(aws_sqs_queue.webhook_retries[*].url)
+  }
+
+  # Webhooks are on when prefixes are given (WEBHOOK_SECRET is then required by the service's settings).
+  webhook_environment = length(var.webhook_url_prefixes) == 0 ? {} : {
+    WEBHOOK_URL_PREFIXES = join(",", var.webhook_url_prefixes)
+    WEBHOOK_SECRET       = var.webhook_secret
   }
 
   # The API alone queues jobs and hands out links: images leave through presigned S3 URLs (a 307), so
   # no image passes through Lambda's 6 MB response limit.
-  api_environment = merge(local.common_environment, {
+  api_environment = merge(local.common_environment, local.webhook_environment, {
     DISPATCHER                = "lambda"
     IMAGE_DELIVERY            = "redirect"
     PRESIGNED_URL_TTL_SECONDS = tostring(var.presigned_url_ttl_seconds)
@@ -55,7 +63,7 @@ locals {
   }
 
   # The worker alone calls the AI; without a URL it runs the mock (the output ai_backend says so).
-  worker_environment = merge(local.common_environment, var.ai_service_url == null ? { AI_BACKEND = "mock" } : {
+  worker_environment = merge(local.common_environment, local.webhook_environment, var.ai_service_url == null ? { AI_BACKEND = "mock" } : {
     AI_BACKEND         = "http"
     AI_SERVICE_URL     = var.ai_service_url
     AI_TIMEOUT_SECONDS = tostring(var.ai_timeout_seconds)

@@ -43,6 +43,11 @@ output "worker_dead_letter_queue_url" {
   value       = one(aws_sqs_queue.worker_dlq[*].url)
 }
 
+output "webhook_retry_queue_url" {
+  description = "URL of the queue where failed webhook attempts wait for their retry (WEBHOOK_RETRY_QUEUE_URL)."
+  value       = one(aws_sqs_queue.webhook_retries[*].url)
+}
+
 output "dynamodb_table_names" {
   description = "Table names by role (rate_limit, jobs, idempotency); they match the service's settings defaults."
   value       = { for role, table in aws_dynamodb_table.this : role => table.name }

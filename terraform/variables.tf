@@ -360,3 +360,21 @@ variable "cdn_preset_formats" {
     error_message = "Each preset's formats are a non-empty list of avif, webp and jpg."
   }
 }
+
+variable "webhook_url_prefixes" {
+  description = "URL prefixes a smart crop's callback_url may start with (WEBHOOK_URL_PREFIXES, https); empty leaves webhooks off."
+  type        = list(string)
+  default     = []
+}
+
+variable "webhook_secret" {
+  description = "WEBHOOK_SECRET: whsec_ followed by the base64 key that signs each webhook; required with webhook_url_prefixes."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.webhook_secret == null || startswith(coalesce(var.webhook_secret, "-"), "whsec_")
+    error_message = "webhook_secret must start with whsec_ (then the key in base64)."
+  }
+}

@@ -5,7 +5,9 @@ concurrent requests could both pass the same condition. Requests are served one 
 so conditional writes are atomic, as they are in DynamoDB.
 
 moto's CreateRestApi drops `binaryMediaTypes` (API Gateway keeps them), so Terraform would update
-the REST API on every apply; the REST API keeps them here, and `make deploy` converges.
+the REST API on every apply; the REST API keeps them here, and `make deploy` converges. Likewise
+moto answers a queue's RedrivePolicy with spaces in its JSON, which SQS does not (Terraform would
+rewrite the policy on every apply); it is answered compact here, as SQS does.
 """
 
 import argparse
@@ -17,6 +19,7 @@ from typing import Any
 
 from moto.apigateway.responses import APIGatewayResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.sqs.models import Queue
 from werkzeug.serving import run_simple
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -51,6 +54,22 @@ def keep_binary_media_types() -> None:
     APIGatewayResponse.create_rest_api = create_rest_api  # type: ignore[method-assign]
 
 
+def compact_redrive_policies() -> None:
+    """Make moto answer a queue's RedrivePolicy as SQS does: compact JSON."""
+    attributes = Queue.attributes
+    if getattr(attributes.fget, "compact_redrive_policy", False):  # type: ignore[attr-defined]
+        return
+
+    def compact(queue: Queue) -> dict[str, Any]:
+        result: dict[str, Any] = attributes.fget(queue)  # type: ignore[attr-defined]
+        if isinstance(result.get("RedrivePolicy"), str):
+            result["RedrivePolicy"] = json.dumps(json.loads(result["RedrivePolicy"]), separators=(",", ":"))
+        return result
+
+    compact.compact_redrive_policy = True  # type: ignore[attr-defined]
+    Queue.attributes = property(compact)  # type: ignore[assignment,method-assign]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -60,6 +79,7 @@ def main() -> None:
     # Without the managed policies, attaching AWSLambdaBasicExecutionRole from Terraform fails.
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     keep_binary_media_types()
+    compact_redrive_policies()
     app = serialized(DomainDispatcherApplication(create_backend_app))
     run_simple(args.host, args.port, app, threaded=True)
 

@@ -6,7 +6,8 @@ from image_processor.settings import Settings
 
 TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
     "rate_limit": {"key": "ip_address", "ttl": "expires_at"},
-    "jobs": {"key": "image_id", "ttl": "expires_at"},
+    # A sparse global index of the jobs whose webhook waits for a retry (a restart reschedules them).
+    "jobs": {"key": "image_id", "ttl": "expires_at", "sparse_index": ("pending_webhooks", "webhook_next_attempt_at")},
     "idempotency": {"key": "id", "ttl": "expiration"},
     # Keyed by product and image; the local secondary index lists a product's images newest first.
     "catalog": {
@@ -42,6 +43,16 @@ def key_schema(schema: dict[str, Any]) -> dict[str, Any]:
             {
                 "IndexName": index,
                 "KeySchema": [keys[0], {"AttributeName": sort, "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ]
+    if "sparse_index" in schema:
+        index, key = schema["sparse_index"]
+        attributes.append({"AttributeName": key, "AttributeType": "N"})
+        arguments["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index,
+                "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
                 "Projection": {"ProjectionType": "ALL"},
             }
         ]

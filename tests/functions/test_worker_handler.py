@@ -2,6 +2,7 @@
 
 import base64
 import json
+import time
 from typing import Any
 
 import boto3
@@ -66,15 +67,19 @@ def test_a_second_delivery_of_the_same_event_is_not_processed_again(
     assert int(records[0]["expiration"]["N"]) > 0
 
 
-def test_on_lambda_the_worker_delivers_the_webhook_within_its_invocation(
+def test_on_lambda_a_failed_webhook_is_retried_through_the_sqs_queue(
     lambda_settings: Settings, queued_event: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """DISPATCHER=lambda: the first attempt and a retry 1 s later run inside the invocation that ended the job."""
+    """DISPATCHER=lambda: the first attempt runs in the invocation that ended the job; the retry waits in the
+    SQS queue (its 1 s as DelaySeconds), and the worker, given the queue's event, makes it."""
     secret = "whsec_" + base64.b64encode(b"lambda-webhook-secret-0123456789").decode()
     image_id = queued_event["image_id"]
+    sqs = boto3.client("sqs", endpoint_url=lambda_settings.aws_endpoint_url, region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName=f"webhook-retries-{image_id[:8]}")["QueueUrl"]
     with running_receiver([503]) as receiver:
         monkeypatch.setenv("WEBHOOK_URL_PREFIXES", receiver.url)
         monkeypatch.setenv("WEBHOOK_SECRET", secret)
+        monkeypatch.setenv("WEBHOOK_RETRY_QUEUE_URL", queue_url)
         _clear_caches()
         dynamodb = boto3.client("dynamodb", endpoint_url=lambda_settings.aws_endpoint_url, region_name="us-east-1")
         dynamodb.update_item(
@@ -85,9 +90,39 @@ def test_on_lambda_the_worker_delivers_the_webhook_within_its_invocation(
         )
 
         result = worker_handler(queued_event, lambda_context())
+        assert result["status"] == "succeeded"
+        assert len(receiver.received) == 1  # the retry was queued, not waited for
+        assert job_item(lambda_settings, image_id)["webhook_status"]["S"] == "HTTP 503"
 
-    assert result["status"] == "succeeded"
-    assert len(receiver.received) == 2  # both before the handler returned
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 20
+        while not messages and time.monotonic() < deadline:
+            messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", [])
+        assert len(messages) == 1, "no retry was queued"
+        assert json.loads(messages[0]["Body"])["attempt"] == 2
+        event = {"Records": [sqs_record(message) for message in messages]}
+        answer = worker_handler(event, lambda_context())
+        # SQS delivers at least once: the same message again changes nothing.
+        again = worker_handler(event, lambda_context())
+
+    assert answer == again == {"batchItemFailures": []}
+    assert len(receiver.received) == 2
     assert Webhook(secret).verify(receiver.received[-1].body, receiver.received[-1].headers)["status"] == "succeeded"
     item = job_item(lambda_settings, image_id)
     assert (item["webhook_attempts"]["N"], item["webhook_status"]["S"]) == ("2", "HTTP 204")
+    assert "webhook_next_attempt_at" not in item
+
+
+def sqs_record(message: dict[str, Any]) -> dict[str, Any]:
+    """A received message as the event source mapping hands it to the function."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {},
+        "messageAttributes": {},
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:webhook-retries",
+        "awsRegion": "us-east-1",
+    }

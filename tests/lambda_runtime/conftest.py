@@ -12,9 +12,10 @@ import pytest
 
 from tests.support.lambda_runtime.deployment import Deployment, build_artifacts, deploy
 from tests.support.lambda_runtime.gateway import Gateway
-from tests.support.lambda_runtime.journey import API_KEY, Journey, run_journey
+from tests.support.lambda_runtime.journey import API_KEY, WEBHOOK_SECRET, Journey, run_journey
 from tests.support.lambda_runtime.sandbox import ExecutionEnvironment, execution_environment
 from tests.support.lambda_runtime.xray import XRayDaemon, xray_daemon
+from tests.support.receiver import Receiver, running_receiver
 from tests.support.terraform import TERRAFORM, initialised
 from tools.processes import running_emulator
 
@@ -41,23 +42,45 @@ def worker_traces() -> Iterator[XRayDaemon]:
 
 
 @pytest.fixture(scope="session")
+def webhook_receiver() -> Iterator[Receiver]:
+    """A callback_url target on loopback (answering 204 unless a scenario queues other statuses)."""
+    with running_receiver() as receiver:
+        yield receiver
+
+
+def with_webhooks(environment: dict[str, str], receiver: Receiver) -> dict[str, str]:
+    """What Terraform's webhook_url_prefixes and webhook_secret set on both functions, for the receiver."""
+    return {**environment, "WEBHOOK_URL_PREFIXES": receiver.url, "WEBHOOK_SECRET": WEBHOOK_SECRET}
+
+
+@pytest.fixture(scope="session")
 def api(
-    deployment: Deployment, tmp_path_factory: pytest.TempPathFactory, api_traces: XRayDaemon
+    deployment: Deployment,
+    tmp_path_factory: pytest.TempPathFactory,
+    api_traces: XRayDaemon,
+    webhook_receiver: Receiver,
 ) -> Iterator[ExecutionEnvironment]:
     root = tmp_path_factory.mktemp("api")
     # The operator sets API_KEYS on the function (DELETE always needs a key); every journey request sends it.
-    function = dataclasses.replace(deployment.api, environment={**deployment.api.environment, "API_KEYS": API_KEY})
+    environment = with_webhooks({**deployment.api.environment, "API_KEYS": API_KEY}, webhook_receiver)
+    function = dataclasses.replace(deployment.api, environment=environment)
     with execution_environment(function, root, endpoint=deployment.endpoint, xray_daemon=api_traces.address) as env:
         yield env
 
 
 @pytest.fixture(scope="session")
 def worker(
-    deployment: Deployment, tmp_path_factory: pytest.TempPathFactory, worker_traces: XRayDaemon
+    deployment: Deployment,
+    tmp_path_factory: pytest.TempPathFactory,
+    worker_traces: XRayDaemon,
+    webhook_receiver: Receiver,
 ) -> Iterator[ExecutionEnvironment]:
     root = tmp_path_factory.mktemp("worker")
     address = worker_traces.address
-    with execution_environment(deployment.worker, root, endpoint=deployment.endpoint, xray_daemon=address) as env:
+    function = dataclasses.replace(
+        deployment.worker, environment=with_webhooks(deployment.worker.environment, webhook_receiver)
+    )
+    with execution_environment(function, root, endpoint=deployment.endpoint, xray_daemon=address) as env:
         yield env
 
 
@@ -103,5 +126,6 @@ def journey(
     api: ExecutionEnvironment,
     worker: ExecutionEnvironment,
     silent_ai_worker: ExecutionEnvironment,
+    webhook_receiver: Receiver,
 ) -> Journey:
-    return run_journey(deployment, gateway, api, worker, silent_ai_worker)
+    return run_journey(deployment, gateway, api, worker, silent_ai_worker, webhook_receiver)

@@ -28,6 +28,9 @@ USED_BY_LAMBDA = {
     "logs:CreateLogStream": "the Lambda service writes the function's stdout to its log group",
     "logs:PutLogEvents": "the Lambda service writes the function's stdout to its log group",
     "sqs:SendMessage": "Lambda sends an asynchronous event that failed every retry to the on-failure queue",
+    "sqs:ReceiveMessage": "the event source mapping reads the webhook retry queue with the worker's role",
+    "sqs:DeleteMessage": "the event source mapping deletes the messages the worker received",
+    "sqs:GetQueueAttributes": "the event source mapping reads the webhook retry queue's attributes",
     "xray:PutTraceSegments": "with active tracing, Lambda sends the function's X-Ray segments with its role",
     "xray:PutTelemetryRecords": "with active tracing, Lambda reports the X-Ray daemon's telemetry with its role",
 }

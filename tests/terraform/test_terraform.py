@@ -140,6 +140,10 @@ def assert_tables(endpoint: str, names: dict[str, str]) -> None:
         assert indexes == [
             (index["IndexName"], index["KeySchema"]) for index in expected.get("LocalSecondaryIndexes", [])
         ]
+        global_indexes = [(index["IndexName"], index["KeySchema"]) for index in table.get("GlobalSecondaryIndexes", [])]
+        assert global_indexes == [
+            (index["IndexName"], index["KeySchema"]) for index in expected.get("GlobalSecondaryIndexes", [])
+        ]
         assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
         assert table.get("SSEDescription", {}).get("SSEType") != "KMS"
         ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
@@ -176,6 +180,7 @@ def test_tables_only_then_the_whole_stack_apply_and_destroy(
         assert_bucket(emulator, outputs["images_bucket"])
         assert_functions(emulator, outputs)
         assert_worker_async_config(emulator, outputs)
+        assert_webhook_retry_queue(emulator, outputs)
         assert_api(emulator, outputs, plan)
         assert_alarms(emulator, outputs)
         assert_dashboard(emulator, outputs)
@@ -268,6 +273,12 @@ def assert_functions(endpoint: str, outputs: dict[str, Any]) -> None:
     assert environments["api"]["CORS_ALLOWED_ORIGINS"] == ""  # the default ["*"] opens the bucket's CORS only
     assert environments["worker"]["AI_BACKEND"] == "mock"
     assert environments["api"]["AWS_TIMEOUT_SECONDS"] == environments["worker"]["AWS_TIMEOUT_SECONDS"] == "2"
+    # Both functions may end a job, so both queue its webhook's retries; webhooks stay off without prefixes.
+    queue_url = outputs["webhook_retry_queue_url"]
+    assert (
+        environments["api"]["WEBHOOK_RETRY_QUEUE_URL"] == environments["worker"]["WEBHOOK_RETRY_QUEUE_URL"] == queue_url
+    )
+    assert "WEBHOOK_URL_PREFIXES" not in environments["api"] and "WEBHOOK_SECRET" not in environments["worker"]
     assert outputs["ai_backend"].startswith("mock: no AI service is configured")
     # Deployable on a new account: the default reserves no concurrency (issue 19, defect 2).
     worker = lambda_.get_function(FunctionName=outputs["worker_function_name"])
@@ -292,6 +303,29 @@ def assert_worker_async_config(endpoint: str, outputs: dict[str, Any]) -> None:
     assert config["MaximumRetryAttempts"] == 2
     assert config["MaximumEventAgeInSeconds"] == deadline - timeout == 900 - 120
     assert config["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn
+
+
+def assert_webhook_retry_queue(endpoint: str, outputs: dict[str, Any]) -> None:
+    """Issue 21: retries wait in an encrypted queue (dead-lettered after 5 receives) that feeds the worker."""
+    sqs = client("sqs", endpoint)
+    attributes = sqs.get_queue_attributes(QueueUrl=outputs["webhook_retry_queue_url"], AttributeNames=["All"])[
+        "Attributes"
+    ]
+    assert attributes["SqsManagedSseEnabled"] == "true"
+    redrive = json.loads(attributes["RedrivePolicy"])
+    assert int(redrive["maxReceiveCount"]) == 5
+    dead_letters = sqs.get_queue_attributes(
+        QueueUrl=sqs.get_queue_url(QueueName=redrive["deadLetterTargetArn"].rsplit(":", 1)[1])["QueueUrl"],
+        AttributeNames=["All"],
+    )["Attributes"]
+    assert dead_letters["SqsManagedSseEnabled"] == "true"
+    assert int(attributes["VisibilityTimeout"]) == 6 * 120  # six times the worker's timeout, as AWS advises
+    lambda_ = client("lambda", endpoint)
+    worker_arn = lambda_.get_function(FunctionName=outputs["worker_function_name"])["Configuration"]["FunctionArn"]
+    (mapping,) = lambda_.list_event_source_mappings(EventSourceArn=attributes["QueueArn"])["EventSourceMappings"]
+    assert mapping["FunctionArn"] == worker_arn
+    assert mapping["BatchSize"] == 10
+    assert mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"]
 
 
 def assert_api(endpoint: str, outputs: dict[str, Any], plan: dict[str, Any]) -> None:
@@ -456,6 +490,9 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         for role, name in (("api", outputs["api_function_name"]), ("worker", outputs["worker_function_name"]))
     }
     traces = (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"])
+    retry_queue = client("sqs", endpoint).get_queue_attributes(
+        QueueUrl=outputs["webhook_retry_queue_url"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
     assert _statements(iam, f"{outputs['api_function_name']}-role") == {
         "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_groups['api']}:*"]),
         "WriteTraces": traces,
@@ -478,6 +515,8 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         "DeleteImages": (["s3:DeleteObject"], sorted([f"{bucket}/*/*.jpg", f"{bucket}/*/*/*"])),
         "ListRenditionsOfDeletedImages": (["s3:ListBucket"], [bucket]),
         "QueueSmartCropJobs": (["lambda:InvokeFunction"], [worker_arn]),
+        # A job the API ends (deadline, DELETE) has its webhook's retries queued.
+        "QueueWebhookRetries": (["sqs:SendMessage"], [retry_queue]),
         # A poll past the deadline removes the result (issue 19: no role could delete a result image).
         "StoreAndLinkResults": (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
         # S3 answers a missing key 404 only with it; 403 is then always a misconfiguration.
@@ -500,6 +539,12 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         "StoreResults": (["s3:DeleteObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
         "TellMissingKeys": (["s3:ListBucket"], [bucket]),
         "StoreEagerRenditions": (["s3:DeleteObject", "s3:PutObject"], renditions),
+        "QueueWebhookRetries": (["sqs:SendMessage"], [retry_queue]),
+        # The event source mapping polls with the worker's role.
+        "ReceiveWebhookRetries": (
+            ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+            [retry_queue],
+        ),
     }
     queue_arn = client("sqs", endpoint).get_queue_attributes(
         QueueUrl=outputs["worker_dead_letter_queue_url"], AttributeNames=["QueueArn"]
@@ -567,6 +612,11 @@ REFUSED_PLANS = {
         "must end within api_timeout_seconds",
     ),
     "no concurrency reserved as zero": (("worker_reserved_concurrency=0",), "0 would stop the worker"),
+    "webhooks without a secret to sign them": (
+        ('webhook_url_prefixes=["https://hooks.example.com/"]',),
+        "webhook_url_prefixes needs webhook_secret",
+    ),
+    "a webhook secret that is not whsec_": (("webhook_secret=plain",), "must start with whsec_"),
 }
 
 
@@ -595,3 +645,33 @@ def test_plan_refuses_a_combination_that_cannot_work(
 
     assert result.returncode != 0
     assert message in " ".join(result.stderr.split()), result.stderr
+
+
+@pytest.mark.slow
+def test_webhook_variables_become_the_functions_settings_and_the_secret_stays_hidden(
+    terraform: Terraform, emulator: str, packages: list[str]
+) -> None:
+    secret = "whsec_" + "a" * 32
+    variables = (
+        f"aws_endpoint_url={emulator}",
+        *packages,
+        'webhook_url_prefixes=["https://hooks.example.com/a/","https://hooks.example.com/b/"]',
+        f"webhook_secret={secret}",
+    )
+    terraform.run("plan", "-input=false", "-out=webhooks.tfplan", *(f"-var={v}" for v in variables))
+    shown = terraform.run("show", "-no-color", "webhooks.tfplan").stdout
+    assert secret not in shown  # the plan never prints it
+    assert TERRAFORM is not None
+    console = subprocess.run(
+        [TERRAFORM, f"-chdir={terraform.workdir}", "console", *(f"-var={v}" for v in variables)],
+        # What main.tf merges into both functions' environments (which stay unknown until the stack exists).
+        input='jsonencode([nonsensitive(local.webhook_environment["WEBHOOK_URL_PREFIXES"]),'
+        f' nonsensitive(local.webhook_environment["WEBHOOK_SECRET"]) == "{secret}"])\n',
+        env=terraform.env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert console.returncode == 0, console.stderr
+    assert json.loads(json.loads(console.stdout)) == ["https://hooks.example.com/a/,https://hooks.example.com/b/", True]

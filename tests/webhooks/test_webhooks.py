@@ -3,15 +3,12 @@ that the standardwebhooks verifier accepts, capped answers."""
 
 import base64
 import ipaddress
-import json
 from typing import Any
 
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from image_processor.errors import InvalidRequest
-from image_processor.jobs.notify import InlineScheduler, WebhookNotifier, job_payload
-from image_processor.jobs.records import Job
 from image_processor.webhooks.sender import WebhookSender
 from image_processor.webhooks.targets import IPAddress, TargetRefused, WebhookPolicy
 from tests.support.receiver import running_receiver
@@ -122,52 +119,6 @@ def test_a_refused_target_is_not_called_and_says_why() -> None:
     attempt = WebhookSender(SECRET, policy).send("https://hooks.example.com/cb", "m1", {})
     assert not attempt.delivered
     assert attempt.status.startswith("refused: its host hooks.example.com resolves to 10.1.2.3")
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.records: list[tuple[int, str]] = []
-
-    def record_delivery(self, image_id: str, *, attempts: int, status: str) -> None:
-        self.records.append((attempts, status))
-
-
-def job(url: str) -> Job:
-    return Job(image_id="f" * 32, product_id="ABC-123", status="failed", created_at=1.0, error="x", callback_url=url)
-
-
-def test_retries_back_off_from_one_second_doubling_until_delivered() -> None:
-    slept: list[float] = []
-    recorder = Recorder()
-    with running_receiver([500, 503]) as receiver:
-        notifier = WebhookNotifier(
-            WebhookSender(SECRET, WebhookPolicy([receiver.url])),
-            recorder,
-            InlineScheduler(60, sleep=slept.append),
-        )
-        notifier(job(receiver.url))
-
-    assert slept == [0, 1.0, 2.0]
-    assert recorder.records == [(1, "HTTP 500"), (2, "HTTP 503"), (3, "HTTP 204")]
-    assert len(receiver.received) == 3
-    assert {got.headers["webhook-id"] for got in receiver.received} == {f"job_{'f' * 32}_failed"}
-    assert json.loads(receiver.received[-1].body) == job_payload(job(receiver.url))
-
-
-def test_delivery_gives_up_when_its_time_is_spent_and_records_it() -> None:
-    recorder = Recorder()
-    with running_receiver([500] * 10) as receiver:
-        notifier = WebhookNotifier(
-            WebhookSender(SECRET, WebhookPolicy([receiver.url])),
-            recorder,
-            InlineScheduler(3600, sleep=lambda seconds: None),
-            give_up_after_seconds=3.5,
-            clock=iter(range(0, 100)).__next__,
-        )
-        notifier(job(receiver.url))
-
-    assert recorder.records[-1][1] == "HTTP 500; gave up"
-    assert len(receiver.received) == recorder.records[-1][0]
 
 
 def test_settings_refuse_prefixes_without_a_secret_and_a_secret_without_its_prefix() -> None:

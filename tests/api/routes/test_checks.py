@@ -129,3 +129,47 @@ def test_a_smart_crop_with_a_profile_carries_the_checks_in_its_job(client: TestC
     assert job["checks"]["profile"] == "marketplace"
     stored = client.get(f"/images/ABC-123/{job['image_id']}/checks").json()
     assert job["checks"] == stored
+
+
+def test_a_rendition_is_checked_in_the_format_asked_for(client: TestClient) -> None:
+    """Issue 21 follow-up: `rendition=listing.webp` checks the WebP, whose format fails the marketplace's JPEG rule."""
+    created = manual_crop(client, WHOLE).json()
+    image = f"/images/ABC-123/{created['image_id']}"
+    assert client.get(f"{image}/listing.webp").status_code == 200  # made and catalogued on first request
+
+    webp = client.get(f"{image}/checks", params={"profile": "marketplace", "rendition": "listing.webp"})
+
+    assert webp.status_code == 200, webp.text
+    assert by_name(webp.json())["format"] == {
+        "name": "format",
+        "passed": False,
+        "measured": "WEBP sRGB",
+        "required": "JPEG sRGB",
+    }
+    assert webp.json()["passed"] is False
+    assert by_name(webp.json())["min_long_side"]["measured"] == 600  # the 600 px rendition, not the image
+    # Its JPEG has not been made: not stored yet, so nothing to check; a format renditions never have is a 422.
+    assert_error(client.get(f"{image}/checks", params={"rendition": "listing"}), 404, field="rendition")
+    assert_error(client.get(f"{image}/checks", params={"rendition": "listing.gif"}), 422, field="rendition")
+    assert client.get(f"{image}/listing.jpg").status_code == 200
+    jpeg = client.get(f"{image}/checks", params={"rendition": "listing.jpg"}).json()
+    assert by_name(jpeg)["format"]["passed"] is True
+
+
+def test_checks_are_limited_per_client_with_rate_limit_headers(settings: Settings) -> None:
+    """Each check decodes an image: past CHECKS_RATE_LIMIT_REQUESTS a client gets a 429."""
+    limited = settings.model_copy(update={"checks_rate_limit_requests": 2})
+    with TestClient(create_app(build_services(limited)), client=(CLIENT_IP, 1)) as client:
+        created = manual_crop(client, WHOLE).json()
+        url = f"/images/ABC-123/{created['image_id']}/checks"
+        answers = [client.get(url) for _ in range(3)]
+        other_client = TestClient(client.app, client=("198.51.100.77", 1)).get(url)
+
+    assert [answer.status_code for answer in answers] == [200, 200, 429]
+    assert answers[0].headers["ratelimit-limit"] == "2"
+    assert answers[1].headers["ratelimit-remaining"] == "0"
+    refused = answers[2]
+    assert_error(refused, 429, "rate_limited")
+    assert int(refused.headers["retry-after"]) > 0
+    assert refused.headers["ratelimit-limit"] == "2"
+    assert other_client.status_code == 200

@@ -8,9 +8,12 @@ The failure paths run too: an AI that never answers (a second worker environment
 is a loopback socket that accepts and never replies), a job polled past its deadline and a late result
 (the job record's creation time moved back, as time passing would), a staged original that is gone,
 and direct uploads that are not an image, unknown, or expired. Their clean-up calls are what the
-happy paths never make.
+happy paths never make. A webhook whose receiver fails is retried through the SQS retry queue: moto
+keeps the queue but runs no event source mapping, so the run receives the message, once due, and hands
+it to the worker as the mapping would (twice: SQS delivers at least once).
 """
 
+import base64
 import io
 import json
 import time
@@ -25,10 +28,12 @@ from urllib.parse import urljoin
 import boto3
 import httpx
 from PIL import Image
+from standardwebhooks import Webhook
 
 from bench.sample import photo_jpeg
 from image_processor.storage.keys import staged_key
 from tests.support import images
+from tests.support.receiver import Receiver
 from tests.support.terraform import client
 
 from .deployment import Deployment
@@ -39,6 +44,8 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 # The operator's key (API_KEYS on the API function, see tests/lambda_runtime/conftest.py): every request sends it.
 API_KEY = "e2e-operator-key-0123456789abcdef"
 BOX = {"x": 10, "y": 20, "width": 120, "height": 80}
+# WEBHOOK_SECRET of both functions (tests/lambda_runtime/conftest.py).
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"lambda-runtime-webhook-secret-01").decode()
 
 
 @dataclass
@@ -49,6 +56,8 @@ class Journey:
     worker: ExecutionEnvironment
     # The same worker zip and configuration, but with an AI_SERVICE_URL that never answers.
     silent_ai_worker: ExecutionEnvironment
+    # The callback_url target both functions may call (WEBHOOK_URL_PREFIXES).
+    webhook_receiver: Receiver
     failures: dict[str, str] = field(default_factory=dict)
     worker_events: list[dict[str, Any]] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)
@@ -480,6 +489,97 @@ def expired_or_unknown_upload(journey: Journey) -> None:
     assert gone.json()["error"]["code"], gone.describe()
 
 
+def retry_queue_event(journey: Journey) -> dict[str, Any]:
+    """The next message of the webhook retry queue, once due, as the event source mapping hands it to the
+    worker; deleted from the queue as the mapping does when the function succeeds."""
+    sqs = client("sqs", journey.deployment.endpoint)
+    queue_url = journey.deployment.outputs["webhook_retry_queue_url"]
+    messages: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 30
+    while not messages and time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+    assert messages, "no webhook retry was queued"
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    for message in messages:
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": message["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            }
+            for message in messages
+        ]
+    }
+
+
+def deliver_retries(journey: Journey) -> float:
+    """The queued retries handed to the worker (and once more: a duplicate); seconds they waited in the queue."""
+    started = time.monotonic()
+    event = retry_queue_event(journey)
+    waited = time.monotonic() - started
+    for _ in range(2):
+        outcome = journey.worker.invoke(event)
+        assert outcome.error is None, f"the worker raised on {event}: {outcome.message}\n{journey.worker.log_tail()}"
+        assert outcome.result == {"batchItemFailures": []}, outcome.result
+    return waited
+
+
+def webhook_retried_through_the_queue(journey: Journey) -> None:
+    """Issue 21: the receiver fails the first attempt (made where the job ended: the worker for a finished job,
+    the API for one it fails at its deadline); the retry waits in the SQS queue, and the worker makes it."""
+    receiver = journey.webhook_receiver
+    with receiver.lock:
+        receiver.received.clear()
+        receiver.statuses[:] = [503]
+    callback = receiver.url + "/e2e"
+    headers, body = multipart(
+        {"product_info": json.dumps({"product_id": "E2E-WEBHOOK"}), "callback_url": callback},
+        {"source_image": ("photo.jpg", images.solid_jpeg(320, 240), "image/jpeg")},
+    )
+    url, response = journey.send("POST", "/images/smart-crop", headers=headers, body=body)
+    assert response.status == 202, f"POST {url}: {response.describe()}"
+    accepted = response.json()
+    assert len(receiver.received) == 1, "the worker made no first attempt within its invocation"
+    journey.durations["webhook retry wait (worker)"] = deliver_retries(journey)
+    status = job_status(journey, url, accepted)
+    assert status["webhook"] == {"url": callback, "attempts": 2, "last_status": "HTTP 204"}, status
+    assert len(receiver.received) == 2, "the duplicate message was delivered again"
+    delivered = receiver.received[-1]
+    assert Webhook(WEBHOOK_SECRET).verify(delivered.body, delivered.headers)["status"] == "succeeded"
+
+    # The API fails a job at its deadline: its first attempt fails, and the API queues the retry.
+    with receiver.lock:
+        receiver.received.clear()
+        receiver.statuses[:] = [500]
+    headers, body = multipart(
+        {"product_info": json.dumps({"product_id": "E2E-WEBHOOK"}), "callback_url": callback},
+        {"source_image": ("photo.jpg", images.solid_jpeg(320, 240), "image/jpeg")},
+    )
+    with journey.held_events():
+        url, response = journey.send("POST", "/images/smart-crop", headers=headers, body=body)
+    assert response.status == 202, f"POST {url}: {response.describe()}"
+    accepted = response.json()
+    journey.age_job(accepted["image_id"])
+    assert job_status(journey, url, accepted)["status"] == "failed"
+    assert len(receiver.received) == 1, "the API made no first attempt within its invocation"
+    journey.durations["webhook retry wait (api)"] = deliver_retries(journey)
+    status = job_status(journey, url, accepted)
+    assert status["webhook"] == {"url": callback, "attempts": 2, "last_status": "HTTP 204"}, status
+    assert Webhook(WEBHOOK_SECRET).verify(receiver.received[-1].body, receiver.received[-1].headers)["status"] == (
+        "failed"
+    )
+
+
 SCENARIOS: dict[str, Callable[[Journey], None]] = {
     "health": health,
     "manual crop": manual_crop,
@@ -495,6 +595,7 @@ SCENARIOS: dict[str, Callable[[Journey], None]] = {
     "staged original gone": staged_original_gone,
     "upload not an image": upload_not_an_image,
     "expired or unknown upload": expired_or_unknown_upload,
+    "webhook retried through the queue": webhook_retried_through_the_queue,
 }
 
 
@@ -504,8 +605,16 @@ def run_journey(
     api: ExecutionEnvironment,
     worker: ExecutionEnvironment,
     silent_ai_worker: ExecutionEnvironment,
+    webhook_receiver: Receiver,
 ) -> Journey:
-    journey = Journey(deployment=deployment, gateway=gateway, api=api, worker=worker, silent_ai_worker=silent_ai_worker)
+    journey = Journey(
+        deployment=deployment,
+        gateway=gateway,
+        api=api,
+        worker=worker,
+        silent_ai_worker=silent_ai_worker,
+        webhook_receiver=webhook_receiver,
+    )
     for name, scenario in SCENARIOS.items():
         started = time.monotonic()
         try:

@@ -22,11 +22,12 @@ from .imaging.checks import load_profiles
 from .jobs.acceptance import SmartCropService
 from .jobs.dispatch import Dispatcher, LambdaDispatcher
 from .jobs.local.pool import LocalWorkerPool
-from .jobs.local.recovery import StagedUploads
+from .jobs.local.recovery import StagedUploads, reschedule_pending_deliveries
 from .jobs.local.timers import TimerScheduler
 from .jobs.locator import MeteredLocator, MockObjectLocator, ObjectLocator
-from .jobs.notify import DeliveryRecorder, InlineScheduler, Scheduler, WebhookNotifier
+from .jobs.notify import Scheduler, WebhookNotifier
 from .jobs.records import DynamoDBJobStore, Job, JobEndedHook
+from .jobs.retry_queue import NoRetries, RetryQueue
 from .jobs.worker import JobProcessor, SmartCropWorker, claim_releaser, idempotent_processor
 from .metrics import ServiceMetrics
 from .presets import Preset, RenditionFormat, load_catalogue
@@ -39,6 +40,7 @@ from .storage.filesystem import FileSystemImageStore
 from .storage.interfaces import ResultStore
 from .storage.s3 import S3ImageStore
 from .storage.uploads import PresignedPostIssuer, SignedFormIssuer, UploadService
+from .webhooks.retries import Delivery
 from .webhooks.targets import WebhookPolicy
 
 if TYPE_CHECKING:
@@ -98,12 +100,21 @@ def build_metrics(settings: Settings) -> MetricsOutput:
 
 
 @dataclass(frozen=True)
+class Webhooks:
+    notifier: WebhookNotifier
+    scheduler: Scheduler
+    # The Lambda stack's retry queue, whose messages the worker function receives; None elsewhere.
+    retry_queue: RetryQueue | None = None
+
+
+@dataclass(frozen=True)
 class WorkerRuntime:
     process: JobProcessor
     idempotency: IdempotencyConfig
     worker: SmartCropWorker
     jobs: DynamoDBJobStore
     release_claim: Callable[[str], None]
+    webhooks: Webhooks | None = None
 
 
 def build_catalog(
@@ -115,7 +126,14 @@ def build_catalog(
 def build_job_store(
     settings: Settings, dynamodb: "DynamoDBClient", *, clock: Callable[[], float] = time.time
 ) -> DynamoDBJobStore:
-    """Job records; a job's end is written to its catalog entry and sent to its callback_url."""
+    return build_jobs(settings, dynamodb, clock=clock)[0]
+
+
+def build_jobs(
+    settings: Settings, dynamodb: "DynamoDBClient", *, clock: Callable[[], float] = time.time
+) -> tuple[DynamoDBJobStore, Webhooks | None]:
+    """Job records; a job's end is written to its catalog entry and sent to its callback_url (the webhooks,
+    None when they are off)."""
     catalog = build_catalog(settings, dynamodb, clock=clock)
     hooks: list[JobEndedHook] = []
 
@@ -138,20 +156,19 @@ def build_job_store(
         on_end=hooks,
     )
     hooks.append(record_in_catalog)
+    webhooks = None
     if settings.webhook_secret is not None and settings.webhook_url_prefixes:
-        hooks.append(build_notifier(settings, store))
-    return store
+        webhooks = build_webhooks(settings, store)
+        hooks.append(webhooks.notifier)
+    return store, webhooks
 
 
 def build_webhook_policy(settings: Settings) -> WebhookPolicy:
     return WebhookPolicy(settings.webhook_url_prefixes)
 
 
-# On Lambda a webhook's retries wait inside the invocation, for this long at most (docs/webhooks.md).
-LAMBDA_WEBHOOK_BUDGET_SECONDS = 10.0
-
-
-def build_notifier(settings: Settings, recorder: DeliveryRecorder) -> WebhookNotifier:
+def build_webhooks(settings: Settings, jobs: DynamoDBJobStore) -> Webhooks:
+    """The notifier and where its retries wait: a timer thread under uvicorn, the SQS retry queue on Lambda."""
     assert settings.webhook_secret is not None
     # Imported here: httpx and standardwebhooks cost a cold start that only webhooks need.
     from .webhooks.sender import WebhookSender
@@ -161,10 +178,23 @@ def build_notifier(settings: Settings, recorder: DeliveryRecorder) -> WebhookNot
         build_webhook_policy(settings),
         timeout_seconds=settings.webhook_timeout_seconds,
     )
-    scheduler: Scheduler = (
-        TimerScheduler() if settings.dispatcher == "local" else InlineScheduler(LAMBDA_WEBHOOK_BUDGET_SECONDS)
-    )
-    return WebhookNotifier(sender, recorder, scheduler)
+    notifier: WebhookNotifier
+
+    def deliver(delivery: Delivery) -> None:  # the notifier is made below, with the scheduler that calls this
+        notifier.deliver(delivery)
+
+    retry_queue = None
+    scheduler: Scheduler
+    # The queue first: the worker function runs with the default DISPATCHER (local), yet on Lambda.
+    if settings.webhook_retry_queue_url:
+        queue_url = settings.webhook_retry_queue_url
+        scheduler = retry_queue = RetryQueue(lambda: aws.client("sqs", settings), queue_url, deliver)
+    elif settings.dispatcher == "local":
+        scheduler = TimerScheduler(deliver)
+    else:
+        scheduler = NoRetries(deliver)
+    notifier = WebhookNotifier(sender, jobs, scheduler)
+    return Webhooks(notifier, scheduler, retry_queue)
 
 
 def build_rendition_maker(
@@ -201,7 +231,7 @@ def build_worker_runtime(
 ) -> WorkerRuntime:
     """The smart-crop worker behind Powertools idempotency. `locator`, `clock` and `renderer` replace the
     settings' AI, the wall clock and libvips's renditions (tests); everything else comes from `settings`."""
-    jobs = build_job_store(settings, dynamodb, clock=clock)
+    jobs, webhooks = build_jobs(settings, dynamodb, clock=clock)
     budget = budget or build_imaging(settings)
     metrics = metrics or build_metrics(settings).metrics
     worker = SmartCropWorker(
@@ -230,6 +260,7 @@ def build_worker_runtime(
         worker=worker,
         jobs=jobs,
         release_claim=claim_releaser(persistence, config),
+        webhooks=webhooks,
     )
 
 
@@ -354,6 +385,9 @@ def build_services(
         upload_rate_limiter=optional_limiter(
             settings.upload_rate_limit_requests, settings.upload_rate_limit_window_seconds, "upload:"
         ),
+        checks_rate_limiter=optional_limiter(
+            settings.checks_rate_limit_requests, settings.checks_rate_limit_window_seconds, "checks:"
+        ),
         ipv6_site_rate_limiter=optional_limiter(
             settings.ipv6_site_rate_limit_requests, settings.rate_limit_window_seconds, "ipv6-site:"
         ),
@@ -418,9 +452,16 @@ def _build_dispatcher(
         settings, dynamodb, storage, locator=locator, clock=clock, budget=budget, renderer=renderer, metrics=metrics
     )
     staged = StagedUploads(storage.results, storage.staging, runtime.jobs, runtime.release_claim)
+    webhooks = runtime.webhooks
+
+    def recover() -> list[str]:
+        if webhooks is not None:
+            reschedule_pending_deliveries(runtime.jobs, webhooks.scheduler)
+        return staged.recover()
+
     return LocalWorkerPool(
         lambda image_id: runtime.process(job={"image_id": image_id}),
-        recover=staged.recover,
+        recover=recover,
         sweep=staged.sweep,
         give_up=runtime.worker.give_up,
         concurrency=settings.local_worker_concurrency,

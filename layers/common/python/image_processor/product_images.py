@@ -8,13 +8,14 @@ import anyio
 from aws_lambda_powertools import Logger
 
 from .catalog.records import CatalogEntry, CatalogPage, DynamoDBCatalog
-from .errors import NotFound
+from .errors import InvalidRequest, NotFound
 from .imaging.checks import BUILT_IN_PROFILE, CheckReport, Profile, profile_named, run_checks
 from .jobs.acceptance import SmartCropService
 from .jobs.records import DELETED, JobStore
 from .observability import SERVICE_NAME
+from .presets import MEDIA_TYPES
 from .storage.interfaces import ResultStore, StagingArea
-from .storage.keys import image_folder, result_key
+from .storage.keys import image_folder, rendition_key, result_key
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
@@ -41,19 +42,31 @@ class ProductImages:
     async def checks(
         self, product_id: str, image_id: str, profile: str, *, rendition: str | None = None
     ) -> CheckReport:
-        """The stored image (or one of its renditions) checked against the profile's rules."""
+        """The stored image, or one of its renditions (`listing`, the JPEG, or `listing.webp`), checked against
+        the profile's rules."""
         rules = self.profile(profile)
         key = result_key(product_id, image_id)
         if rendition is not None:
-            entry = await anyio.to_thread.run_sync(self.catalog.get, product_id, image_id)
-            made = {item.preset: item.key for item in entry.renditions} if entry else {}
-            if rendition not in made:
-                raise NotFound("This image has no rendition of that name.", field="rendition")
-            key = made[rendition]
+            key = await self._rendition_key(product_id, image_id, rendition)
         stored = await anyio.to_thread.run_sync(self.results.fetch, key)
         if stored is None:
+            if rendition is not None:
+                raise NotFound(
+                    f"The {rendition} rendition of this image is not stored (yet): request it first.", field="rendition"
+                )
             raise NotFound("No image of this product has this id.")
         return await anyio.to_thread.run_sync(run_checks, stored.content, profile, rules)
+
+    async def _rendition_key(self, product_id: str, image_id: str, rendition: str) -> str:
+        name, _, extension = rendition.partition(".")
+        fmt = extension or "jpg"
+        if fmt not in MEDIA_TYPES:
+            formats = ", ".join(MEDIA_TYPES)
+            raise InvalidRequest(f"rendition {rendition!r}: the format must be one of {formats}.", field="rendition")
+        entry = await anyio.to_thread.run_sync(self.catalog.get, product_id, image_id)
+        if entry is None or name not in {item.preset for item in entry.renditions}:
+            raise NotFound("This image has no rendition of that name.", field="rendition")
+        return rendition_key(product_id, image_id, name, fmt)
 
     async def list(self, product_id: str, *, limit: int, cursor: str | None) -> CatalogPage:
         page = await anyio.to_thread.run_sync(lambda: self.catalog.list(product_id, limit=limit, cursor=cursor))

@@ -35,6 +35,8 @@ class Services:
     ipv6_site_rate_limiter: RateLimiter | None = None
     # None: direct uploads are not limited (UPLOAD_RATE_LIMIT_REQUESTS=0).
     upload_rate_limiter: RateLimiter | None = None
+    # None: image checks are not limited (CHECKS_RATE_LIMIT_REQUESTS=0).
+    checks_rate_limiter: RateLimiter | None = None
     # None: Idempotency-Key headers are not honoured.
     idempotency: IdempotentRequests | None = None
     metrics: ServiceMetrics = field(default_factory=discarding)

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # Direct uploads per client (API key, else address): tickets and receipts each; 0 leaves them unlimited.
     upload_rate_limit_requests: int = Field(default=60, ge=0)
     upload_rate_limit_window_seconds: int = Field(default=3600, ge=1)
+    # Image checks per client (API key, else address): each decodes an image; 0 leaves them unlimited.
+    checks_rate_limit_requests: int = Field(default=300, ge=0)
+    checks_rate_limit_window_seconds: int = Field(default=3600, ge=1)
 
     # When any key is set, every POST needs one in X-API-Key. API_KEYS_FILE names a file (a mounted
     # secret) holding more, one per line or comma-separated.
@@ -129,6 +132,9 @@ class Settings(BaseSettings):
     webhook_url_prefixes: Annotated[list[str], NoDecode] = []
     webhook_secret: SecretStr | None = None
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    # On Lambda: the SQS queue that holds webhook retries until due (Terraform sets it on both functions).
+    # Unset, retries wait on a timer thread (DISPATCHER=local) or are not made (DISPATCHER=lambda).
+    webhook_retry_queue_url: str | None = None
 
     log_level: str = "INFO"
     # prometheus: counters and timings at GET /metrics (uvicorn, the container); emf: CloudWatch embedded

@@ -222,11 +222,23 @@ async def take_upload_receive_slot(response: Response, services: ServicesDep, id
     await _take_upload_slot(response, services, "receive:" + identity)
 
 
+async def take_checks_slot(response: Response, services: ServicesDep, identity: ClientIdentityDep) -> None:
+    """GET .../checks decodes an image: the client spends one of its CHECKS_RATE_LIMIT_REQUESTS."""
+    limiter = services.checks_rate_limiter
+    if limiter is not None:
+        await _take_slot(
+            response, Quota(limiter, identity, "Checking images", services.settings.checks_rate_limit_window_seconds)
+        )
+
+
 async def _take_upload_slot(response: Response, services: Services, key: str) -> None:
     limiter = services.upload_rate_limiter
     if limiter is None:
         return
-    quota = Quota(limiter, key, "Uploading", services.settings.upload_rate_limit_window_seconds)
-    decision = await anyio.to_thread.run_sync(limiter.acquire, key)
+    await _take_slot(response, Quota(limiter, key, "Uploading", services.settings.upload_rate_limit_window_seconds))
+
+
+async def _take_slot(response: Response, quota: Quota) -> None:
+    decision = await anyio.to_thread.run_sync(quota.limiter.acquire, quota.key)
     _refuse_if_over(quota, decision)
     response.headers.update(_headers_of(decision))

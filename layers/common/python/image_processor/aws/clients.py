@@ -36,8 +36,8 @@ def client(service: Literal["lambda"], settings: Settings) -> "LambdaClient": ..
 @overload
 def client(service: Literal["s3"], settings: Settings) -> "S3Client": ...
 @overload
-def client(service: Literal["cloudfront"], settings: Settings) -> Any: ...
-def client(service: Literal["cloudfront", "dynamodb", "lambda", "s3"], settings: Settings) -> Any:
+def client(service: Literal["cloudfront", "sqs"], settings: Settings) -> Any: ...
+def client(service: Literal["cloudfront", "dynamodb", "lambda", "s3", "sqs"], settings: Settings) -> Any:
     """A new client of `service` in its own session (boto3's default session is not thread-safe), whose
     refused calls are logged as misconfigured permissions."""
     timeout = settings.aws_timeout_seconds

@@ -1,20 +1,26 @@
 """POSTing a job to its callback_url when it ends, retried with backoff for up to an hour.
 
-The hook runs where the job ended (worker, or the API that failed it at its deadline). Each attempt is
-recorded on the job (`webhook_attempts`, `webhook_status`). Retries wait 1 s, then twice as long each
-time (at most 10 minutes apart) until an hour has passed since the job ended. Where the waiting happens
-is the scheduler's business: a timer thread under uvicorn (jobs/local/timers.py); on Lambda, inline
-within a few seconds of the invocation's budget (docs/webhooks.md says what a queue would add).
+The hook runs where the job ended (worker, or the API that failed it at its deadline) and schedules
+the first attempt now. Each attempt is a `Delivery` (data): the scheduler makes it when due through
+`deliver`, which loads the job, POSTs it and records on the job the attempts, the last status and,
+while a retry is pending, when it is due (`webhook_next_attempt_at`), so a restart can reschedule it
+(jobs/local/recovery.py). Retries wait 1 s, then twice as long each time (at most 10 minutes apart),
+until an hour has passed since the first attempt. The scheduler is a timer thread under uvicorn
+(jobs/local/timers.py) and an SQS queue with a delay on Lambda (webhooks/retries.py).
+
+A delivery made twice (SQS delivers at least once) is recognised by its attempt number, which the job
+already counts: it is dropped before it sends, or, if two copies raced, its count is not written twice.
 """
 
-import functools
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger
 
 from ..observability import SERVICE_NAME
+from ..webhooks.retries import Delivery
 from .records import Job
 
 if TYPE_CHECKING:  # httpx, which the sender uses, costs a cold start that only webhooks need
@@ -27,12 +33,20 @@ MAX_DELAY_SECONDS = 600.0
 
 
 class Scheduler(Protocol):
-    def schedule(self, delay_seconds: float, action: Callable[[], None]) -> bool:
-        """Run `action` after about `delay_seconds`; False if this scheduler cannot wait that long."""
+    def schedule(self, delivery: Delivery, delay_seconds: float) -> bool:
+        """Make `delivery` after about `delay_seconds` (0: now); False if this scheduler cannot wait that long."""
 
 
-class DeliveryRecorder(Protocol):
-    def record_delivery(self, image_id: str, *, attempts: int, status: str) -> None: ...
+class DeliveryLedger(Protocol):
+    """Where a job's deliveries are counted: the job store."""
+
+    def get(self, image_id: str) -> Job | None: ...
+
+    def record_delivery(
+        self, image_id: str, *, attempts: int, status: str, first_attempt_at: float, next_attempt_at: float | None
+    ) -> bool: ...
+
+    def abandon_delivery(self, image_id: str, *, status: str) -> None: ...
 
 
 def job_payload(job: Job) -> dict[str, Any]:
@@ -49,21 +63,26 @@ def job_payload(job: Job) -> dict[str, Any]:
     }
 
 
+def retry_delay(attempt: int, first_delay_seconds: float = 1.0) -> float:
+    """How long to wait after the `attempt`-th attempt failed."""
+    return min(first_delay_seconds * 2.0 ** (attempt - 1), MAX_DELAY_SECONDS)
+
+
 class WebhookNotifier:
-    """The job-ended hook: the first attempt at once, then retries through the scheduler."""
+    """The job-ended hook, and the maker of each attempt the scheduler hands back."""
 
     def __init__(
         self,
         sender: "WebhookSender",
-        recorder: DeliveryRecorder,
+        ledger: DeliveryLedger,
         scheduler: Scheduler,
         *,
         first_delay_seconds: float = 1.0,
         give_up_after_seconds: float = GIVE_UP_AFTER_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._sender = sender
-        self._recorder = recorder
+        self._ledger = ledger
         self._scheduler = scheduler
         self._first_delay = first_delay_seconds
         self._give_up_after = give_up_after_seconds
@@ -72,47 +91,46 @@ class WebhookNotifier:
     def __call__(self, job: Job) -> None:
         if job.callback_url is None:
             return
-        self._scheduler.schedule(0, functools.partial(self._attempt, job, 1, self._clock()))
+        now = self._clock()
+        self._scheduler.schedule(Delivery(job.image_id, 1, now, now, job.product_id), 0)
 
-    def _attempt(self, job: Job, number: int, started: float) -> None:
-        assert job.callback_url is not None
+    def deliver(self, delivery: Delivery) -> None:
+        """Make the attempt, record it, and schedule the next one if it failed and the hour is not spent."""
+        job = self._ledger.get(delivery.image_id)
+        if job is None or job.callback_url is None or not job.is_terminal:
+            return  # deleted (and expired) since, or not a job this hook ever scheduled
+        if job.webhook_attempts >= delivery.attempt:
+            logger.info("duplicate webhook attempt dropped", extra={"image_id": job.image_id, **_fields(delivery)})
+            return
         result = self._sender.send(job.callback_url, f"job_{job.image_id}_{job.status}", job_payload(job))
-        delay = min(self._first_delay * 2 ** (number - 1), MAX_DELAY_SECONDS)
-        retry = not result.delivered and self._clock() - started + delay <= self._give_up_after
-        if retry and not self._scheduler.schedule(delay, functools.partial(self._attempt, job, number + 1, started)):
-            retry = False
+        now = self._clock()
+        delay = retry_delay(delivery.attempt, self._first_delay)
+        retry = not result.delivered and now - delivery.first_attempt_at + delay <= self._give_up_after
         status = result.status if result.delivered or retry else f"{result.status}; gave up"
-        self._recorder.record_delivery(job.image_id, attempts=number, status=status)
+        recorded = self._ledger.record_delivery(
+            job.image_id,
+            attempts=delivery.attempt,
+            status=status,
+            first_attempt_at=delivery.first_attempt_at,
+            next_attempt_at=now + delay if retry else None,
+        )
+        if not recorded:  # a copy of this attempt counted itself first: its copy schedules the next
+            return
         log = logger.info if result.delivered else logger.warning
-        log("webhook attempt", extra={"image_id": job.image_id, "attempt": number, "status": status})
+        log("webhook attempt", extra={"image_id": job.image_id, "attempt": delivery.attempt, "status": status})
+        if retry:
+            following = replace(delivery, attempt=delivery.attempt + 1, due_at=now + delay)
+            self._schedule_retry(following, delay, result.status)
 
-
-class InlineScheduler:
-    """Runs actions in the calling thread, sleeping between them, within `budget_seconds` in all: for a
-    Lambda invocation, which must not wait an hour. What would wait longer is refused (and recorded)."""
-
-    def __init__(self, budget_seconds: float, *, sleep: Callable[[float], None] = time.sleep) -> None:
-        self._budget = budget_seconds
-        self._sleep = sleep
-        self._queue: list[tuple[float, Callable[[], None]]] = []
-        self._spent = 0.0
-        self._running = False
-
-    def schedule(self, delay_seconds: float, action: Callable[[], None]) -> bool:
-        if self._spent + delay_seconds > self._budget:
-            return False
-        self._queue.append((delay_seconds, action))
-        if not self._running:
-            self._run()
-        return True
-
-    def _run(self) -> None:
-        self._running = True
+    def _schedule_retry(self, delivery: Delivery, delay: float, last_status: str) -> None:
         try:
-            while self._queue:
-                delay, action = self._queue.pop(0)
-                self._spent += delay
-                self._sleep(delay)
-                action()
-        finally:
-            self._running, self._spent = False, 0.0
+            scheduled = self._scheduler.schedule(delivery, delay)
+        except Exception:  # the queue is down: the job says so rather than promising a retry
+            logger.exception("webhook retry could not be scheduled", extra={"image_id": delivery.image_id})
+            scheduled = False
+        if not scheduled:
+            self._ledger.abandon_delivery(delivery.image_id, status=f"{last_status}; gave up")
+
+
+def _fields(delivery: Delivery) -> dict[str, Any]:
+    return {"attempt": delivery.attempt, "first_attempt_at": delivery.first_attempt_at}

@@ -32,6 +32,10 @@ _UNFINISHED = "#status IN (:pending, :processing)"
 _REASON_MAX_CHARS = 500
 TIMED_OUT = "timed out before it finished"
 DELETED = "deleted"
+# Set only while a webhook retry is pending: the key of the sparse index that lists those (a restart
+# reschedules them; tools/local_tables.py and terraform/dynamodb.tf define it).
+PENDING_WEBHOOK_ATTRIBUTE = "webhook_next_attempt_at"
+PENDING_WEBHOOKS_INDEX = "pending_webhooks"
 _UNAVAILABLE = "The job store is temporarily unavailable; retry shortly."
 logger = Logger(service=SERVICE_NAME, child=True)
 
@@ -58,6 +62,9 @@ class Job:
     checks: dict[str, Any] | None = None
     webhook_attempts: int = 0
     webhook_status: str | None = None
+    # Wall-clock times of the webhook's first attempt and, while a retry is pending, of the next one.
+    webhook_first_attempt_at: float | None = None
+    webhook_next_attempt_at: float | None = None
     # Presets whose renditions the worker makes before the job succeeds.
     renditions: tuple[str, ...] = ()
 
@@ -204,21 +211,67 @@ class DynamoDBJobStore:
         )
         return self._ended(attributes)
 
-    def record_delivery(self, image_id: str, *, attempts: int, status: str) -> None:
-        """The webhook's attempts so far and how the latest went (any state: it is sent once the job ended)."""
+    def record_delivery(
+        self, image_id: str, *, attempts: int, status: str, first_attempt_at: float, next_attempt_at: float | None
+    ) -> bool:
+        """The webhook's attempts so far, how the latest went and when the next is due (None: no retry pending).
+
+        Any state (it is sent once the job ended). False, writing nothing, when the job already counts this
+        attempt (a duplicate) or is gone."""
+        values: dict[str, Any] = {
+            ":attempts": attempts,
+            ":status": status[:_REASON_MAX_CHARS],
+            ":first": _number(first_attempt_at),
+        }
+        update = "SET webhook_attempts = :attempts, webhook_status = :status, webhook_first_attempt_at = :first"
+        if next_attempt_at is None:
+            update += f" REMOVE {PENDING_WEBHOOK_ATTRIBUTE}"
+        else:
+            update += f", {PENDING_WEBHOOK_ATTRIBUTE} = :next"
+            values[":next"] = _number(next_attempt_at)
+        return self._update_delivery(
+            image_id,
+            update,
+            values,
+            "attribute_exists(image_id) AND (attribute_not_exists(webhook_attempts) OR webhook_attempts < :attempts)",
+        )
+
+    def abandon_delivery(self, image_id: str, *, status: str) -> None:
+        """No retry after all (it could not be scheduled): the last status says so."""
+        self._update_delivery(
+            image_id,
+            f"SET webhook_status = :status REMOVE {PENDING_WEBHOOK_ATTRIBUTE}",
+            {":status": status[:_REASON_MAX_CHARS]},
+            "attribute_exists(image_id)",
+        )
+
+    def pending_deliveries(self) -> list[Job]:
+        """The jobs whose webhook waits for a retry, read from the sparse index that holds only those."""
+        jobs: list[Job] = []
+        arguments: dict[str, Any] = {"TableName": self._table, "IndexName": PENDING_WEBHOOKS_INDEX}
+        with self._translate("Scan"):
+            while True:
+                page = self._client.scan(**arguments)
+                jobs += [_job_from_item(item) for item in page.get("Items", [])]
+                if "LastEvaluatedKey" not in page:
+                    return jobs
+                arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _update_delivery(self, image_id: str, update: str, values: Mapping[str, Any], condition: str) -> bool:
         with self._translate("UpdateItem"):
             try:
                 self._client.update_item(
                     TableName=self._table,
                     Key=self._key(image_id),
-                    UpdateExpression="SET webhook_attempts = :attempts, webhook_status = :status",
-                    ConditionExpression="attribute_exists(image_id)",
-                    ExpressionAttributeValues=_marshal({":attempts": attempts, ":status": status[:_REASON_MAX_CHARS]}),
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=_marshal(values),
                 )
             except ClientError as exc:
-                # The job was deleted meanwhile: there is nothing left to record on.
                 if not condition_failed(exc):
                     raise
+                return False
+        return True
 
     def delete(self, image_id: str) -> None:
         with self._translate("DeleteItem"):
@@ -308,5 +361,11 @@ def _job_from_item(item: "Mapping[str, Any]") -> Job:
         checks=json.loads(values["checks_json"]) if values.get("checks_json") else None,
         webhook_attempts=int(values.get("webhook_attempts", 0)),
         webhook_status=values.get("webhook_status"),
+        webhook_first_attempt_at=_optional_float(values.get("webhook_first_attempt_at")),
+        webhook_next_attempt_at=_optional_float(values.get(PENDING_WEBHOOK_ATTRIBUTE)),
         renditions=tuple(values.get("renditions", ())),
     )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -3,12 +3,13 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from starlette.convertors import Convertor, register_url_convertor
 
 from ...catalog.records import MAX_PAGE_SIZE, CatalogEntry
 from ...imaging.checks import BUILT_IN_PROFILE, CheckReport
 from ...models import PRODUCT_ID_PATTERN
+from ..admission import take_checks_slot
 from ..catalog_schemas import CatalogImage, CatalogPageView, ChecksView, CheckView, RenditionView
 from ..deps import ApiKeyRequiredDep, ServicesDep
 from ..errors import NO_STORE, error_responses
@@ -67,16 +68,28 @@ async def delete_image(product_id: ProductId, image_id: str, services: ServicesD
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/images/{product_id}/{image_id:image_id}/checks", responses=error_responses(404, 415, 422, 503))
+@router.get(
+    "/images/{product_id}/{image_id:image_id}/checks",
+    responses=error_responses(404, 415, 422, 429, 503),
+    dependencies=[Depends(take_checks_slot)],
+)
 async def check_image(
     product_id: ProductId,
     image_id: str,
     services: ServicesDep,
     profile: Annotated[str, Query(max_length=64, description="A check profile")] = BUILT_IN_PROFILE,
-    rendition: Annotated[str | None, Query(max_length=64, description="Check this rendition instead")] = None,
+    rendition: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Check this rendition instead: `listing` (its JPEG) or `listing.webp`, `listing.avif`",
+            examples=["listing.webp"],
+        ),
+    ] = None,
 ) -> ChecksView:
     """The stored image checked against a profile's rules (the built-in `marketplace`: white background,
-    product fill, long side, sRGB JPEG), measured on a shrink-on-load preview."""
+    product fill, long side, sRGB JPEG), measured on a shrink-on-load preview. Limited per client
+    (CHECKS_RATE_LIMIT_REQUESTS)."""
     report = await services.product_images.checks(product_id, image_id, profile, rendition=rendition)
     return checks_view(report)
 

@@ -7,19 +7,30 @@ At start-up every staged upload is looked at once:
 - its job has finished: the leftover is removed (and the image of a job that failed);
 - its job is missing: it is left to the sweeper, which removes it once a later sweep still finds
   no job, so an upload whose record is still being written by another process is not lost.
+
+And every webhook retry still pending (the jobs table's sparse index lists them) is scheduled again.
 """
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
+from ...errors import DependencyUnavailable
 from ...observability import SERVICE_NAME
 from ...storage.interfaces import ResultStore, StagingArea
+from ...webhooks.retries import Delivery
 from .. import ownership
-from ..records import JobStore
+from ..notify import Scheduler
+from ..records import Job, JobStore
 
 logger = Logger(service=SERVICE_NAME, child=True)
+
+
+class PendingDeliveries(Protocol):
+    def pending_deliveries(self) -> list[Job]: ...
 
 
 @dataclass
@@ -68,3 +79,24 @@ class StagedUploads:
         if removed:
             logger.warning("removed staged uploads without a job", extra={"count": removed})
         return removed
+
+
+def reschedule_pending_deliveries(
+    jobs: PendingDeliveries, scheduler: Scheduler, *, clock: Callable[[], float] = time.time
+) -> int:
+    """At start-up: every webhook retry a previous process left waiting (the job record says when it is
+    due), scheduled again here; returns how many."""
+    try:
+        pending = jobs.pending_deliveries()
+    except DependencyUnavailable as exc:
+        logger.error("pending webhook retries could not be read; they are not retried", extra={"reason": str(exc)})
+        return 0
+    now = clock()
+    for job in pending:
+        due = job.webhook_next_attempt_at or now
+        first = job.webhook_first_attempt_at or due
+        delivery = Delivery(job.image_id, job.webhook_attempts + 1, first, due, job.product_id)
+        scheduler.schedule(delivery, due - now)
+    if pending:
+        logger.info("rescheduled pending webhook retries", extra={"count": len(pending)})
+    return len(pending)
