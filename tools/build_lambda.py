@@ -46,7 +46,7 @@ TASK_ROOT = "/var/task"
 AWS_SDK = frozenset({"boto3", "botocore", "s3transfer"})
 # botocore carries a model of every AWS service (about 25 MB); the functions create clients for these only,
 # which keeps each zip well under Lambda's 50 MB direct-upload limit. The harness runs every client end to end.
-BOTOCORE_SERVICES = frozenset({"dynamodb", "lambda", "s3", "sqs", "sts"})
+BOTOCORE_SERVICES = frozenset({"cloudfront", "dynamodb", "lambda", "s3", "sqs", "sts"})
 # uvicorn serves the app locally and in the container; on Lambda, API Gateway and Mangum do.
 LOCAL_ONLY = frozenset({"uvicorn"})
 # Requirements each function leaves out, beyond the two sets above.

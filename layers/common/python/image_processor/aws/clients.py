@@ -29,6 +29,10 @@ def call_budget_seconds(settings: Settings) -> float:
     return ATTEMPTS * (timeout + max(timeout, S3_READ_TIMEOUT_SECONDS))
 
 
+# Every AWS service the functions make clients of (the Lambda zips keep only these botocore models).
+ServiceName = Literal["cloudfront", "dynamodb", "lambda", "s3", "sqs"]
+
+
 @overload
 def client(service: Literal["dynamodb"], settings: Settings) -> "DynamoDBClient": ...
 @overload
@@ -37,7 +41,7 @@ def client(service: Literal["lambda"], settings: Settings) -> "LambdaClient": ..
 def client(service: Literal["s3"], settings: Settings) -> "S3Client": ...
 @overload
 def client(service: Literal["cloudfront", "sqs"], settings: Settings) -> Any: ...
-def client(service: Literal["cloudfront", "dynamodb", "lambda", "s3", "sqs"], settings: Settings) -> Any:
+def client(service: ServiceName, settings: Settings) -> Any:
     """A new client of `service` in its own session (boto3's default session is not thread-safe), whose
     refused calls are logged as misconfigured permissions."""
     timeout = settings.aws_timeout_seconds
