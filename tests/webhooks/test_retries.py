@@ -168,6 +168,26 @@ def queue_url(sqs: Any) -> str:
     return url
 
 
+def test_a_first_attempt_lost_with_its_process_is_made_after_the_restart(jobs: DynamoDBJobStore) -> None:
+    """The job ended (its record says so) but the process died before the first attempt: the next process
+    finds it owed in the index and makes it at once. A job still running with a callback is not touched."""
+    with running_receiver([204]) as receiver:
+        job = ended_job(jobs, receiver.url)  # this store has no hooks: no attempt was ever scheduled
+        running = Job(uuid.uuid4().hex, "ABC-123", "pending", time.time(), callback_url=receiver.url)
+        jobs.create(running)
+        after_restart = ListScheduler()
+        now = time.time()
+        assert reschedule_pending_deliveries(jobs, after_restart, clock=lambda: now) == 1
+        after_restart.run_all(notifier(receiver, jobs, after_restart).deliver)
+
+    [(delivery, delay)] = after_restart.scheduled
+    assert (delivery.image_id, delivery.attempt, delay) == (job.image_id, 1, 0)
+    assert len(receiver.received) == 1
+    recorded = jobs.get(job.image_id)
+    assert recorded is not None and (recorded.webhook_attempts, recorded.webhook_status) == (1, "HTTP 204")
+    assert [found.image_id for found in jobs.pending_deliveries()] == [running.image_id]
+
+
 def test_the_retry_queue_makes_a_due_delivery_now_and_queues_a_later_one_with_its_delay(
     sqs: Any, queue_url: str
 ) -> None:

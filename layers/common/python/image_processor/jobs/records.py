@@ -128,7 +128,13 @@ class DynamoDBJobStore:
                 "expires_at": int(now) + self._ttl,
                 **({"renditions": list(job.renditions)} if job.renditions else {}),
             }
-            | ({"callback_url": job.callback_url} if job.callback_url else {})
+            # A job with a callback is in the pending-webhooks index from the start: if the process dies between
+            # the job's end and its first attempt, the next one finds that attempt owed (no write of its own).
+            | (
+                {"callback_url": job.callback_url, PENDING_WEBHOOK_ATTRIBUTE: _number(job.created_at)}
+                if job.callback_url
+                else {}
+            )
             | ({"checks_profile": job.checks_profile} if job.checks_profile else {})
         )
         taken: ClientError | None = None

@@ -84,19 +84,23 @@ class StagedUploads:
 def reschedule_pending_deliveries(
     jobs: PendingDeliveries, scheduler: Scheduler, *, clock: Callable[[], float] = time.time
 ) -> int:
-    """At start-up: every webhook retry a previous process left waiting (the job record says when it is
-    due), scheduled again here; returns how many."""
+    """At start-up: every webhook attempt a previous process owed, scheduled again here (a retry when the
+    job record says it is due; a first attempt at once, for a job that ended as that process died); how many."""
     try:
         pending = jobs.pending_deliveries()
     except DependencyUnavailable as exc:
         logger.error("pending webhook retries could not be read; they are not retried", extra={"reason": str(exc)})
         return 0
     now = clock()
-    for job in pending:
-        due = job.webhook_next_attempt_at or now
-        first = job.webhook_first_attempt_at or due
-        delivery = Delivery(job.image_id, job.webhook_attempts + 1, first, due, job.product_id)
-        scheduler.schedule(delivery, due - now)
-    if pending:
-        logger.info("rescheduled pending webhook retries", extra={"count": len(pending)})
-    return len(pending)
+    # A job still running is listed from its start; its end schedules the first attempt.
+    owed = [job for job in pending if job.is_terminal]
+    for job in owed:
+        if job.webhook_attempts == 0:  # ended, and the process died before the first attempt
+            due = first = now
+        else:
+            due = job.webhook_next_attempt_at or now
+            first = job.webhook_first_attempt_at or due
+        scheduler.schedule(Delivery(job.image_id, job.webhook_attempts + 1, first, due, job.product_id), due - now)
+    if owed:
+        logger.info("rescheduled pending webhook attempts", extra={"count": len(owed)})
+    return len(owed)
