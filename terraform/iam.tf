@@ -130,7 +130,7 @@ data "aws_iam_policy_document" "api" {
   # A job the API ends (past its deadline, or deleted) has its webhook's retries queued (webhooks.tf).
   statement {
     sid       = "QueueWebhookRetries"
-    actions   = ["sqs:SendMessage"]
+    actions   = ["sqs:GetQueueUrl", "sqs:SendMessage"]
     resources = [aws_sqs_queue.webhook_retries[0].arn]
   }
 
@@ -246,7 +246,7 @@ data "aws_iam_policy_document" "worker" {
   # Webhook retries: queued after a failed attempt, or put back when due later than SQS can delay (SendMessage).
   statement {
     sid       = "QueueWebhookRetries"
-    actions   = ["sqs:SendMessage"]
+    actions   = ["sqs:GetQueueUrl", "sqs:SendMessage"]
     resources = [aws_sqs_queue.webhook_retries[0].arn]
   }
 

@@ -30,8 +30,10 @@ locals {
     # Metrics leave as EMF lines in the log (observability.tf reads them back for alarms and the dashboard).
     METRICS_BACKEND              = "emf"
     POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
-    # Where a failed webhook attempt waits for its retry (webhooks.tf); both functions may end a job.
-    WEBHOOK_RETRY_QUEUE_URL = one(aws_sqs_queue.webhook_retries[*].url)
+    # Where a failed webhook attempt waits for its retry (webhooks.tf); both functions may end a job. By
+    # name, which the plan knows (the URL is known only once the queue exists, and would leave the whole
+    # environment unknown in every plan); the service looks the URL up on its first retry.
+    WEBHOOK_RETRY_QUEUE_NAME = local.webhook_retry_queue_name
   }
 
   # Webhooks are on when prefixes are given (WEBHOOK_SECRET is then required by the service's settings).

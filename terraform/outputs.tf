@@ -44,7 +44,7 @@ output "worker_dead_letter_queue_url" {
 }
 
 output "webhook_retry_queue_url" {
-  description = "URL of the queue where failed webhook attempts wait for their retry (WEBHOOK_RETRY_QUEUE_URL)."
+  description = "URL of the queue where failed webhook attempts wait for their retry (the functions get its name, WEBHOOK_RETRY_QUEUE_NAME)."
   value       = one(aws_sqs_queue.webhook_retries[*].url)
 }
 

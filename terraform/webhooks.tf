@@ -11,10 +11,14 @@ resource "aws_sqs_queue" "webhook_retries_dlq" {
   sqs_managed_sse_enabled   = true
 }
 
+locals {
+  webhook_retry_queue_name = "${var.name_prefix}-webhook-retries"
+}
+
 resource "aws_sqs_queue" "webhook_retries" {
   count = local.functions
 
-  name                    = "${var.name_prefix}-webhook-retries"
+  name                    = local.webhook_retry_queue_name
   sqs_managed_sse_enabled = true
   # Six times the worker's timeout, as AWS advises for a Lambda event source: a batch still running is
   # never handed to a second invocation.

@@ -75,11 +75,12 @@ def test_on_lambda_a_failed_webhook_is_retried_through_the_sqs_queue(
     secret = "whsec_" + base64.b64encode(b"lambda-webhook-secret-0123456789").decode()
     image_id = queued_event["image_id"]
     sqs = boto3.client("sqs", endpoint_url=lambda_settings.aws_endpoint_url, region_name="us-east-1")
-    queue_url = sqs.create_queue(QueueName=f"webhook-retries-{image_id[:8]}")["QueueUrl"]
+    queue_name = f"webhook-retries-{image_id[:8]}"
+    queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
     with running_receiver([503]) as receiver:
         monkeypatch.setenv("WEBHOOK_URL_PREFIXES", receiver.url)
         monkeypatch.setenv("WEBHOOK_SECRET", secret)
-        monkeypatch.setenv("WEBHOOK_RETRY_QUEUE_URL", queue_url)
+        monkeypatch.setenv("WEBHOOK_RETRY_QUEUE_NAME", queue_name)
         _clear_caches()
         dynamodb = boto3.client("dynamodb", endpoint_url=lambda_settings.aws_endpoint_url, region_name="us-east-1")
         dynamodb.update_item(

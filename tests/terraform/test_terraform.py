@@ -274,9 +274,11 @@ def assert_functions(endpoint: str, outputs: dict[str, Any]) -> None:
     assert environments["worker"]["AI_BACKEND"] == "mock"
     assert environments["api"]["AWS_TIMEOUT_SECONDS"] == environments["worker"]["AWS_TIMEOUT_SECONDS"] == "2"
     # Both functions may end a job, so both queue its webhook's retries; webhooks stay off without prefixes.
-    queue_url = outputs["webhook_retry_queue_url"]
+    queue_name = outputs["webhook_retry_queue_url"].rsplit("/", 1)[-1]
     assert (
-        environments["api"]["WEBHOOK_RETRY_QUEUE_URL"] == environments["worker"]["WEBHOOK_RETRY_QUEUE_URL"] == queue_url
+        environments["api"]["WEBHOOK_RETRY_QUEUE_NAME"]
+        == environments["worker"]["WEBHOOK_RETRY_QUEUE_NAME"]
+        == queue_name
     )
     assert "WEBHOOK_URL_PREFIXES" not in environments["api"] and "WEBHOOK_SECRET" not in environments["worker"]
     assert outputs["ai_backend"].startswith("mock: no AI service is configured")

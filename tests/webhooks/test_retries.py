@@ -188,11 +188,16 @@ def test_a_first_attempt_lost_with_its_process_is_made_after_the_restart(jobs: D
     assert [found.image_id for found in jobs.pending_deliveries()] == [running.image_id]
 
 
+def name_of(queue_url: str) -> str:
+    """The service is given the queue's name (Terraform knows it before the queue exists) and looks its URL up."""
+    return queue_url.rsplit("/", 1)[-1]
+
+
 def test_the_retry_queue_makes_a_due_delivery_now_and_queues_a_later_one_with_its_delay(
     sqs: Any, queue_url: str
 ) -> None:
     made: list[Delivery] = []
-    queue = RetryQueue(lambda: sqs, queue_url, made.append)
+    queue = RetryQueue(lambda: sqs, name_of(queue_url), made.append)
     now = time.time()
     first = Delivery("a" * 32, 1, now, now, "ABC-123")
     assert queue.schedule(first, 0)
@@ -211,7 +216,7 @@ def test_a_message_out_before_its_time_goes_back_for_the_rest_of_its_wait(sqs: A
     """SQS delays a message 15 minutes at most: a retry due later is put back until it is due."""
     made: list[Delivery] = []
     now = 10_000.0
-    queue = RetryQueue(lambda: sqs, queue_url, made.append, clock=lambda: now)
+    queue = RetryQueue(lambda: sqs, name_of(queue_url), made.append, clock=lambda: now)
     waiting = Delivery("b" * 32, 9, now - 600, now + 2000)
     queue.receive(waiting.to_message())
     assert made == []
@@ -227,7 +232,7 @@ def test_an_sqs_event_reports_only_the_messages_that_failed(sqs: Any, queue_url:
         if delivery.image_id == "f" * 32:
             raise RuntimeError("DynamoDB is down")
 
-    queue = RetryQueue(lambda: sqs, queue_url, make)
+    queue = RetryQueue(lambda: sqs, name_of(queue_url), make)
     now = time.time()
     records = [
         {

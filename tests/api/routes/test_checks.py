@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from image_processor.api import create_app
 from image_processor.assembly import build_services
@@ -173,3 +174,22 @@ def test_checks_are_limited_per_client_with_rate_limit_headers(settings: Setting
     assert int(refused.headers["retry-after"]) > 0
     assert refused.headers["ratelimit-limit"] == "2"
     assert other_client.status_code == 200
+
+
+def test_with_api_keys_a_check_needs_no_key_and_a_key_is_counted_apart(settings: Settings) -> None:
+    """Checks are a read: the studio's product view shows them without a key. A client that sends its key
+    spends the key's quota, not its address's."""
+    key = "k-checks-0123456789abcdefgh"
+    keyed = settings.model_copy(update={"checks_rate_limit_requests": 1, "api_keys": [SecretStr(key)]})
+    with TestClient(create_app(build_services(keyed)), client=(CLIENT_IP, 1)) as client:
+        client.headers["X-API-Key"] = key  # a crop is a POST: it needs the key
+        created = manual_crop(client, WHOLE).json()
+        del client.headers["X-API-Key"]
+        url = f"/images/ABC-123/{created['image_id']}/checks"
+        anonymous = [client.get(url).status_code for _ in range(2)]
+        with_key = client.get(url, headers={"X-API-Key": key}).status_code
+        wrong_key = client.get(url, headers={"X-API-Key": "not-a-key"}).status_code
+
+    assert anonymous == [200, 429]
+    assert with_key == 200
+    assert wrong_key == 429  # an unknown key counts as no key: the address's quota, spent

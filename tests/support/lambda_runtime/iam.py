@@ -157,7 +157,7 @@ def requests_of(call: dict[str, Any], arns: Arns) -> list[Request]:
             return [request]
         return [Request(f"s3:{action}", arns.bucket(params["Bucket"]), label)]
     if service == "sqs":
-        return [Request(f"sqs:{operation}", arns.queue(params["QueueUrl"]), label)]
+        return [Request(f"sqs:{operation}", arns.queue(params.get("QueueUrl") or params["QueueName"]), label)]
     raise LookupError(f"no IAM mapping for {label}: add it to tests/support/lambda_runtime/iam.py")
 
 

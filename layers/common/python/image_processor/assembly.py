@@ -186,9 +186,9 @@ def build_webhooks(settings: Settings, jobs: DynamoDBJobStore) -> Webhooks:
     retry_queue = None
     scheduler: Scheduler
     # The queue first: the worker function runs with the default DISPATCHER (local), yet on Lambda.
-    if settings.webhook_retry_queue_url:
-        queue_url = settings.webhook_retry_queue_url
-        scheduler = retry_queue = RetryQueue(lambda: aws.client("sqs", settings), queue_url, deliver)
+    if settings.webhook_retry_queue_name:
+        queue_name = settings.webhook_retry_queue_name
+        scheduler = retry_queue = RetryQueue(lambda: aws.client("sqs", settings), queue_name, deliver)
     elif settings.dispatcher == "local":
         scheduler = TimerScheduler(deliver)
     else:
@@ -285,7 +285,7 @@ def build_storage(settings: Settings) -> StorageBackend:
             upload_tickets=PresignedPostIssuer(bucket.presigned_post, time.time),
             check_ready=bucket.check_ready,
             direct_links=bucket,
-            browser_origins=tuple(bucket.browser_origins()),
+            browser_origins=bucket.browser_origins,
         )
     folder = FileSystemImageStore(settings.processed_images_dir)
     secret = settings.upload_signing_secret

@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
     # On Lambda: the SQS queue that holds webhook retries until due (Terraform sets it on both functions).
     # Unset, retries wait on a timer thread (DISPATCHER=local) or are not made (DISPATCHER=lambda).
-    webhook_retry_queue_url: str | None = None
+    webhook_retry_queue_name: str | None = None
 
     log_level: str = "INFO"
     # prometheus: counters and timings at GET /metrics (uvicorn, the container); emf: CloudWatch embedded

@@ -20,7 +20,7 @@ from ..admission.idempotency import Answer, KeyState, in_progress
 from ..admission.rate_limit import RateLimitCheck, RateLimitDecision, RateLimiter
 from ..errors import InvalidRequest, RateLimited
 from ..services import Services
-from .deps import ClientAddressDep, ClientIdentityDep, ServicesDep
+from .deps import ClientAddressDep, ClientIdentityDep, ReaderIdentityDep, ServicesDep
 from .forms import Upload
 from .openapi import rate_limit_headers
 
@@ -222,7 +222,7 @@ async def take_upload_receive_slot(response: Response, services: ServicesDep, id
     await _take_upload_slot(response, services, "receive:" + identity)
 
 
-async def take_checks_slot(response: Response, services: ServicesDep, identity: ClientIdentityDep) -> None:
+async def take_checks_slot(response: Response, services: ServicesDep, identity: ReaderIdentityDep) -> None:
     """GET .../checks decodes an image: the client spends one of its CHECKS_RATE_LIMIT_REQUESTS."""
     limiter = services.checks_rate_limiter
     if limiter is not None:

@@ -59,9 +59,18 @@ def get_client_identity(
     API Gateway checked for its usage plan, or else the client's address (its /64 for IPv6); clients
     without one (a Unix socket peer) share one identity."""
     keys = services.settings.api_keys
-    if keys:
-        if api_key is None or not _is_known(api_key, keys):
-            raise Unauthorized("Send a valid API key in the X-API-Key header.")
+    if keys and (api_key is None or not _is_known(api_key, keys)):
+        raise Unauthorized("Send a valid API key in the X-API-Key header.")
+    return get_reader_identity(request, services, api_key)
+
+
+def get_reader_identity(
+    request: Request, services: ServicesDep, api_key: Annotated[str | None, Security(_api_key_header)]
+) -> str:
+    """Who is reading (a GET needs no key): as `get_client_identity`, but a request without a known key is
+    counted by its address instead of refused."""
+    keys = services.settings.api_keys
+    if keys and api_key is not None and _is_known(api_key, keys):
         return "key:" + _key_identity(api_key, services.settings)
     gateway_key_id = _api_gateway_key_id(request)
     if gateway_key_id:
@@ -70,6 +79,7 @@ def get_client_identity(
 
 
 ClientIdentityDep = Annotated[str, Depends(get_client_identity)]
+ReaderIdentityDep = Annotated[str, Depends(get_reader_identity)]
 
 
 def require_api_key(

@@ -32,14 +32,15 @@ class RetryQueue:
     def __init__(
         self,
         client: Callable[[], Any],
-        queue_url: str,
+        queue_name: str,
         run: Callable[[Delivery], None],
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         # Made on the first retry: most invocations, and every cold start, need no SQS client.
         self._client = functools.cache(client)
-        self._queue_url = queue_url
+        self._queue_name = queue_name
+        self._url: str | None = None
         self._run = run
         self._clock = clock
 
@@ -61,12 +62,20 @@ class RetryQueue:
 
     def _send(self, delivery: Delivery, delay_seconds: float) -> None:
         delay = min(MAX_QUEUE_DELAY_SECONDS, max(0, math.ceil(delay_seconds)))
-        with translate("SendMessage", self._queue_url, message=_UNAVAILABLE):
-            self._client().send_message(QueueUrl=self._queue_url, MessageBody=delivery.to_message(), DelaySeconds=delay)
+        queue_url = self._queue_url()
+        with translate("SendMessage", queue_url, message=_UNAVAILABLE):
+            self._client().send_message(QueueUrl=queue_url, MessageBody=delivery.to_message(), DelaySeconds=delay)
+
+    def _queue_url(self) -> str:
+        """Looked up by name once (the deployment knows the name before the queue exists, not its URL)."""
+        if self._url is None:
+            with translate("GetQueueUrl", self._queue_name, message=_UNAVAILABLE):
+                self._url = str(self._client().get_queue_url(QueueName=self._queue_name)["QueueUrl"])
+        return self._url
 
 
 class NoRetries:
-    """Lambda without a retry queue (WEBHOOK_RETRY_QUEUE_URL unset): the first attempt only."""
+    """Lambda without a retry queue (WEBHOOK_RETRY_QUEUE_NAME unset): the first attempt only."""
 
     def __init__(self, run: Callable[[Delivery], None]) -> None:
         self._run = run

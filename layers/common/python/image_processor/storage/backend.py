@@ -25,8 +25,9 @@ class StorageBackend:
     prepare: Callable[[], int] | None = None
     # Presigned reads for IMAGE_DELIVERY=redirect; None where the service serves the bytes itself.
     direct_links: DirectLinks | None = None
-    # Origins outside the service a browser loads images from or uploads to (the studio's CSP).
-    browser_origins: tuple[str, ...] = ()
+    # Origins outside the service a browser loads images from or uploads to (the studio's CSP); asked
+    # when the studio is first served, as S3's are found by signing (only the API's role may sign).
+    browser_origins: Callable[[], list[str]] = list
 
     def start(self) -> None:
         """The backend's start-up work, once per process (uvicorn's lifespan, a Lambda environment's first call)."""

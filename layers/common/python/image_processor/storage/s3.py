@@ -131,7 +131,7 @@ class S3ImageStore:
 
     def browser_origins(self) -> list[str]:
         """The origins a browser reaches this bucket at, for presigned reads and uploads (signed locally)."""
-        read_url = self.presigned_url("probe.jpg", 60)
+        read_url = self.presigned_url("probe/probe.jpg", 60)  # a result's key: one the API's role may read
         upload_url, _ = self.presigned_post("probe", max_bytes=1, content_types=("image/jpeg",), ttl_seconds=60)
         return sorted({origin_of(read_url), origin_of(upload_url)} - {""})
 

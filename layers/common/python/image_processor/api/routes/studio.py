@@ -70,7 +70,7 @@ def _studio_policy(request: Request) -> str:
     if not hasattr(state, "studio_policy"):
         services = state.services
         state.studio_policy = studio_policy(
-            image_origins(services.storage.browser_origins, services.settings.public_image_base_url)
+            image_origins(services.storage.browser_origins(), services.settings.public_image_base_url)
         )
     policy: str = state.studio_policy
     return policy
