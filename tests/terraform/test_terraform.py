@@ -518,7 +518,7 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         "ListRenditionsOfDeletedImages": (["s3:ListBucket"], [bucket]),
         "QueueSmartCropJobs": (["lambda:InvokeFunction"], [worker_arn]),
         # A job the API ends (deadline, DELETE) has its webhook's retries queued.
-        "QueueWebhookRetries": (["sqs:SendMessage"], [retry_queue]),
+        "QueueWebhookRetries": (["sqs:GetQueueUrl", "sqs:SendMessage"], [retry_queue]),
         # A poll past the deadline removes the result (issue 19: no role could delete a result image).
         "StoreAndLinkResults": (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
         # S3 answers a missing key 404 only with it; 403 is then always a misconfiguration.
@@ -541,7 +541,7 @@ def assert_roles(endpoint: str, outputs: dict[str, Any]) -> None:
         "StoreResults": (["s3:DeleteObject", "s3:PutObject"], [f"{bucket}/*/*.jpg"]),
         "TellMissingKeys": (["s3:ListBucket"], [bucket]),
         "StoreEagerRenditions": (["s3:DeleteObject", "s3:PutObject"], renditions),
-        "QueueWebhookRetries": (["sqs:SendMessage"], [retry_queue]),
+        "QueueWebhookRetries": (["sqs:GetQueueUrl", "sqs:SendMessage"], [retry_queue]),
         # The event source mapping polls with the worker's role.
         "ReceiveWebhookRetries": (
             ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
