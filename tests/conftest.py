@@ -67,6 +67,21 @@ def table_names(dynamodb: object) -> dict[str, str]:
 
 
 @pytest.fixture
+def service_env(tmp_path: Path, aws_endpoint: str, table_names: dict[str, str]) -> dict[str, str]:
+    """The environment of local_server.py run as a process (tools.processes.service_process) on the emulator."""
+    return {
+        "PROCESSED_IMAGES_DIR": str(tmp_path / "processed_images"),
+        "AWS_ENDPOINT_URL": aws_endpoint,
+        "RATE_LIMIT_TABLE": table_names["rate_limit"],
+        "JOBS_TABLE": table_names["jobs"],
+        "IDEMPOTENCY_TABLE": table_names["idempotency"],
+        "CATALOG_TABLE": table_names["catalog"],
+        "MOCK_AI_LATENCY_SECONDS": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture
 def s3_bucket(aws_endpoint: str) -> str:
     """A fresh bucket in the emulator for each test."""
     name = f"test-images-{uuid.uuid4().hex[:12]}"

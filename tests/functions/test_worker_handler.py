@@ -15,6 +15,7 @@ from image_processor.settings import Settings
 from tests.functions.conftest import RecordedInvoke, _clear_caches, lambda_context, load_event
 from tests.support import images
 from tests.support.receiver import running_receiver
+from tests.support.sqs import sqs_event
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_on_lambda_a_failed_webhook_is_retried_through_the_sqs_queue(
             messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", [])
         assert len(messages) == 1, "no retry was queued"
         assert json.loads(messages[0]["Body"])["attempt"] == 2
-        event = {"Records": [sqs_record(message) for message in messages]}
+        event = sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:webhook-retries")
         answer = worker_handler(event, lambda_context())
         # SQS delivers at least once: the same message again changes nothing.
         again = worker_handler(event, lambda_context())
@@ -112,18 +113,3 @@ def test_on_lambda_a_failed_webhook_is_retried_through_the_sqs_queue(
     item = job_item(lambda_settings, image_id)
     assert (item["webhook_attempts"]["N"], item["webhook_status"]["S"]) == ("2", "HTTP 204")
     assert "webhook_next_attempt_at" not in item
-
-
-def sqs_record(message: dict[str, Any]) -> dict[str, Any]:
-    """A received message as the event source mapping hands it to the function."""
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {},
-        "messageAttributes": {},
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:webhook-retries",
-        "awsRegion": "us-east-1",
-    }

@@ -29,23 +29,10 @@ def job_when(url: str, status_url: str, done: Any, *, within: float = 30) -> dic
     raise AssertionError(f"not reached within {within} s: {job}")
 
 
-def test_a_pending_retry_is_made_by_the_next_server_after_a_kill_9(
-    tmp_path: Path, aws_endpoint: str, table_names: dict[str, str]
-) -> None:
+def test_a_pending_retry_is_made_by_the_next_server_after_a_kill_9(tmp_path: Path, service_env: dict[str, str]) -> None:
     # Three failures: attempts at 0, 1 and 3 s, then the fourth is due 4 s later, past the kill.
     with running_receiver([500, 502, 503]) as receiver:
-        env = {
-            "PROCESSED_IMAGES_DIR": str(tmp_path / "processed_images"),
-            "AWS_ENDPOINT_URL": aws_endpoint,
-            "RATE_LIMIT_TABLE": table_names["rate_limit"],
-            "JOBS_TABLE": table_names["jobs"],
-            "IDEMPOTENCY_TABLE": table_names["idempotency"],
-            "CATALOG_TABLE": table_names["catalog"],
-            "MOCK_AI_LATENCY_SECONDS": "0",
-            "LOG_LEVEL": "WARNING",
-            "WEBHOOK_URL_PREFIXES": receiver.url,
-            "WEBHOOK_SECRET": SECRET,
-        }
+        env = {**service_env, "WEBHOOK_URL_PREFIXES": receiver.url, "WEBHOOK_SECRET": SECRET}
         port = free_port()
         with service_process(env, tmp_path / "first.log", port=port) as server:
             accepted = httpx.post(

@@ -34,6 +34,7 @@ from bench.sample import photo_jpeg
 from image_processor.storage.keys import staged_key
 from tests.support import images
 from tests.support.receiver import Receiver
+from tests.support.sqs import sqs_event
 from tests.support.terraform import client
 
 from .deployment import Deployment
@@ -504,22 +505,7 @@ def retry_queue_event(journey: Journey) -> dict[str, Any]:
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     for message in messages:
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return {
-        "Records": [
-            {
-                "messageId": message["MessageId"],
-                "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"],
-                "attributes": {},
-                "messageAttributes": {},
-                "md5OfBody": message["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            }
-            for message in messages
-        ]
-    }
+    return sqs_event(messages, queue_arn)
 
 
 def deliver_retries(journey: Journey) -> float:
