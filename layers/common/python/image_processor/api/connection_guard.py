@@ -88,9 +88,6 @@ class ConnectionGuard:
             if self._open_by_address[address] <= 0:
                 del self._open_by_address[address]
 
-    def open_connections(self) -> int:
-        return len(self._connections)
-
     def protocol(self, inner: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
         """The class for uvicorn's `http=` setting: `inner` (one of uvicorn's own) behind this guard."""
         return _guarded(inner, self)
